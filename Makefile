@@ -1,0 +1,29 @@
+# Two targets do all set-up on a fresh machine: `make demo` and `make test`.
+# The venv is created if missing and the package installed with the pinned constraints
+# (torch==2.13.0, the CPU build on this kind of machine) - never a multi-GB CUDA build here.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.specgap-installed
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,data]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/specgap reproduce fig2 --out results/fig2
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -s
+
+clean:
+	rm -rf results .pytest_cache .hypothesis .benchmarks

@@ -1,0 +1,456 @@
+"""Generalised Marchenko-Pastur law for ``C = F F^T`` and its pushforward to the Jacobian spectrum.
+
+Stieltjes transform ``g(z) = (1/d) tr (C - z)^{-1}`` solves (Silverstein-Bai, THEORY.md section 3)
+
+    z(g) = -1/g + alpha * sum_k w_k s_k / (1 + s_k g)          (the inverse function)
+
+Density of ``C``: ``rho(x) = Im g(x + i0) / pi`` plus an atom ``max(0, 1 - alpha)`` at 0.
+Support edges: values ``z(g*)`` at the real critical points ``z'(g*) = 0``.
+
+Units: ``lambda``/``x`` are covariance eigenvalues; ``eta = tau / (lambda + tau)`` is the spectrum of
+``-Jn`` at effective noise ``tau``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from numpy.polynomial import polynomial as P
+from scipy.optimize import brentq
+
+from ._validate import finite_array, positive
+from .profiles import ContinuousProfile, LinearManifold, VarianceProfile
+
+__all__ = ["Bulk", "MPSolver", "JacobianSpectrum", "support", "density", "stieltjes"]
+
+_POLY_MAX_K = 12          # companion-matrix roots up to this many levels, continuation above
+_MASS_NODES = 128         # Gauss-Legendre nodes per bulk for masses (after the cos substitution)
+
+
+@dataclass(frozen=True)
+class Bulk:
+    """One connected component of the continuous part of the spectrum: ``[lower, upper]``, ``mass``.
+
+    ``mass`` is a fraction of ``d`` (all bulks sum to ``min(alpha, 1)``).
+    """
+
+    lower: float
+    upper: float
+    mass: float
+
+    def as_dict(self) -> dict:
+        return {"lower": self.lower, "upper": self.upper, "mass": self.mass}
+
+
+class MPSolver:
+    """Solver of the generalised Marchenko-Pastur equation for one :class:`LinearManifold`.
+
+    Internally levels are scaled so that the largest is 1 (``C' = C / s_max``).
+
+    Parameters
+    ----------
+    manifold : LinearManifold
+    n_nodes : int, optional
+        Quadrature nodes for a continuous profile (default: doubled from 64 until the edges converge
+        to ``rtol=1e-7``, see :attr:`convergence`).
+    """
+
+    def __init__(self, manifold: LinearManifold, n_nodes: int | None = None):
+        if not isinstance(manifold, LinearManifold):
+            raise ValueError(f"manifold must be a LinearManifold, got {manifold!r}")
+        self.manifold = manifold
+        self.alpha = manifold.alpha
+        self.convergence: list[tuple[int, float, float]] = []
+        prof = manifold.profile
+        if isinstance(prof, ContinuousProfile):
+            self.continuous = True
+            prof = self._converged_discretisation(prof, n_nodes)
+        else:
+            self.continuous = False
+        self.profile: VarianceProfile = prof
+        self.scale = float(prof.levels.max())
+        self.s = prof.levels / self.scale
+        self.w = prof.fractions
+        self.poles = np.sort(-1.0 / self.s)          # real poles of z(g) besides g = 0
+
+    # -- continuous profiles: discretise until the edges stop moving ----------------------------
+    def _converged_discretisation(self, prof: ContinuousProfile, n_nodes):
+        if n_nodes is not None:
+            return prof.discretize(n_nodes)
+        n, prev = 64, None
+        while True:
+            disc = prof.discretize(n)
+            sol = MPSolver(LinearManifold(self.alpha, disc))
+            lo, hi = sol._outer_edges()
+            self.convergence.append((n, lo, hi))
+            if prev is not None and abs(hi - prev[1]) <= 1e-7 * hi and abs(lo - prev[0]) <= 1e-7 * max(hi, 1e-300):
+                return disc
+            if n >= 4096:
+                return disc
+            prev, n = (lo, hi), 2 * n
+
+    def _outer_edges(self):
+        """Lowest and highest nonzero edge, in covariance units (used for convergence checks)."""
+        e = self._critical_values()
+        e = e[e > 0]
+        return float(e.min()) * self.scale, float(e.max()) * self.scale
+
+    # -- the inverse function and its derivatives (scaled units) -----------------------------
+    def zinv(self, g):
+        g = np.asarray(g)
+        return -1.0 / g + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), axis=-1)
+
+    def dzinv(self, g):
+        g = np.asarray(g)
+        return 1.0 / g**2 - self.alpha * np.sum(self.w * self.s**2 / (1.0 + self.s * g[..., None]) ** 2, axis=-1)
+
+    def d2zinv(self, g):
+        g = np.asarray(g)
+        return -2.0 / g**3 + 2 * self.alpha * np.sum(self.w * self.s**3 / (1.0 + self.s * g[..., None]) ** 3, axis=-1)
+
+    # -- the degree K+1 polynomial in g: Q(g; z) = A(g) + z B(g) ---------------------------------
+    @cached_property
+    def _poly(self):
+        s, w, a = self.s, self.w, self.alpha
+        Pg = np.array([1.0])
+        for sk in s:
+            Pg = P.polymul(Pg, [1.0, sk])
+        acc = np.zeros(1)
+        for k, sk in enumerate(s):
+            Pk = np.array([1.0])
+            for j, sj in enumerate(s):
+                if j != k:
+                    Pk = P.polymul(Pk, [1.0, sj])
+            acc = P.polyadd(acc, a * w[k] * sk * Pk)
+        A = P.polysub(P.polymul([0.0, 1.0], acc), Pg)
+        B = -P.polymul([0.0, 1.0], Pg)
+        n = len(B)
+        A = np.concatenate([A, np.zeros(n - len(A))])
+        return A, B
+
+    def _roots(self, z):
+        """All roots in ``g`` of ``Q(g; z)`` for each ``z``: shape (N, K+1)."""
+        A, B = self._poly
+        c = A[None, :] + z[:, None] * B[None, :]               # ascending coefficients
+        n = c.shape[1] - 1
+        comp = np.zeros((z.size, n, n), dtype=c.dtype)
+        comp[:, np.arange(1, n), np.arange(n - 1)] = 1.0
+        comp[:, :, -1] = -c[:, :n] / c[:, n:n + 1]
+        return np.linalg.eigvals(comp)
+
+    def _polish(self, g, z, steps=3):
+        for _ in range(steps):
+            d = self.dzinv(g)
+            ok = np.abs(d) > 1e-300
+            step = np.where(ok, (self.zinv(g) - z) / np.where(ok, d, 1.0), 0.0)
+            g = g - step
+        return g
+
+    # -- Stieltjes transform -------------------------------------------------------------------
+    def _g_scaled(self, z):
+        """Physical branch of ``g`` at complex/real ``z`` (scaled units), vectorised."""
+        z = np.asarray(z, dtype=complex).ravel()
+        if self.s.size <= _POLY_MAX_K:
+            r = self._roots(z)
+            im_sign = np.where(z.imag > 0, 1.0, 1.0)
+            pick = np.argmax(im_sign[:, None] * r.imag, axis=1)
+            g = r[np.arange(z.size), pick]
+            real_axis = z.imag == 0
+            if np.any(real_axis):
+                # outside the support all roots are real: take the real root with z'(g) > 0
+                # closest to the large-|z| branch; inside, the root with Im g > 0.
+                rr = r[real_axis]
+                gz = g[real_axis]
+                tiny = 1e-9 * (np.abs(rr).max(axis=1) + 1.0)
+                outside = gz.imag <= tiny
+                if np.any(outside):
+                    ro = rr[outside].real
+                    dz = self.dzinv(ro)
+                    score = np.where(dz > 0, np.abs(ro + 1.0 / z[real_axis][outside].real[:, None]), np.inf)
+                    gz[outside] = ro[np.arange(ro.shape[0]), np.argmin(score, axis=1)]
+                g[real_axis] = gz
+            g = self._polish(g, z)
+            return g
+        return self._g_continuation(z)
+
+    def _g_continuation(self, z):
+        """Newton continuation in ``Im z`` from far above the axis down to ``z`` (any number of levels)."""
+        x, y = z.real, np.maximum(z.imag, 0.0)
+        etas = np.geomspace(2.0, 1e-13, 60)
+        g = -1.0 / (x + 2.0j)
+        for eta in etas:
+            zz = x + 1j * np.maximum(y, eta)
+            for _ in range(4):
+                g_new = g - (self.zinv(g) - zz) / self.dzinv(g)
+                bad = ~np.isfinite(g_new) | (g_new.imag < 0)
+                # fall back to a fixed-point step (a contraction in the upper half plane)
+                fp = 1.0 / (-zz + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), -1))
+                g = np.where(bad, fp, g_new)
+        g = np.where(y > 0, g, g.real + 1j * np.maximum(g.imag, 0.0))
+        return g
+
+    def stieltjes(self, z):
+        """``g(z) = (1/d) tr (C - z)^{-1}`` (physical branch, ``Im g > 0`` for ``Im z > 0``).
+
+        Parameters
+        ----------
+        z : complex array, any shape; real values are taken as ``x + i0``.
+        """
+        z = np.asarray(z, dtype=complex)
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z must be finite")
+        g = self._g_scaled(z.ravel() / self.scale) / self.scale
+        return g.reshape(z.shape)
+
+    def density_unmasked(self, x):
+        """``Im g(x + i0) / pi`` without using the support (for independent checks)."""
+        x = finite_array("x", x)
+        g = self.stieltjes(x.astype(complex))
+        return np.maximum(g.imag, 0.0) / np.pi
+
+    def density(self, x):
+        """Density of the continuous part of the covariance spectrum at ``x`` (per unit of ``d``).
+
+        Integrates to ``min(alpha, 1)``; exactly zero outside :meth:`support`.
+        """
+        x = finite_array("x", x)
+        flat = x.ravel()
+        out = np.zeros(flat.shape)
+        inside = np.zeros(flat.shape, dtype=bool)
+        for b in self.support(masses=False):
+            inside |= (flat > b.lower) & (flat < b.upper)
+        if np.any(inside):
+            out[inside] = self.density_unmasked(flat[inside])
+        return out.reshape(x.shape)
+
+    # -- support -------------------------------------------------------------------------------
+    def _critical_points(self):
+        """Real critical points of ``z(g)`` (scaled units): roots of ``z'(g) = 0``."""
+        s, w, a = self.s, self.w, self.alpha
+        cands = []
+        if s.size <= 40:
+            Q = np.array([1.0])
+            for sk in s:
+                Q = P.polymul(Q, P.polypow([1.0, sk], 2))
+            acc = np.zeros(1)
+            for k, sk in enumerate(s):
+                Qk = np.array([1.0])
+                for j, sj in enumerate(s):
+                    if j != k:
+                        Qk = P.polymul(Qk, P.polypow([1.0, sj], 2))
+                acc = P.polyadd(acc, a * w[k] * sk**2 * Qk)
+            R = P.polysub(Q, P.polymul([0.0, 0.0, 1.0], acc))
+            r = P.polyroots(R)
+            r = r[np.abs(r.imag) <= 1e-6 * (np.abs(r) + 1e-12)].real
+            cands.append(r)
+        # bracketing search between consecutive poles (robust for clustered levels / many levels)
+        poles = self.poles
+        u = 0.5 * (1 - np.cos(np.pi * np.linspace(0, 1, 402)[1:-1]))
+        for lo, hi in zip(poles[:-1], poles[1:]):
+            gg = lo + (hi - lo) * u
+            dz = self.dzinv(gg)
+            idx = np.nonzero(np.sign(dz[:-1]) != np.sign(dz[1:]))[0]
+            cands.append(np.array([brentq(self.dzinv, gg[i], gg[i + 1], xtol=1e-15 * abs(gg[i]) + 1e-300)
+                                   for i in idx]))
+            # a narrow positive bump of z' between samples: maximise z' to see it
+            j = int(np.argmax(dz))
+            if dz[j] < 0 and 0 < j < dz.size - 1:
+                from scipy.optimize import minimize_scalar
+                res = minimize_scalar(lambda v: -self.dzinv(v), bracket=(gg[j - 1], gg[j], gg[j + 1]))
+                if -res.fun > 0:
+                    gm = res.x
+                    cands.append(np.array([brentq(self.dzinv, gg[j - 1], gm), brentq(self.dzinv, gm, gg[j + 1])]))
+        g = np.concatenate(cands) if cands else np.zeros(0)
+        g = g[np.isfinite(g) & (np.abs(g) > 1e-14)]
+        # Newton polish on z'(g) = 0
+        for _ in range(3):
+            d2 = self.d2zinv(g)
+            ok = np.abs(d2) > 1e-300
+            g = np.where(ok, g - self.dzinv(g) / np.where(ok, d2, 1.0), g)
+        near_pole = np.min(np.abs(1.0 + np.outer(g, self.s)), axis=1) < 1e-13 if g.size else np.zeros(0, bool)
+        return np.unique(g[~near_pole])
+
+    def _critical_values(self):
+        g = self._critical_points()
+        x = self.zinv(g) if g.size else np.zeros(0)
+        return x[np.isfinite(x)]
+
+    def support(self, masses: bool = True) -> list[Bulk]:
+        """Connected components of the continuous spectrum, sorted by ``lower`` (covariance units).
+
+        Parameters
+        ----------
+        masses : bool
+            Compute each bulk's mass by quadrature (``mass = nan`` if False).
+        """
+        key = "_support_m" if masses else "_support"
+        if key in self.__dict__:
+            return self.__dict__[key]
+        if "_support_m" in self.__dict__:
+            return self.__dict__["_support_m"]
+        cand = self._critical_values()
+        cand = np.unique(np.concatenate([[0.0], cand[cand > 0]]))
+        # merge numerically identical candidates
+        keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
+        cand = cand[keep]
+        mids = 0.5 * (cand[:-1] + cand[1:])
+        if mids.size:
+            g = self._g_scaled(mids.astype(complex))
+            inside = g.imag > 1e-9 * (np.abs(g) + 1.0)
+        else:
+            inside = np.zeros(0, bool)
+        bulks = []
+        i = 0
+        while i < mids.size:
+            if inside[i]:
+                j = i
+                while j + 1 < mids.size and inside[j + 1]:
+                    j += 1
+                bulks.append([cand[i] * self.scale, cand[j + 1] * self.scale])
+                i = j + 1
+            else:
+                i += 1
+        if not bulks:
+            raise RuntimeError("no support found; please report this profile")
+        out = [Bulk(float(lo), float(hi), float("nan")) for lo, hi in bulks]
+        self.__dict__["_support"] = out
+        if masses:
+            out = [Bulk(b.lower, b.upper, self._bulk_mass(b.lower, b.upper)) for b in out]
+            self.__dict__["_support_m"] = out
+        return out
+
+    def _theta_grid(self, lo, hi, n):
+        """Nodes ``x = lo + (hi - lo)(1 - cos th)/2`` and Jacobian, Gauss-Legendre in ``th`` on [0, pi]."""
+        t, wt = np.polynomial.legendre.leggauss(n)
+        th = 0.5 * np.pi * (t + 1)
+        x = lo + (hi - lo) * 0.5 * (1 - np.cos(th))
+        jac = (hi - lo) * 0.5 * np.sin(th) * 0.5 * np.pi * wt
+        return x, jac
+
+    def _bulk_mass(self, lo, hi):
+        x, jac = self._theta_grid(lo, hi, _MASS_NODES)
+        return float(np.sum(self.density_unmasked(x) * jac))
+
+    @cached_property
+    def _cdf_table(self):
+        """Tabulated CDF of the continuous part on each bulk (for KS distances and quantiles)."""
+        xs, Fs = [], []
+        base = 0.0
+        n = 4001
+        for b in self.support():
+            th = np.linspace(0, np.pi, n)
+            x = b.lower + (b.upper - b.lower) * 0.5 * (1 - np.cos(th))
+            f = self.density_unmasked(x) * (b.upper - b.lower) * 0.5 * np.sin(th)
+            F = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * np.diff(th))])
+            F *= b.mass / F[-1] if F[-1] > 0 else 0.0
+            xs.append(x)
+            Fs.append(base + F)
+            base += b.mass
+        return np.concatenate(xs), np.concatenate(Fs)
+
+    def cdf(self, x):
+        """``P(lambda <= x)`` for the eigenvalue distribution of ``C`` including the atom at 0."""
+        x = finite_array("x", x)
+        xs, Fs = self._cdf_table
+        out = np.interp(x, xs, Fs, left=0.0, right=Fs[-1])
+        return np.where(x >= 0, self.manifold.zero_mass + out, 0.0)
+
+    def counting(self, x):
+        """Fraction of eigenvalues of ``C`` strictly above ``x`` (the counting function, per unit ``d``)."""
+        return 1.0 - self.cdf(x)
+
+
+def _solver(manifold) -> MPSolver:
+    # one solver per manifold (frozen dataclasses are hashable only by identity here)
+    cache = _solver.cache
+    key = id(manifold)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is manifold:
+        return hit[1]
+    sol = MPSolver(manifold)
+    if len(cache) > 256:
+        cache.clear()
+    cache[key] = (manifold, sol)
+    return sol
+
+
+_solver.cache = {}
+
+
+def stieltjes(manifold: LinearManifold, z):
+    return _solver(manifold).stieltjes(z)
+
+
+def density(manifold: LinearManifold, x):
+    return _solver(manifold).density(x)
+
+
+def support(manifold: LinearManifold, masses: bool = True) -> list[Bulk]:
+    return _solver(manifold).support(masses)
+
+
+class JacobianSpectrum:
+    """Limiting spectrum of ``-Jn`` at effective noise ``tau``: ``eta = tau / (lambda + tau)``.
+
+    A bulk (mass ``min(alpha, 1)``) with density ``rho_C(lambda(eta)) tau / eta^2``,
+    ``lambda(eta) = tau (1 - eta) / eta``, and a spike of mass ``max(0, 1 - alpha)`` at ``eta = 1``.
+    """
+
+    def __init__(self, manifold: LinearManifold, tau: float):
+        self.manifold = manifold
+        self.tau = positive("tau", tau)
+        self.solver = _solver(manifold)
+
+    @property
+    def spike_mass(self) -> float:
+        return self.manifold.zero_mass
+
+    def lam(self, eta):
+        eta = np.asarray(eta, dtype=float)
+        with np.errstate(divide="ignore"):
+            return self.tau * (1.0 - eta) / eta
+
+    def density(self, eta):
+        """Continuous part of the ``eta`` density on ``(0, 1)`` (the spike is :attr:`spike_mass`)."""
+        eta = finite_array("eta", eta)
+        out = np.zeros(eta.shape)
+        ok = (eta > 0) & (eta < 1)
+        out[ok] = self.solver.density(self.lam(eta[ok])) * self.tau / eta[ok] ** 2
+        return out
+
+    def support(self) -> list[Bulk]:
+        """Bulks in ``eta`` units sorted by ``lower`` (the highest-variance bulk is lowest in ``eta``)."""
+        t = self.tau
+        return sorted((Bulk(t / (b.upper + t), t / (b.lower + t), b.mass) for b in self.solver.support()),
+                      key=lambda b: b.lower)
+
+    def gaps(self) -> list[dict]:
+        """Gaps between consecutive ``eta`` bulks and between the top bulk and the spike at 1."""
+        bulks = self.support()
+        out = []
+        for b1, b2 in zip(bulks[:-1], bulks[1:]):
+            out.append({"lower": b1.upper, "upper": b2.lower, "width": b2.lower - b1.upper})
+        if self.spike_mass > 0:
+            top = bulks[-1].upper
+            out.append({"lower": top, "upper": 1.0, "width": 1.0 - top})
+        return out
+
+    def cdf(self, eta):
+        """``P(eta_i <= eta)`` including the spike."""
+        eta = finite_array("eta", eta)
+        lam = self.lam(np.clip(eta, 1e-300, None))
+        # eta <= e  <=>  lambda >= lam(e); the lambda-distribution has no atoms off zero
+        F = self.solver.counting(lam) + np.where(eta >= 1, self.spike_mass, 0.0)
+        F = np.where(eta >= 1, 1.0, np.where(eta <= 0, 0.0, F - np.where(lam <= 0, 0.0, 0.0)))
+        # counting() includes the atom at zero only for lam < 0 which cannot occur for eta < 1
+        return np.clip(F, 0.0, 1.0)
+
+    def quantiles(self, n: int) -> np.ndarray:
+        """Classical locations ``eta_(i)``, ``i = 1..n`` at probabilities ``(i - 1/2)/n`` (sorted)."""
+        p = (np.arange(n) + 0.5) / n
+        xs, Fs = self.solver._cdf_table
+        cont = self.manifold.alpha if self.manifold.alpha < 1 else 1.0
+        lam_q = np.interp(np.clip(cont - p, 0, None), Fs, xs)   # mass below lam_q equals cont - p
+        eta = np.where(p < cont, self.tau / (lam_q + self.tau), 1.0)
+        return np.sort(eta)
