@@ -206,8 +206,12 @@ class MPSolver:
     def density_unmasked(self, x):
         """``Im g(x + i0) / pi`` without using the support (for independent checks)."""
         x = finite_array("x", x)
-        g = self.stieltjes(x.astype(complex))
-        return np.maximum(g.imag, 0.0) / np.pi
+        out = np.zeros(x.shape)
+        pos = x > 0                       # the continuous part lives on x > 0 (0 carries the atom)
+        if np.any(pos):
+            g = self.stieltjes(x[pos].astype(complex))
+            out[pos] = np.maximum(g.imag, 0.0) / np.pi
+        return out
 
     def density(self, x):
         """Density of the continuous part of the covariance spectrum at ``x`` (per unit of ``d``).
@@ -247,15 +251,20 @@ class MPSolver:
         # bracketing search between consecutive poles (robust for clustered levels / many levels)
         poles = self.poles
         u = 0.5 * (1 - np.cos(np.pi * np.linspace(0, 1, 402)[1:-1]))
-        for lo, hi in zip(poles[:-1], poles[1:]):
-            gg = lo + (hi - lo) * u
+        # bounded intervals between poles, then the outer ones: (p_max, 0), (-inf, p_min), (0, inf)
+        grids = [lo + (hi - lo) * u for lo, hi in zip(poles[:-1], poles[1:])]
+        grids.append(poles[-1] * (1 - u))
+        off = np.geomspace(1e-12, 1e12, 800)
+        grids.append(poles[0] - abs(poles[0]) * off[::-1])
+        grids.append(off)
+        for gg in grids:
             dz = self.dzinv(gg)
             idx = np.nonzero(np.sign(dz[:-1]) != np.sign(dz[1:]))[0]
             cands.append(np.array([brentq(self.dzinv, gg[i], gg[i + 1], xtol=1e-15 * abs(gg[i]) + 1e-300)
                                    for i in idx]))
             # a narrow positive bump of z' between samples: maximise z' to see it
             j = int(np.argmax(dz))
-            if dz[j] < 0 and 0 < j < dz.size - 1:
+            if dz[j] < 0 and 0 < j < dz.size - 1 and gg[j - 1] < gg[j] < gg[j + 1]:
                 from scipy.optimize import minimize_scalar
                 res = minimize_scalar(lambda v: -self.dzinv(v), bracket=(gg[j - 1], gg[j], gg[j + 1]))
                 if -res.fun > 0:
@@ -290,7 +299,9 @@ class MPSolver:
         if "_support_m" in self.__dict__:
             return self.__dict__["_support_m"]
         cand = self._critical_values()
-        cand = np.unique(np.concatenate([[0.0], cand[cand > 0]]))
+        top = cand.max() if cand.size else 1.0
+        cand = np.unique(np.concatenate([[0.0], cand[cand > 1e-13 * top]]))   # ~0 is the hard edge 0
+        self._candidates = cand
         # merge numerically identical candidates
         keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
         cand = cand[keep]
@@ -329,8 +340,21 @@ class MPSolver:
         return x, jac
 
     def _bulk_mass(self, lo, hi):
-        x, jac = self._theta_grid(lo, hi, _MASS_NODES)
-        return float(np.sum(self.density_unmasked(x) * jac))
+        """Integral of the density over ``[lo, hi]`` (scaled back to covariance units).
+
+        The bulk is split at interior critical values (density minima of merged bulks) and
+        geometrically (factor 2), each piece integrated with the cos substitution.
+        """
+        cand = self._candidates * self.scale
+        pts = [lo, hi] + [c for c in cand if lo < c < hi]
+        start = lo if lo > 0 else hi * 1e-6
+        pts += list(np.geomspace(start, hi, max(2, int(np.ceil(np.log2(hi / start))) + 1))[1:-1])
+        pts = np.unique(pts)
+        total = 0.0
+        for a, b in zip(pts[:-1], pts[1:]):
+            x, jac = self._theta_grid(a, b, 48)
+            total += float(np.sum(self.density_unmasked(x) * jac))
+        return total
 
     @cached_property
     def _cdf_table(self):

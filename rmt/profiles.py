@@ -51,6 +51,14 @@ class VarianceProfile:
         if abs(fractions.sum() - 1.0) > 1e-6:
             raise ValueError(f"fractions must sum to 1, got sum {fractions.sum():.6g}")
         fractions = fractions / fractions.sum()
+        # equal levels (to relative 1e-9) are one level: merge them, summing their fractions
+        srt = np.argsort(levels, kind="stable")
+        lv, fr = levels[srt], fractions[srt]
+        new_group = np.concatenate([[True], np.diff(lv) > 1e-9 * lv[1:]])
+        gid = np.cumsum(new_group) - 1
+        if gid[-1] + 1 < lv.size:
+            fractions = np.bincount(gid, weights=fr)
+            levels = np.bincount(gid, weights=fr * lv) / fractions
         order = np.argsort(-levels, kind="stable")
         object.__setattr__(self, "levels", levels[order])
         object.__setattr__(self, "fractions", fractions[order])

@@ -1,0 +1,139 @@
+"""Phase diagrams: phase labels on a (``tau``, model parameter) grid with the analytic boundaries and the
+``tau*`` curves (THEORY.md section 5).
+
+Parameters that can be varied: ``'ratio'`` (``sigma_2^2 / sigma_1^2`` of a two-level profile, ``sigma_1^2``
+fixed), ``'alpha'``, ``'f'`` (fraction of the first level of a two-level profile), ``'sigma2'``
+(``sigma_2^2`` itself).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import finite_array, resolution
+from .gaps import intermediate_gaps, phase_boundaries
+from .profiles import LinearManifold, VarianceProfile
+
+__all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "PARAMETERS", "PHASE_CODES"]
+
+PARAMETERS = ("ratio", "alpha", "f", "sigma2")
+PHASE_CODES = {"trivial": 0, "coverage": 1, "consolidation": 2}
+
+
+@dataclass
+class PhaseDiagram:
+    """Result of :func:`phase_diagram`.
+
+    Attributes
+    ----------
+    tau : (T,) grid of effective noise;  values : (P,) parameter values;  parameter : its name
+    labels : (P, T) int array, codes of :data:`PHASE_CODES`
+    trivial_coverage, coverage_consolidation : (P,) boundaries in ``tau`` (nan if absent)
+    tau_star : (P, G) ``tau*`` of each intermediate gap (nan where the bulks are not detached)
+    """
+
+    tau: np.ndarray
+    values: np.ndarray
+    parameter: str
+    labels: np.ndarray
+    trivial_coverage: np.ndarray
+    coverage_consolidation: np.ndarray
+    tau_star: np.ndarray
+    delta: float
+
+    def as_dict(self) -> dict:
+        return {"parameter": self.parameter, "delta": self.delta, "values": self.values.tolist(),
+                "tau": self.tau.tolist(), "trivial_coverage": _nan_none(self.trivial_coverage),
+                "coverage_consolidation": _nan_none(self.coverage_consolidation),
+                "tau_star": [_nan_none(r) for r in self.tau_star],
+                "fractions": {k: float(np.mean(self.labels == v)) for k, v in PHASE_CODES.items()}}
+
+
+def _nan_none(a):
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, float)]
+
+
+def _manifold(parameter, value, alpha, levels, fractions):
+    if parameter == "alpha":
+        return LinearManifold(value, VarianceProfile(levels, fractions))
+    if len(levels) != 2:
+        raise ValueError(f"parameter {parameter!r} needs a two-level profile, got levels={list(levels)}")
+    s1, s2 = levels
+    f = fractions[0] if fractions is not None else 0.5
+    if parameter == "ratio":
+        s2 = s1 * value
+    elif parameter == "sigma2":
+        s2 = value
+    elif parameter == "f":
+        f = value
+    if parameter in ("ratio", "sigma2") and abs(s2 - s1) <= 1e-12 * s1:
+        return LinearManifold(alpha, VarianceProfile([s1], [1.0]))
+    return LinearManifold(alpha, VarianceProfile([s1, s2], [f, 1 - f]))
+
+
+def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.0, 0.01),
+                  fractions=(0.75, 0.25), delta: float = 0.1) -> PhaseDiagram:
+    """Phase labels on the grid ``values x tau`` for the linear model.
+
+    Parameters
+    ----------
+    parameter : one of ``'ratio'``, ``'alpha'``, ``'f'``, ``'sigma2'``
+    values : (P,) parameter values;  tau : (T,) effective noise values (> 0)
+    alpha, levels, fractions : the model the other parameters are taken from
+    delta : resolution in (0, 0.5)
+    """
+    if parameter not in PARAMETERS:
+        raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
+    values = np.atleast_1d(finite_array("values", values, positive_values=True))
+    tau = np.atleast_1d(finite_array("tau", tau, positive_values=True))
+    delta = resolution(delta)
+    P, T = values.size, tau.size
+    labels = np.empty((P, T), dtype=np.int8)
+    tc = np.full(P, np.nan)
+    cc = np.full(P, np.nan)
+    stars = []
+    for i, v in enumerate(values):
+        M = _manifold(parameter, float(v), alpha, list(levels), list(fractions) if fractions else None)
+        pb = phase_boundaries(M, delta)
+        tc[i] = pb["trivial_coverage"]
+        if pb["coverage_consolidation"] is not None:
+            cc[i] = pb["coverage_consolidation"]
+        lab = np.full(T, PHASE_CODES["coverage"], dtype=np.int8)
+        lab[tau > tc[i]] = PHASE_CODES["trivial"]
+        if np.isfinite(cc[i]):
+            lab[tau < cc[i]] = PHASE_CODES["consolidation"]
+        labels[i] = lab
+        stars.append([g.tau_star for g in intermediate_gaps(M)])
+    G = max((len(s) for s in stars), default=0)
+    ts = np.full((P, G), np.nan)
+    for i, s in enumerate(stars):
+        ts[i, :len(s)] = s
+    return PhaseDiagram(tau, values, parameter, labels, tc, cc, ts, delta)
+
+
+def plot_phase_diagram(diag: PhaseDiagram, ax=None):
+    """Colour the (``tau``, parameter) plane by phase; overlay boundaries and ``tau*`` curves."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4.2))
+    cmap = ListedColormap(["#d9d9d9", "#9ecae1", "#fdae6b"])
+    ax.pcolormesh(diag.tau, diag.values, diag.labels, cmap=cmap, vmin=-0.5, vmax=2.5, shading="nearest")
+    ax.plot(diag.trivial_coverage, diag.values, "k-", lw=1.5, label="trivial | coverage")
+    ax.plot(diag.coverage_consolidation, diag.values, "k--", lw=1.5, label="coverage | consolidation")
+    for j in range(diag.tau_star.shape[1]):
+        ax.plot(diag.tau_star[:, j], diag.values, "r-", lw=1.2, label=r"$\tau^*$" if j == 0 else None)
+    ax.set_xscale("log")
+    if diag.parameter in ("ratio", "sigma2"):
+        ax.set_yscale("log")
+    ax.set_xlim(diag.tau.min(), diag.tau.max())
+    ax.set_xlabel(r"$\tau$ (effective noise; VE: $t$)")
+    ax.set_ylabel({"ratio": r"$\sigma_2^2/\sigma_1^2$", "alpha": r"$\alpha = m/d$", "f": "$f$",
+                   "sigma2": r"$\sigma_2^2$"}[diag.parameter])
+    for name, code in PHASE_CODES.items():
+        ax.scatter([], [], marker="s", color=cmap(code), label=name)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"geometric phases ($\\Delta$ = {diag.delta:g})")
+    return ax.figure

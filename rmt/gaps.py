@@ -1,0 +1,207 @@
+"""Gap widths, timescales, phases and dimension curves of the linear model (THEORY.md sections 4-5).
+
+All functions of the effective noise ``tau`` (convert with :mod:`rmt.schedules`). Bulks are sorted
+by variance, high first: bulk ``k`` has covariance edges ``[l_k, u_k]``.
+
+- manifold gap   ``W_M(tau) = l_min / (l_min + tau)``
+- intermediate   ``W_k(tau) = tau (l_k - u_{k+1}) / ((u_{k+1} + tau)(l_k + tau))``,
+  maximal at ``tau*_k = sqrt(l_k u_{k+1})`` with width ``(sqrt l_k - sqrt u_{k+1})/(sqrt l_k + sqrt u_{k+1})``;
+  visible (``W_k >= Delta``) between ``tau_close`` and ``tau_open``, ``tau_open tau_close = l_k u_{k+1}``.
+- phases at resolution ``Delta``: trivial for ``tau > lambda_max (1-Delta)/Delta``, consolidation for
+  ``tau < l_min Delta/(1-Delta)`` (when there is a spike), coverage between.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import finite_array, positive, resolution
+from .mp import Bulk, JacobianSpectrum, support
+from .profiles import LinearManifold
+from .schedules import get_schedule
+
+__all__ = ["IntermediateGap", "intermediate_gaps", "manifold_gap", "phase_boundaries", "phase_at",
+           "timescales", "spectrum_report", "effective_dimension", "largest_gap_dimension", "counting",
+           "edges_report"]
+
+
+def _taus(tau, name="tau"):
+    t = finite_array(name, tau)
+    if np.any(t <= 0):
+        raise ValueError(f"{name} must be > 0, got {tau!r}")
+    return t
+
+
+@dataclass(frozen=True)
+class IntermediateGap:
+    """Gap between detached bulk ``k`` (higher variance, lower edge ``l``) and bulk ``k+1`` (upper edge ``u``).
+
+    ``dimension_fraction`` is the mass (fraction of ``d``) of bulks ``1..k``: the dimension the gap reveals.
+    """
+
+    k: int
+    l: float
+    u: float
+    dimension_fraction: float
+
+    def width(self, tau):
+        """``W_k(tau) = tau (l - u) / ((u + tau)(l + tau))`` in ``eta`` units."""
+        tau = _taus(tau)
+        return tau * (self.l - self.u) / ((self.u + tau) * (self.l + tau))
+
+    @property
+    def tau_star(self) -> float:
+        """``tau*_k = sqrt(l u)`` (the paper's ``t_max`` under VE)."""
+        return float(np.sqrt(self.l * self.u))
+
+    @property
+    def max_width(self) -> float:
+        """``(sqrt l - sqrt u) / (sqrt l + sqrt u)``."""
+        a, b = np.sqrt(self.l), np.sqrt(self.u)
+        return float((a - b) / (a + b))
+
+    def window(self, delta: float = 0.1):
+        """``(tau_open, tau_close)`` at resolution ``delta``; ``(None, None)`` if never visible.
+
+        Roots of ``Delta tau^2 - [(l - u) - Delta (l + u)] tau + Delta l u = 0``; ``tau_open`` is the
+        larger (generation runs from large to small ``tau``).
+        """
+        delta = resolution(delta)
+        l, u = self.l, self.u
+        b = (l - u) - delta * (l + u)
+        disc = b * b - 4 * delta * delta * l * u
+        if b <= 0 or disc < 0:
+            return None, None
+        r = np.sqrt(disc)
+        hi = (b + r) / (2 * delta)
+        lo = (2 * l * u) / (b + r)        # = (b - r)/(2 delta) without cancellation
+        return float(hi), float(lo)
+
+
+def _bulks_by_variance(manifold) -> list[Bulk]:
+    return sorted(support(manifold), key=lambda b: -b.upper)
+
+
+def intermediate_gaps(manifold: LinearManifold) -> list[IntermediateGap]:
+    """Every gap between consecutive detached bulks, high variance first."""
+    bulks = _bulks_by_variance(manifold)
+    out, mass = [], 0.0
+    for k, (b1, b2) in enumerate(zip(bulks[:-1], bulks[1:]), start=1):
+        mass += b1.mass
+        out.append(IntermediateGap(k, b1.lower, b2.upper, mass))
+    return out
+
+
+def manifold_gap(manifold: LinearManifold, tau):
+    """``W_M(tau) = l_min / (l_min + tau)``: distance from the top ``eta`` edge to the spike at 1."""
+    tau = _taus(tau)
+    lmin = min(b.lower for b in support(manifold, masses=False))
+    return lmin / (lmin + tau)
+
+
+def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
+    """``trivial_coverage = lambda_max (1-Delta)/Delta`` and ``coverage_consolidation = l_min Delta/(1-Delta)``
+    (in ``tau``; ``None`` when there is no spike, ``alpha >= 1``, so consolidation cannot occur)."""
+    delta = resolution(delta)
+    bulks = support(manifold, masses=False)
+    lmax = max(b.upper for b in bulks)
+    lmin = min(b.lower for b in bulks)
+    cc = lmin * delta / (1 - delta) if manifold.zero_mass > 0 else None
+    return {"trivial_coverage": lmax * (1 - delta) / delta, "coverage_consolidation": cc}
+
+
+def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
+    """Phase label(s) at ``tau``: array of ``'trivial' | 'coverage' | 'consolidation'``."""
+    tau = _taus(tau)
+    pb = phase_boundaries(manifold, delta)
+    out = np.full(tau.shape, "coverage", dtype=object)
+    out[tau > pb["trivial_coverage"]] = "trivial"
+    if pb["coverage_consolidation"] is not None:
+        out[tau < pb["coverage_consolidation"]] = "consolidation"
+    return out if out.ndim else str(out)
+
+
+def counting(manifold: LinearManifold, x):
+    """Fraction of covariance eigenvalues above ``x``: ``N(x) / d``."""
+    from .mp import _solver
+    return _solver(manifold).counting(x)
+
+
+def effective_dimension(manifold: LinearManifold, tau):
+    """``D_eff(tau) / d = #{lambda_i > tau} / d = #{eta_i < 1/2} / d``."""
+    return counting(manifold, _taus(tau))
+
+
+def largest_gap_dimension(manifold: LinearManifold, tau):
+    """Dimension (fraction of ``d``) below the widest gap of the ``eta`` spectrum at each ``tau``.
+
+    Gaps are those of :meth:`JacobianSpectrum.gaps` (between bulks and to the spike).
+    """
+    tau = np.atleast_1d(_taus(tau))
+    out = np.empty(tau.shape)
+    for i, t in enumerate(tau.ravel()):
+        js = JacobianSpectrum(manifold, t)
+        bulks = js.support()
+        g = js.gaps()
+        if not g:
+            out.flat[i] = np.nan
+            continue
+        w = max(g, key=lambda x: x["width"])
+        out.flat[i] = sum(b.mass for b in bulks if b.upper <= w["lower"] + 1e-15)
+    return out
+
+
+def edges_report(manifold: LinearManifold) -> dict:
+    """``{"bulks": [{"lower", "upper", "mass"}], "zero_mass"}`` in covariance units, sorted by ``lower``."""
+    return {"bulks": [b.as_dict() for b in support(manifold)], "zero_mass": manifold.zero_mass}
+
+
+def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: float = 0.1,
+                    convention: str = "eta") -> dict:
+    """The spectrum of ``-Jn`` (``convention='eta'``) or of ``Jn`` (``'jacobian'``, values negated) at time ``t``.
+
+    Returns the DESIGN.md dict: ``tau``, ``bulks``, ``spike``, ``gaps``, ``phase``.
+    """
+    sch = get_schedule(schedule)
+    t = positive("t", t)
+    delta = resolution(delta)
+    tau = float(sch.tau(t))
+    js = JacobianSpectrum(manifold, tau)
+    bulks = [b.as_dict() for b in js.support()]
+    gaps = js.gaps()
+    spike = {"position": 1.0, "mass": js.spike_mass}
+    if convention == "jacobian":
+        bulks = sorted(({"lower": -b["upper"], "upper": -b["lower"], "mass": b["mass"]} for b in bulks),
+                       key=lambda b: b["lower"])
+        gaps = sorted(({"lower": -g["upper"], "upper": -g["lower"], "width": g["width"]} for g in gaps),
+                      key=lambda g: g["lower"])
+        spike = {"position": -1.0, "mass": js.spike_mass}
+    elif convention != "eta":
+        raise ValueError(f"convention must be 'eta' or 'jacobian', got {convention!r}")
+    return {"t": t, "tau": tau, "schedule": sch.name, "convention": convention, "bulks": bulks,
+            "spike": spike, "gaps": gaps, "phase": phase_at(manifold, tau, delta)}
+
+
+def timescales(manifold: LinearManifold, delta: float = 0.1, schedule="ve") -> dict:
+    """Per intermediate gap: ``tau_max`` (= ``tau*``), ``max_width``, ``tau_open``, ``tau_close``; phase
+    boundaries; the manifold gap's opening time. With a schedule the same times in ``t`` are added."""
+    delta = resolution(delta)
+    sch = get_schedule(schedule)
+
+    def t_of(x):
+        return None if x is None else float(sch.t_of_tau(x))
+
+    gaps = []
+    for g in intermediate_gaps(manifold):
+        op, cl = g.window(delta)
+        gaps.append({"k": g.k, "tau_max": g.tau_star, "max_width": g.max_width, "tau_open": op,
+                     "tau_close": cl, "t_max": t_of(g.tau_star), "t_open": t_of(op), "t_close": t_of(cl),
+                     "lower_edge_high_bulk": g.l, "upper_edge_low_bulk": g.u,
+                     "dimension_fraction": g.dimension_fraction})
+    pb = phase_boundaries(manifold, delta)
+    lmin = min(b.lower for b in support(manifold, masses=False))
+    mg_open = lmin * (1 - delta) / delta if manifold.zero_mass > 0 else None
+    return {"delta": delta, "schedule": sch.name, "gaps": gaps, "phase_boundaries": pb,
+            "phase_boundaries_t": {k: t_of(v) for k, v in pb.items()},
+            "manifold_gap": {"tau_open": mg_open, "t_open": t_of(mg_open)}}

@@ -1,0 +1,154 @@
+"""``specgap theory``: analytic spectra, edges, gaps, timescales, phase diagrams, formulas (package rmt)."""
+from __future__ import annotations
+
+import argparse
+
+from ..cli import add_common, emit, float_list
+
+
+def add_model(p):
+    g = p.add_argument_group("model (THEORY.md section 1)")
+    g.add_argument("--alpha", type=float, required=True, help="m/d (> 0; values above 1 allowed)")
+    g.add_argument("--levels", type=float_list, default=[1.0], help="variance levels sigma_k^2, e.g. 1,0.01")
+    g.add_argument("--fractions", type=float_list, default=None,
+                   help="fraction of columns at each level (sum 1; default equal)")
+    g.add_argument("--multi", type=int, default=None, metavar="N",
+                   help="the paper's multi-variance profile: N levels uniform in [1e-2, 1] (seeded by --seed)")
+    g.add_argument("--uniform", type=float_list, default=None, metavar="LOW,HIGH",
+                   help="continuous profile: levels uniform on [LOW, HIGH] (overrides --levels)")
+
+
+def manifold_from(args):
+    from rmt import ContinuousProfile, LinearManifold, VarianceProfile
+    if args.uniform is not None:
+        if len(args.uniform) != 2:
+            raise ValueError(f"--uniform needs LOW,HIGH, got {args.uniform}")
+        prof = ContinuousProfile.uniform(*args.uniform)
+    elif args.multi is not None:
+        prof = VarianceProfile.multi(args.multi, seed=args.seed)
+    else:
+        prof = VarianceProfile(args.levels, args.fractions)
+    return LinearManifold(args.alpha, prof)
+
+
+def _edges(args):
+    from rmt import edges_report
+    M = manifold_from(args)
+    res = edges_report(M)
+    lines = [f"{'lower':>14} {'upper':>14} {'mass':>9}"] + [
+        f"{b['lower']:14.8g} {b['upper']:14.8g} {b['mass']:9.6f}" for b in res["bulks"]]
+    lines.append(f"atom at 0: mass {res['zero_mass']:.6f}")
+    emit(args, res, "\n".join(lines))
+
+
+def _spectrum(args):
+    from rmt import spectrum_report
+    res = spectrum_report(manifold_from(args), args.t, args.schedule, args.delta, args.convention)
+    emit(args, res)
+
+
+def _density(args):
+    import numpy as np
+
+    from rmt import JacobianSpectrum, get_schedule
+    if args.points < 2:
+        raise ValueError(f"--points must be >= 2, got {args.points}")
+    M = manifold_from(args)
+    tau = float(get_schedule(args.schedule).tau(args.t))
+    js = JacobianSpectrum(M, tau)
+    eta = np.linspace(0.0, 1.0, args.points)
+    dens = js.density(eta)
+    res = {"t": args.t, "tau": tau, "eta": eta.tolist(), "density": dens.tolist(), "spike_mass": js.spike_mass}
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        np.savez(args.out / "density.npz", eta=eta, density=dens)
+    emit(args, res, f"tau={tau:g}: density of -Jn at {args.points} points in [0, 1]; spike mass {js.spike_mass:g}")
+
+
+def _timescales(args):
+    from rmt import timescales
+    emit(args, timescales(manifold_from(args), args.delta, args.schedule))
+
+
+def _phase_diagram(args):
+    import numpy as np
+
+    from rmt.diagram import phase_diagram, plot_phase_diagram
+    lo, hi = (args.range or {"ratio": [1e-3, 0.9], "sigma2": [1e-3, 0.9], "alpha": [0.05, 0.95],
+                             "f": [0.05, 0.95]}[args.parameter])
+    if not (0 < lo < hi):
+        raise ValueError(f"--range must satisfy 0 < LOW < HIGH, got {lo},{hi}")
+    if len(args.tau_range) != 2 or not 0 < args.tau_range[0] < args.tau_range[1]:
+        raise ValueError(f"--tau-range must be LOW,HIGH with 0 < LOW < HIGH, got {args.tau_range}")
+    log = args.parameter in ("ratio", "sigma2")
+    values = np.geomspace(lo, hi, args.n_values) if log else np.linspace(lo, hi, args.n_values)
+    tau = np.geomspace(*args.tau_range, args.n_tau)
+    D = phase_diagram(args.parameter, values, tau, alpha=args.alpha, levels=args.levels,
+                      fractions=args.fractions or [1.0 / len(args.levels)] * len(args.levels), delta=args.delta)
+    res = D.as_dict()
+    if args.out is not None:
+        import matplotlib
+        matplotlib.use("Agg")
+        args.out.mkdir(parents=True, exist_ok=True)
+        fig = plot_phase_diagram(D)
+        fig.savefig(args.out / "phase_diagram.png", dpi=150, bbox_inches="tight")
+        fig.savefig(args.out / "phase_diagram.pdf", bbox_inches="tight")
+        np.savez(args.out / "phase_diagram.npz", tau=D.tau, values=D.values, labels=D.labels,
+                 trivial_coverage=D.trivial_coverage, coverage_consolidation=D.coverage_consolidation,
+                 tau_star=D.tau_star)
+        res["files"] = ["phase_diagram.png", "phase_diagram.pdf", "phase_diagram.npz"]
+    emit(args, res, f"phase diagram over {args.parameter} x tau ({args.n_values} x {args.n_tau});"
+                    f" phase fractions {res['fractions']}")
+
+
+def _formulas(args):
+    from rmt.symbolic import formulas
+    fs = formulas()
+    res = {k: {"expr": str(f.expr), "latex": f.latex, "args": [str(a) for a in f.args],
+               "description": f.description} for k, f in fs.items()}
+    text = "\n".join(f"{k}: {v['latex'] if args.latex else v['expr']}" for k, v in res.items())
+    emit(args, res, text)
+
+
+def register(sub, help_text):
+    p = sub.add_parser("theory", help=help_text, description=help_text)
+    cmds = p.add_subparsers(dest="command", metavar="<command>")
+    cmds.required = True
+
+    def cmd(name, fn, helptext, model=True, out=False):
+        c = cmds.add_parser(name, help=helptext, description=helptext)
+        if model:
+            add_model(c)
+        add_common(c, out=out)
+        c.set_defaults(handler=fn)
+        return c
+
+    cmd("edges", _edges, "bulks of the covariance spectrum: edges and masses (covariance units)")
+    for name, fn, helptext in (("spectrum", _spectrum, "bulks, spike, gaps and phase of -Jn at time t"),
+                               ("density", _density, "density of the -Jn spectrum on [0, 1] at time t")):
+        c = cmd(name, fn, helptext, out=name == "density")
+        c.add_argument("--t", type=float, required=True, help="process time (VE: t = tau = noise variance)")
+        c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+        if name == "spectrum":
+            c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
+            c.add_argument("--convention", choices=["eta", "jacobian"], default="eta",
+                           help="eta: spectrum of -Jn (default); jacobian: of Jn itself (negated)")
+        else:
+            c.add_argument("--points", type=int, default=201, help="number of grid points on [0, 1]")
+    c = cmd("timescales", _timescales, "tau*, maximal widths, opening/closing times, phase boundaries")
+    c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
+    c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+    c = cmds.add_parser("phase-diagram", help="phases on a (tau, parameter) grid with boundaries and tau*")
+    c.add_argument("--parameter", choices=["ratio", "alpha", "f", "sigma2"], default="ratio")
+    c.add_argument("--range", type=float_list, default=None, metavar="LOW,HIGH", help="parameter range")
+    c.add_argument("--n-values", type=int, default=200)
+    c.add_argument("--tau-range", type=float_list, default=[1e-5, 1e2], metavar="LOW,HIGH")
+    c.add_argument("--n-tau", type=int, default=200)
+    c.add_argument("--alpha", type=float, default=0.5)
+    c.add_argument("--levels", type=float_list, default=[1.0, 0.01])
+    c.add_argument("--fractions", type=float_list, default=[0.75, 0.25])
+    c.add_argument("--delta", type=float, default=0.1)
+    add_common(c)
+    c.set_defaults(handler=_phase_diagram)
+    c = cmd("formulas", _formulas, "sympy-derived closed forms (edges, gaps, tau*, widths)", model=False)
+    c.add_argument("--latex", action="store_true", help="print LaTeX")

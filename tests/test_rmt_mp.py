@@ -1,0 +1,173 @@
+"""Generalised Marchenko-Pastur solver: closed forms, properties, and simulation at d = 2000."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rmt import ContinuousProfile, LinearManifold, MPSolver, VarianceProfile
+
+
+def mp_density(x, alpha, s):
+    """Closed-form Marchenko-Pastur density of C (per unit d, continuous part)."""
+    lo, hi = s * (1 - np.sqrt(alpha)) ** 2, s * (1 + np.sqrt(alpha)) ** 2
+    out = np.zeros_like(x)
+    ok = (x > lo) & (x < hi)
+    out[ok] = np.sqrt((hi - x[ok]) * (x[ok] - lo)) / (2 * np.pi * s * x[ok])
+    return out
+
+
+@pytest.mark.parametrize("alpha,s", [(0.5, 1.0), (0.1, 3.0), (2.5, 0.2), (0.9, 1e-3)])
+def test_single_level_is_marchenko_pastur(alpha, s):
+    sol = MPSolver(LinearManifold(alpha, VarianceProfile.single(s)))
+    (b,) = sol.support()
+    assert b.lower == pytest.approx(s * (1 - np.sqrt(alpha)) ** 2, rel=1e-10)
+    assert b.upper == pytest.approx(s * (1 + np.sqrt(alpha)) ** 2, rel=1e-10)
+    assert b.mass == pytest.approx(min(alpha, 1.0), abs=1e-8)
+    x = np.linspace(b.lower * 0.5, b.upper * 1.2, 3001)
+    np.testing.assert_allclose(sol.density(x), mp_density(x, alpha, s), atol=1e-9 / s, rtol=1e-7)
+
+
+def test_reference_numbers_double_variance():
+    """THEORY.md: alpha=0.5, levels 1 and 0.01, f=0.75."""
+    sol = MPSolver(LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25])))
+    lo, hi = sol.support()
+    assert lo.lower == pytest.approx(0.001898, rel=2e-4) and lo.upper == pytest.approx(0.013010, rel=1e-4)
+    assert hi.lower == pytest.approx(0.15154, rel=1e-4) and hi.upper == pytest.approx(2.60101, rel=1e-5)
+    assert lo.mass == pytest.approx(0.125, abs=1e-6) and hi.mass == pytest.approx(0.375, abs=1e-6)
+
+
+def test_stieltjes_solves_the_equation_and_is_a_stieltjes_transform():
+    M = LinearManifold(0.7, VarianceProfile([2.0, 0.3, 0.05], [0.2, 0.5, 0.3]))
+    sol = MPSolver(M)
+    z = np.array([0.1 + 0.01j, 1.0 + 1j, -2 + 0.5j, 5 + 1e-3j])
+    g = sol.stieltjes(z)
+    lv, w = M.profile.levels, M.profile.fractions
+    resid = g * (-z + M.alpha * np.sum(w * lv / (1 + lv * g[:, None]), axis=1)) - 1
+    assert np.max(np.abs(resid)) < 1e-10
+    assert np.all(g.imag > 0)
+    # an independent route: g(z) = int rho(x)/(x - z) dx - (zero mass)/z, by quadrature of the density
+    zz = 1.0 + 0.5j
+    x = np.linspace(0, 12, 400001)
+    gq = np.trapezoid(sol.density(x) / (x - zz), x) - M.zero_mass / zz
+    assert abs(gq - sol.stieltjes(zz)) < 1e-5   # trapezoid error at the sqrt edges
+
+
+levels_st = st.lists(st.floats(-3, 1), min_size=1, max_size=6, unique=True).map(lambda v: 10.0 ** np.array(v))
+
+
+@st.composite
+def manifolds(draw):
+    lv = draw(levels_st)
+    raw = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=lv.size, max_size=lv.size)))
+    alpha = draw(st.floats(0.05, 3.0))
+    return LinearManifold(alpha, VarianceProfile(lv, raw / raw.sum()))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(manifolds())
+def test_properties_of_random_profiles(M):
+    sol = MPSolver(M)
+    bulks = sol.support()
+    edges = np.array([[b.lower, b.upper] for b in bulks])
+    # edges sorted, bulks disjoint and non-degenerate
+    assert np.all(np.diff(edges.ravel()) > 0)
+    # masses: each positive, and they sum to the continuous mass min(alpha, 1)
+    assert all(b.mass > 0 for b in bulks)
+    assert sum(b.mass for b in bulks) == pytest.approx(min(M.alpha, 1.0), abs=1e-3)
+    # non-negative density, and the unmasked Im g vanishes outside the support
+    top = edges[-1, 1]
+    x_out = [top * 1.05] + ([edges[0, 0] * 0.9] if edges[0, 0] > 0 else [])
+    x_out += [0.5 * (edges[i, 1] + edges[i + 1, 0]) for i in range(len(bulks) - 1)]
+    assert np.all(sol.density_unmasked(np.array(x_out)) < 1e-7 * sol.density_unmasked(
+        np.array([0.5 * (b.lower + b.upper) for b in bulks])).max())
+    x_in = np.concatenate([np.linspace(b.lower, b.upper, 41)[1:-1] for b in bulks])
+    d_in = sol.density(x_in)
+    assert np.all(d_in >= 0) and np.all(d_in[x_in > 0] >= 0)
+    # number of bulks cannot exceed the number of levels
+    assert len(bulks) <= M.profile.K
+
+
+def _simulated_eigs(M, d, seed):
+    """Independent route: eigenvalues of F F^T via the small Gram matrix, plain numpy."""
+    rng = np.random.default_rng(seed)
+    m = int(round(M.alpha * d))
+    sig2 = M.profile.column_variances(m)
+    F = rng.standard_normal((d, m)) * np.sqrt(sig2) / np.sqrt(d)
+    gram = F.T @ F if m <= d else F @ F.T
+    ev = np.linalg.eigvalsh(gram)
+    return np.sort(ev[ev > 1e-10 * ev.max()])
+
+
+@pytest.mark.parametrize("alpha,levels,fractions", [
+    (0.5, [1, 0.01], [0.75, 0.25]),
+    (0.3, [5.0, 1.0, 0.1], [0.2, 0.3, 0.5]),
+    (1.6, [1.0, 0.2], [0.5, 0.5]),
+    (0.25, [1.0], [1.0]),
+])
+def test_theory_matches_simulation_at_d2000(alpha, levels, fractions):
+    M = LinearManifold(alpha, VarianceProfile(levels, fractions))
+    sol = MPSolver(M)
+    ev = _simulated_eigs(M, 2000, seed=1)
+    cont = min(alpha, 1.0)
+    F_theory = (sol.cdf(ev) - M.zero_mass) / cont
+    n = ev.size
+    emp_hi = np.arange(1, n + 1) / n
+    emp_lo = np.arange(0, n) / n
+    ks = max(np.max(emp_hi - F_theory), np.max(F_theory - emp_lo))
+    assert ks < 0.02
+    # extreme eigenvalues of every bulk against its edges. A single draw's extremes fluctuate on the
+    # Tracy-Widom scale d^{-2/3} (2-6% at the thin low-variance bulk of the first profile), so the
+    # extremes are averaged over 8 independent draws.
+    bulks = sol.support()
+    counts = [int(round(b.mass * 2000)) for b in bulks]
+    draws = [ev] + [_simulated_eigs(M, 2000, seed=s) for s in range(2, 9)]
+    lows, highs = np.zeros((len(draws), len(bulks))), np.zeros((len(draws), len(bulks)))
+    for r, e in enumerate(draws):
+        assert e.size == sum(counts)
+        idx = np.cumsum([0] + counts)
+        for k in range(len(bulks)):
+            lows[r, k], highs[r, k] = e[idx[k]], e[idx[k + 1] - 1]
+    for k, b in enumerate(bulks):
+        assert lows[:, k].mean() == pytest.approx(b.lower, rel=0.03)
+        assert highs[:, k].mean() == pytest.approx(b.upper, rel=0.03)
+
+
+def test_continuous_profile_converges_and_matches_fine_discrete():
+    M = LinearManifold(0.4, ContinuousProfile.uniform(0.01, 1.0))
+    sol = MPSolver(M)
+    ns = [c[0] for c in sol.convergence]
+    assert len(ns) >= 2 and ns == sorted(ns)
+    his = [c[2] for c in sol.convergence]
+    assert abs(his[-1] - his[-2]) < 1e-7 * his[-1]
+    (b,) = sol.support()
+    assert b.mass == pytest.approx(0.4, abs=1e-3)
+    # the paper's multi-variance profile with many levels approaches the continuous limit
+    ev = _simulated_eigs(LinearManifold(0.4, VarianceProfile(np.linspace(0.01, 1, 400))), 2000, 3)
+    assert ev[-1] == pytest.approx(b.upper, rel=0.03)
+    F_theory = sol.cdf(ev) - M.zero_mass
+    ks = np.max(np.abs(F_theory / 0.4 - (np.arange(1, ev.size + 1) - 0.5) / ev.size))
+    assert ks < 0.02
+
+
+def test_custom_continuous_density():
+    prof = ContinuousProfile(lambda s: s ** 2, 0.1, 1.0, name="quadratic")
+    sol = MPSolver(LinearManifold(0.6, prof))
+    assert sum(b.mass for b in sol.support()) == pytest.approx(0.6, abs=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(levels=[1.0, -0.1], fractions=[0.5, 0.5]), "levels"),
+    (dict(levels=[1.0, 0.0], fractions=[0.5, 0.5]), "levels"),
+    (dict(levels=[1.0, 0.1], fractions=[0.5, 0.6]), "fractions"),
+    (dict(levels=[1.0, np.nan], fractions=[0.5, 0.5]), "levels"),
+    (dict(levels=[1.0, 0.1], fractions=[0.5]), "fractions"),
+])
+def test_bad_profiles_raise_naming_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        VarianceProfile(**kwargs)
+
+
+@pytest.mark.parametrize("alpha", [0, -0.5, np.inf, np.nan])
+def test_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="alpha"):
+        LinearManifold(alpha, VarianceProfile.single())
