@@ -8,7 +8,8 @@ No sampling, no training: numpy/scipy/sympy only.
 [0.0019, 0.15154]
 """
 from .gaps import (IntermediateGap, counting, edges_report, effective_dimension, intermediate_gaps,
-                   largest_gap_dimension, manifold_gap, phase_at, phase_boundaries, spectrum_report,
+                   largest_gap_dimension, manifold_gap, phase_at, phase_boundaries, phase_transitions,
+                   spectrum_report,
                    timescales)
 from .mp import Bulk, JacobianSpectrum, MPSolver
 from .profiles import ContinuousProfile, LinearManifold, VarianceProfile
@@ -18,7 +19,7 @@ from .spectrum import Spectrum
 
 __all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "get_schedule",
            "MPSolver", "JacobianSpectrum", "Bulk", "Spectrum", "IntermediateGap", "intermediate_gaps",
-           "manifold_gap", "phase_at", "phase_boundaries", "timescales", "spectrum_report", "edges_report",
+           "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report", "edges_report",
            "counting", "effective_dimension", "largest_gap_dimension", "gaps", "largest_gap", "phase",
            "phases", "codimension", "theory_spectrum"]
 

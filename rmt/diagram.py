@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import finite_array, resolution
-from .gaps import intermediate_gaps, phase_boundaries
+from .gaps import intermediate_gaps, phase_at, phase_boundaries
 from .profiles import LinearManifold, VarianceProfile
 
 __all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "PARAMETERS", "PHASE_CODES"]
@@ -99,11 +99,7 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
         tc[i] = pb["trivial_coverage"]
         if pb["coverage_consolidation"] is not None:
             cc[i] = pb["coverage_consolidation"]
-        lab = np.full(T, PHASE_CODES["coverage"], dtype=np.int8)
-        lab[tau > tc[i]] = PHASE_CODES["trivial"]
-        if np.isfinite(cc[i]):
-            lab[tau < cc[i]] = PHASE_CODES["consolidation"]
-        labels[i] = lab
+        labels[i] = [PHASE_CODES[p] for p in phase_at(M, tau, delta)]
         stars.append([g.tau_star for g in intermediate_gaps(M)])
     G = max((len(s) for s in stars), default=0)
     ts = np.full((P, G), np.nan)

@@ -22,7 +22,7 @@ from .profiles import LinearManifold
 from .schedules import get_schedule
 
 __all__ = ["IntermediateGap", "intermediate_gaps", "manifold_gap", "phase_boundaries", "phase_at",
-           "timescales", "spectrum_report", "effective_dimension", "largest_gap_dimension", "counting",
+           "timescales", "phase_transitions", "spectrum_report", "effective_dimension", "largest_gap_dimension", "counting",
            "edges_report"]
 
 
@@ -75,7 +75,7 @@ class IntermediateGap:
             return None, None
         r = np.sqrt(disc)
         hi = (b + r) / (2 * delta)
-        lo = (2 * l * u) / (b + r)        # = (b - r)/(2 delta) without cancellation
+        lo = (2 * delta * l * u) / (b + r)   # = (b - r)/(2 delta) without cancellation
         return float(hi), float(lo)
 
 
@@ -112,14 +112,39 @@ def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
 
 
 def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
-    """Phase label(s) at ``tau``: array of ``'trivial' | 'coverage' | 'consolidation'``."""
+    """Phase label(s) at ``tau`` from the exact ``eta`` bulks (THEORY.md section 5 definition).
+
+    An ``eta``-bulk ``[tau/(u+tau), tau/(l+tau)]`` is "near 0" if it lies below ``delta``, "near 1" if
+    above ``1 - delta`` (the spike is near 1). trivial: everything near 1; consolidation: everything
+    near 0 or 1 and both non-empty; coverage otherwise. For well-separated variances this gives, besides
+    the outer boundaries of :func:`phase_boundaries`, an intermediate window where the high-variance
+    bulk has consolidated while a low-variance bulk is still inside the spike cluster.
+
+    Returns an array of strings of the shape of ``tau`` (a ``str`` for scalar ``tau``).
+    """
     tau = _taus(tau)
-    pb = phase_boundaries(manifold, delta)
+    delta = resolution(delta)
+    bulks = support(manifold, masses=False)
+    l = np.array([b.lower for b in bulks])
+    u = np.array([b.upper for b in bulks])
+    t = tau[..., None]
+    eta_lo, eta_hi = t / (u + t), t / (l + t)
+    near0 = eta_hi < delta
+    near1 = eta_lo > 1 - delta
+    spike = manifold.zero_mass > 0
+    trivial = near1.all(-1)
+    consol = (near0 | near1).all(-1) & near0.any(-1) & (near1.any(-1) | spike)
     out = np.full(tau.shape, "coverage", dtype=object)
-    out[tau > pb["trivial_coverage"]] = "trivial"
-    if pb["coverage_consolidation"] is not None:
-        out[tau < pb["coverage_consolidation"]] = "consolidation"
+    out[consol] = "consolidation"
+    out[trivial] = "trivial"
     return out if out.ndim else str(out)
+
+
+def phase_transitions(manifold: LinearManifold, delta: float = 0.1) -> np.ndarray:
+    """Every ``tau`` at which :func:`phase_at` can change: a bulk edge crosses ``delta`` or ``1 - delta``."""
+    delta = resolution(delta)
+    e = np.array([[b.lower, b.upper] for b in support(manifold, masses=False)]).ravel()
+    return np.sort(np.concatenate([e * delta / (1 - delta), e * (1 - delta) / delta]))
 
 
 def counting(manifold: LinearManifold, x):

@@ -1,0 +1,96 @@
+"""Phase diagrams and the `specgap theory` command line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rmt import JacobianSpectrum, phase_transitions, LinearManifold, VarianceProfile, phases
+from rmt.diagram import PHASE_CODES, phase_diagram, plot_phase_diagram
+from specgap.cli import main
+
+
+def test_phase_diagram_labels_match_spectrum_readouts(tmp_path):
+    vals = np.geomspace(1e-3, 0.5, 9)
+    tau = np.geomspace(1e-5, 1e2, 25)
+    D = phase_diagram("ratio", vals, tau, alpha=0.5, levels=(1.0, 0.01), fractions=(0.75, 0.25))
+    inv = {v: k for k, v in PHASE_CODES.items()}
+    checked = 0
+    for i, r in enumerate(vals):
+        M = LinearManifold(0.5, VarianceProfile([1.0, r], [0.75, 0.25]))
+        for j, t in enumerate(tau):
+            near = np.min(np.abs(np.log(t / phase_transitions(M, 0.1))))
+            if near < 0.05:
+                continue  # classical locations at finite n differ from edges right at a boundary
+            assert inv[D.labels[i, j]] == phases(JacobianSpectrum(M, t).quantiles(2000), 0.1)
+            checked += 1
+    assert checked > 150
+    # tau* lies between the outer boundaries
+    ts = D.tau_star[:, 0]
+    ok = np.isfinite(ts)            # nan where the two bulks have merged (ratio close to 1)
+    assert 3 <= ok.sum() < ts.size
+    assert np.all((ts[ok] > D.coverage_consolidation[ok]) & (ts[ok] < D.trivial_coverage[ok]))
+    assert set(np.unique(D.labels)) == {0, 1, 2}
+    fig = plot_phase_diagram(D)
+    fig.savefig(tmp_path / "pd.png")
+    assert (tmp_path / "pd.png").stat().st_size > 10_000
+
+
+def run_json(argv, capsys):
+    assert main(argv + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_edges_spectrum_density_timescales(capsys):
+    model = ["--alpha", "0.3", "--levels", "2,0.05", "--fractions", "0.4,0.6"]
+    e = run_json(["theory", "edges", *model], capsys)
+    M = LinearManifold(0.3, VarianceProfile([2, 0.05], [0.4, 0.6]))
+    assert [b["lower"] for b in e["bulks"]] == pytest.approx([b.lower for b in M.support()], rel=1e-12)
+    assert e["zero_mass"] == pytest.approx(0.7)
+    assert sum(b["mass"] for b in e["bulks"]) == pytest.approx(0.3, abs=1e-4)
+    s = run_json(["theory", "spectrum", *model, "--t", "0.02"], capsys)
+    assert s["spike"] == {"position": 1.0, "mass": pytest.approx(0.7)}
+    assert s["phase"] in ("coverage", "trivial", "consolidation")
+    assert all(g["width"] == pytest.approx(g["upper"] - g["lower"]) for g in s["gaps"])
+    dn = run_json(["theory", "density", *model, "--t", "0.02", "--points", "20001"], capsys)
+    assert np.trapezoid(dn["density"], dn["eta"]) == pytest.approx(0.3, abs=2e-3)
+    ts = run_json(["theory", "timescales", *model, "--delta", "0.05"], capsys)
+    g = ts["gaps"][0]
+    assert g["tau_open"] * g["tau_close"] == pytest.approx(g["tau_max"] ** 2, rel=1e-9)
+    vp = run_json(["theory", "spectrum", *model, "--t", "0.02", "--schedule", "vp"], capsys)
+    assert vp["tau"] == pytest.approx(np.expm1(0.04))
+
+
+@pytest.mark.parametrize("argv,name", [
+    (["theory", "edges", "--alpha", "-1", "--levels", "1"], "alpha"),
+    (["theory", "edges", "--alpha", "0.5", "--levels", "1,-0.1", "--fractions", "0.5,0.5"], "levels"),
+    (["theory", "edges", "--alpha", "0.5", "--levels", "1,0.1", "--fractions", "0.5,0.6"], "fractions"),
+    (["theory", "edges", "--alpha", "0.5", "--levels", "1,x"], "levels"),
+    (["theory", "spectrum", "--alpha", "0.5", "--t", "0"], "t"),
+    (["theory", "spectrum", "--alpha", "0.5", "--t", "1", "--delta", "0.6"], "delta"),
+    (["theory", "timescales", "--alpha", "0.5", "--delta", "0"], "delta"),
+])
+def test_cli_bad_input_exit_2(argv, name, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and name in err[0] and "Traceback" not in err[0]
+
+
+def test_cli_phase_diagram_and_formulas(tmp_path, capsys):
+    out = tmp_path / "pd"
+    r = run_json(["theory", "phase-diagram", "--parameter", "alpha", "--n-values", "20", "--n-tau", "30",
+                  "--out", str(out)], capsys)
+    assert (out / "phase_diagram.png").exists() and (out / "summary.json").exists()
+    assert abs(sum(r["fractions"].values()) - 1) < 1e-12
+    f = run_json(["theory", "formulas"], capsys)
+    assert f["tau_star"]["expr"] == "sqrt(l)*sqrt(u)"
+    assert main(["theory", "formulas", "--latex"]) == 0
+    assert "\\frac" in capsys.readouterr().out
+
+
+def test_theory_command_starts_without_heavy_imports():
+    code = ("import sys; from specgap.cli import main; main(['theory','edges','--alpha','0.5','--json']);"
+            "bad=[m for m in ('torch','jax','numba') if m in sys.modules]; sys.exit(len(bad))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
