@@ -187,7 +187,16 @@ class MPSolver:
                 # fall back to a fixed-point step (a contraction in the upper half plane)
                 fp = 1.0 / (-zz + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), -1))
                 g = np.where(bad, fp, g_new)
-        g = np.where(y > 0, g, g.real + 1j * np.maximum(g.imag, 0.0))
+        # on the real axis finish with Newton at y = 0 itself: outside the support the root is real and
+        # Newton removes the O(eta) Lorentzian tail (of the atom at 0, say); inside it stays complex
+        real = y == 0
+        if np.any(real):
+            gr = g[real]
+            for _ in range(8):
+                step = (self.zinv(gr) - x[real]) / self.dzinv(gr)
+                ok = np.isfinite(step)
+                gr = np.where(ok, gr - np.where(ok, step, 0), gr)
+            g[real] = gr.real + 1j * np.maximum(gr.imag, 0.0)
         return g
 
     def stieltjes(self, z):
@@ -350,11 +359,10 @@ class MPSolver:
         start = lo if lo > 0 else hi * 1e-6
         pts += list(np.geomspace(start, hi, max(2, int(np.ceil(np.log2(hi / start))) + 1))[1:-1])
         pts = np.unique(pts)
-        total = 0.0
-        for a, b in zip(pts[:-1], pts[1:]):
-            x, jac = self._theta_grid(a, b, 48)
-            total += float(np.sum(self.density_unmasked(x) * jac))
-        return total
+        grids = [self._theta_grid(a, b, 48) for a, b in zip(pts[:-1], pts[1:])]
+        x = np.concatenate([g[0] for g in grids])          # one vectorised solve for all pieces
+        jac = np.concatenate([g[1] for g in grids])
+        return float(np.sum(self.density_unmasked(x) * jac))
 
     @cached_property
     def _cdf_table(self):
