@@ -191,5 +191,6 @@ def test_twenty_detached_bulks_against_simulation():
     chunks = ev.reshape(20, 20)
     centers = np.array([0.5 * (b.lower + b.upper) for b in bulks])
     widths = np.array([b.upper - b.lower for b in bulks])
-    # every simulated eigenvalue lies in (or within 10% of a width of) the bulk that theory assigns to it
-    assert np.all(np.abs(chunks - centers[:, None]) <= 0.6 * widths[:, None])
+    # every simulated eigenvalue lies in the bulk theory assigns to it, up to 20% of its width beyond an
+    # edge (20 eigenvalues per bulk fluctuate; the gaps between bulks are >= 0.9 widths)
+    assert np.all(np.abs(chunks - centers[:, None]) <= 0.7 * widths[:, None])
