@@ -194,3 +194,15 @@ def test_twenty_detached_bulks_against_simulation():
     # every simulated eigenvalue lies in the bulk theory assigns to it, up to 20% of its width beyond an
     # edge (20 eigenvalues per bulk fluctuate; the gaps between bulks are >= 0.9 widths)
     assert np.all(np.abs(chunks - centers[:, None]) <= 0.7 * widths[:, None])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.05, 3.0), st.floats(-3, 1))
+def test_single_level_closed_form_property(alpha, logs):
+    s = 10.0 ** logs
+    sol = MPSolver(LinearManifold(alpha, VarianceProfile.single(s)))
+    (b,) = sol.support()
+    assert b.lower == pytest.approx(s * (1 - np.sqrt(alpha)) ** 2, rel=1e-8, abs=1e-12 * s)
+    assert b.upper == pytest.approx(s * (1 + np.sqrt(alpha)) ** 2, rel=1e-10)
+    x = np.linspace(b.lower, b.upper, 203)[1:-1]
+    np.testing.assert_allclose(sol.density(x), mp_density(x, alpha, s), rtol=1e-6, atol=1e-9 / s)
