@@ -63,7 +63,7 @@ class ExactModel:
 
     d: int
     schedule = None
-    #: rows per internal chunk when forming (B, d, d) Jacobians or (B, K, d) intermediates
+    #: number of float64 elements per internal chunk when forming (B, d, d) Jacobians or (B, K, d) arrays
     chunk_elements = 2 ** 24
 
     # -- helpers --------------------------------------------------------------------------------
@@ -348,18 +348,14 @@ class LinearGaussianModel(SubspaceUnionModel):
         self.F = F
 
     @classmethod
-    def from_manifold(cls, d, manifold, seed=0, schedule="ve"):
-        """Draw ``F`` (d, m) with ``F_ij = sigma_j g_ij / sqrt(d)`` for a :class:`rmt.LinearManifold`."""
-        from rmt.profiles import ContinuousProfile
-        d = positive_int("d", d)
-        m = manifold.latent_dim(d)
-        if m < 1:
-            raise ValueError(f"alpha * d must round to at least 1 latent direction, got m={m}")
-        prof = manifold.profile
-        if isinstance(prof, ContinuousProfile):
-            prof = prof.discretize(max(8, min(m, 256)))
-        sig = np.sqrt(prof.column_variances(m))
-        F = as_rng(seed).standard_normal((d, m)) * sig / np.sqrt(d)
+    def from_manifold(cls, d, manifold, seed=0, schedule="ve", draw=0):
+        """``F`` (d, m) with ``F_ij = sigma_j g_ij / sqrt(d)`` for a :class:`rmt.LinearManifold`.
+
+        Uses :func:`simulate.fmatrix.sample_F` (numpy backend): the model of ``(seed, draw)`` has the same
+        ``F`` as draw ``draw`` of the spectrum simulator with that seed.
+        """
+        from .fmatrix import sample_F
+        F = sample_F(manifold, d, draws=1, seed=seed, start=positive_int("draw", draw, minimum=0))[0]
         return cls(F, schedule)
 
     @property

@@ -85,6 +85,8 @@ def test_linear_from_manifold_matches_profile():
     M = LinearManifold(0.5, VarianceProfile([1.0, 0.01], [0.75, 0.25]))
     model = LinearGaussianModel.from_manifold(400, M, seed=3)
     assert model.F.shape == (400, 200)
+    from simulate.fmatrix import sample_F  # same F as draw 0 of the spectrum simulator
+    np.testing.assert_array_equal(model.F, sample_F(M, 400, 1, seed=3)[0])
     # column j has variance sigma_j^2: sum_i F_ij^2 ~ sigma_j^2 (chi^2_400 / 400, sd 0.07 relative)
     colvar = np.sum(model.F ** 2, axis=0)
     np.testing.assert_allclose(colvar[:150].mean(), 1.0, rtol=0.02)
