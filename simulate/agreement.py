@@ -1,0 +1,286 @@
+"""Agreement between spectra: theory density vs samples, samples vs samples (THEORY.md 3-4).
+
+Distances between distribution functions on the real line:
+
+- Kolmogorov-Smirnov ``KS = sup_x |F(x) - G(x)|``;
+- Wasserstein-1 ``W1 = int |F(x) - G(x)| dx`` (same units as the values: ``eta`` or ``lambda``).
+
+A *theory* is an :class:`rmt.JacobianSpectrum` (``eta`` units, atom of mass ``1 - alpha`` at 1) or an
+:class:`rmt.MPSolver` / :class:`rmt.LinearManifold` (covariance units, atom ``max(0, 1 - alpha)`` at 0).
+Samples are 1-d arrays; values within ``1e-9`` (relative to the scale) of an atom are taken to be on it.
+
+Edge and gap errors split a sorted simulated spectrum into bulks by their theoretical eigenvalue
+counts (exact column counts when the bulks are detached), and compare its edges and the gaps between
+them with the theory edges. Means and standard errors are over draws.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rmt._validate import finite_array, positive_int
+from rmt.mp import JacobianSpectrum, MPSolver, _solver
+from rmt.profiles import ContinuousProfile, LinearManifold
+from rmt.spectrum import Spectrum
+
+__all__ = ["ks_distance", "wasserstein1", "bulk_counts", "empirical_edges", "theory_edges",
+           "agreement", "finite_size_study", "mean_sem"]
+
+_ATOL = 1e-9
+_GRID = 2000          # theory grid points per bulk for W1
+
+
+class _Theory:
+    """CDF, atoms and bulks of a theory spectrum in its own units."""
+
+    def __init__(self, theory):
+        if isinstance(theory, LinearManifold):
+            theory = _solver(theory)
+        if isinstance(theory, JacobianSpectrum):
+            self.cdf = theory.cdf
+            self.atoms = [(1.0, theory.spike_mass)] if theory.spike_mass > 0 else []
+            self.bulks = [(b.lower, b.upper) for b in theory.support()]
+            self.scale = 1.0
+        elif isinstance(theory, MPSolver):
+            self.cdf = theory.cdf
+            self.atoms = [(0.0, theory.manifold.zero_mass)] if theory.manifold.zero_mass > 0 else []
+            self.bulks = [(b.lower, b.upper) for b in theory.support()]
+            self.scale = max(u for _, u in self.bulks)
+        else:
+            raise ValueError("theory must be an rmt.JacobianSpectrum, rmt.MPSolver or rmt.LinearManifold, "
+                             f"got {type(theory).__name__}")
+
+    def snap(self, x):
+        x = x.copy()
+        for pos, _ in self.atoms:
+            x[np.abs(x - pos) <= _ATOL * self.scale] = pos
+        return x
+
+    def cdf_left(self, x):
+        """``F(x^-)``: the CDF minus the atoms sitting exactly at ``x``."""
+        F = self.cdf(x)
+        for pos, mass in self.atoms:
+            F = F - np.where(x == pos, mass, 0.0)
+        return F
+
+    def grid(self):
+        pts = [np.array([p for p, _ in self.atoms])]
+        for lo, hi in self.bulks:
+            th = np.linspace(0.0, np.pi, _GRID)
+            pts.append(lo + (hi - lo) * 0.5 * (1 - np.cos(th)))
+        return np.unique(np.concatenate(pts))
+
+
+def _samples(name, x):
+    x = finite_array(name, x)
+    x = np.ravel(x)
+    if x.size == 0:
+        raise ValueError(f"{name} must contain at least one value")
+    return np.sort(x)
+
+
+def ks_distance(theory_or_samples, samples) -> float:
+    """Kolmogorov-Smirnov distance ``sup |F - G_n|``.
+
+    Parameters
+    ----------
+    theory_or_samples : JacobianSpectrum | MPSolver | LinearManifold (theory CDF, atoms included),
+        or an array of samples (two-sample statistic).
+    samples : array, any shape (flattened), shape (n,).
+    """
+    y = _samples("samples", samples)
+    n = y.size
+    if isinstance(theory_or_samples, (JacobianSpectrum, MPSolver, LinearManifold)):
+        th = _Theory(theory_or_samples)
+        y = th.snap(y)
+        i = np.arange(1, n + 1)
+        return float(max(np.max(i / n - th.cdf(y)), np.max(th.cdf_left(y) - (i - 1) / n), 0.0))
+    x = _samples("theory_or_samples", theory_or_samples)
+    z = np.concatenate([x, y])
+    Fx = np.searchsorted(x, z, side="right") / x.size
+    Fy = np.searchsorted(y, z, side="right") / n
+    return float(np.max(np.abs(Fx - Fy)))
+
+
+def wasserstein1(theory_or_samples, samples) -> float:
+    """Wasserstein-1 distance ``int |F(x) - G_n(x)| dx`` (units of the values).
+
+    Theory vs samples: trapezoid rule on the union of the samples and a cos-spaced grid of ``2000``
+    points per bulk (``G_n`` is constant between consecutive nodes); samples vs samples: exact.
+    """
+    y = _samples("samples", samples)
+    if isinstance(theory_or_samples, (JacobianSpectrum, MPSolver, LinearManifold)):
+        th = _Theory(theory_or_samples)
+        y = th.snap(y)
+        x = np.unique(np.concatenate([th.grid(), y]))
+        G = np.searchsorted(y, x[:-1], side="right") / y.size       # G on [x_j, x_{j+1})
+        F = th.cdf(x)
+        a = np.abs(F[:-1] - G)
+        b = np.abs(th.cdf_left(x[1:]) - G)
+        return float(np.sum(0.5 * (a + b) * np.diff(x)))
+    x = _samples("theory_or_samples", theory_or_samples)
+    z = np.concatenate([x, y])
+    z.sort()
+    Fx = np.searchsorted(x, z[:-1], side="right") / x.size
+    Fy = np.searchsorted(y, z[:-1], side="right") / y.size
+    return float(np.sum(np.abs(Fx - Fy) * np.diff(z)))
+
+
+# -- edges and gaps ---------------------------------------------------------------------------------
+def bulk_counts(manifold: LinearManifold, d: int) -> np.ndarray:
+    """Number of eigenvalues in each bulk at dimension ``d``, high variance first (= ascending ``eta``).
+
+    When the cumulative bulk masses equal cumulative level fractions (detached or grouped levels) the
+    exact column counts of :meth:`VarianceProfile.column_variances` are used; otherwise
+    ``round(cumulative mass * d)``.
+
+    Returns
+    -------
+    ndarray of int, shape (B,); ``d - sum`` is the number of zero eigenvalues (the spike).
+    """
+    d = positive_int("d", d)
+    bulks = sorted(_solver(manifold).support(), key=lambda b: -b.upper)
+    cum_mass = np.cumsum([b.mass for b in bulks])
+    m = manifold.latent_dim(d)
+    prof = manifold.profile
+    if isinstance(prof, ContinuousProfile) or manifold.alpha > 1:
+        cum = np.round(cum_mass * d).astype(int)
+    else:
+        cum_frac = manifold.alpha * np.cumsum(prof.fractions)
+        cols = np.cumsum(np.unique(prof.column_variances(m), return_counts=True)[1][::-1])
+        k = np.argmin(np.abs(cum_frac[None, :] - cum_mass[:, None]), axis=1)
+        ok = np.abs(cum_frac[k] - cum_mass) < 1e-4
+        cum = np.where(ok, cols[k], np.round(cum_mass * d).astype(int))
+    cum = np.minimum(np.maximum.accumulate(cum), min(d, m))
+    cum[-1] = min(d, m)
+    return np.diff(np.concatenate([[0], cum]))
+
+
+def empirical_edges(values, counts) -> np.ndarray:
+    """Edges of each bulk of sorted spectra split by counts.
+
+    Parameters
+    ----------
+    values : array (..., n), sorted ascending (e.g. ``Spectrum.values``)
+    counts : (B,) values per bulk from the bottom (``bulk_counts``)
+
+    Returns
+    -------
+    ndarray (..., B, 2): ``[lowest, highest]`` value of each bulk.
+    """
+    v = np.asarray(values, dtype=float)
+    counts = np.asarray(counts, dtype=int)
+    if np.any(counts < 1) or counts.sum() > v.shape[-1]:
+        raise ValueError(f"counts must be >= 1 and sum to at most {v.shape[-1]}, got {counts.tolist()}")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    stop = np.cumsum(counts) - 1
+    return np.stack([v[..., start], v[..., stop]], axis=-1)
+
+
+def theory_edges(manifold: LinearManifold, tau: float) -> np.ndarray:
+    """Theory ``eta`` edges of each bulk at ``tau``, ascending: shape (B, 2)."""
+    return np.array([[b.lower, b.upper] for b in JacobianSpectrum(manifold, tau).support()])
+
+
+def _gap_widths(edges, spike: bool):
+    """Gaps between consecutive bulks (and to the spike at 1): (..., B - 1 [+ 1])."""
+    w = edges[..., 1:, 0] - edges[..., :-1, 1]
+    if spike:
+        w = np.concatenate([w, 1.0 - edges[..., -1:, 1]], axis=-1)
+    return w
+
+
+def mean_sem(x, axis=0):
+    """Mean and standard error of the mean (``std(ddof=1)/sqrt(R)``, 0 for ``R = 1``) over ``axis``."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[axis]
+    mean = x.mean(axis=axis)
+    sem = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return mean, sem
+
+
+def agreement(manifold: LinearManifold, spectrum: Spectrum, progress: bool = False) -> dict:
+    """Theory vs simulation at every time of ``spectrum`` (values ``eta``, shape (R, T, d)).
+
+    Returns
+    -------
+    dict of per-time lists (length T): ``t``, ``tau``; ``ks`` and ``w1`` with ``mean``/``sem`` over draws
+    and ``pooled`` (all draws together); ``edges`` with ``theory`` (T, B, 2), ``simulated_mean``/``_sem``
+    and ``error`` (simulated mean - theory); ``gaps`` likewise (widths, bulk-to-bulk then bulk-to-spike);
+    ``spike_mass`` simulated (fraction of values equal to 1) and theory; ``counts`` per bulk.
+    """
+    if not isinstance(spectrum, Spectrum):
+        raise ValueError(f"spectrum must be an rmt.Spectrum, got {type(spectrum).__name__}")
+    R, T, d = spectrum.values.shape
+    counts = bulk_counts(manifold, d)
+    spike = manifold.zero_mass > 0 and counts.sum() < d
+    ks = np.empty((R, T))
+    w1 = np.empty((R, T))
+    ks_pool, w1_pool, e_th = [], [], []
+    it = range(T)
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+        it = tqdm(it, desc="agreement", file=sys.stderr, leave=False)
+    for i in it:
+        js = JacobianSpectrum(manifold, float(spectrum.tau[i]))
+        for r in range(R):
+            ks[r, i] = ks_distance(js, spectrum.values[r, i])
+            w1[r, i] = wasserstein1(js, spectrum.values[r, i])
+        ks_pool.append(ks_distance(js, spectrum.values[:, i]))
+        w1_pool.append(wasserstein1(js, spectrum.values[:, i]))
+        e_th.append(theory_edges(manifold, float(spectrum.tau[i])))
+    e_th = np.array(e_th)                                       # (T, B, 2)
+    e_sim = empirical_edges(spectrum.values, counts)            # (R, T, B, 2)
+    g_th, g_sim = _gap_widths(e_th, spike), _gap_widths(e_sim, spike)
+    out = {"t": spectrum.t.tolist(), "tau": spectrum.tau.tolist(), "d": d, "draws": R,
+           "counts": counts.tolist(),
+           "spike_mass": {"simulated": float(np.mean(spectrum.values == 1.0)), "theory": manifold.zero_mass}}
+    for name, x, pooled in (("ks", ks, ks_pool), ("w1", w1, w1_pool)):
+        m, s = mean_sem(x)
+        out[name] = {"mean": m.tolist(), "sem": s.tolist(), "pooled": list(map(float, pooled))}
+    for name, th, sim in (("edges", e_th, e_sim), ("gaps", g_th, g_sim)):
+        m, s = mean_sem(sim)
+        out[name] = {"theory": th.tolist(), "simulated_mean": m.tolist(), "simulated_sem": s.tolist(),
+                     "error": (m - th).tolist()}
+    return out
+
+
+def finite_size_study(manifold: LinearManifold, ds=(50, 100, 200, 400, 800), t=(0.01, 0.1, 1.0),
+                      draws: int = 20, seed: int = 0, backend: str = "numpy", schedule="ve",
+                      progress: bool = False) -> dict:
+    """Agreement as ``d`` grows: mean over times of the per-draw KS, W1 and the largest edge error.
+
+    Returns
+    -------
+    dict with ``d`` (list), ``ks``/``w1``/``edge_error`` each ``{"mean": [..], "sem": [..]}`` per ``d``
+    (sem over draws of the time-averaged value), and ``slope`` of ``log(mean)`` against ``log d`` for
+    each measure (negative: the error shrinks).
+    """
+    from .spectra import simulate_spectra
+    ds = [positive_int("d", x) for x in np.atleast_1d(ds)]
+    if len(ds) < 2:
+        raise ValueError(f"ds must hold at least two dimensions, got {ds}")
+    res = {"d": ds, "t": np.atleast_1d(np.asarray(t, dtype=float)).tolist(), "draws": int(draws),
+           "ks": {"mean": [], "sem": []}, "w1": {"mean": [], "sem": []}, "edge_error": {"mean": [], "sem": []}}
+    for d in ds:
+        spec = simulate_spectra(manifold, d, t, draws, seed, backend, schedule, progress)
+        counts = bulk_counts(manifold, d)
+        ks = np.empty((draws, spec.n_times))
+        w1 = np.empty_like(ks)
+        ee = np.empty_like(ks)
+        for i in range(spec.n_times):
+            js = JacobianSpectrum(manifold, float(spec.tau[i]))
+            th = theory_edges(manifold, float(spec.tau[i]))
+            e = empirical_edges(spec.values[:, i], counts)
+            ee[:, i] = np.max(np.abs(e - th), axis=(-2, -1))
+            for r in range(draws):
+                ks[r, i] = ks_distance(js, spec.values[r, i])
+                w1[r, i] = wasserstein1(js, spec.values[r, i])
+        for name, x in (("ks", ks), ("w1", w1), ("edge_error", ee)):
+            m, s = mean_sem(x.mean(axis=1))
+            res[name]["mean"].append(float(m))
+            res[name]["sem"].append(float(s))
+    logd = np.log(ds)
+    res["slope"] = {k: float(np.polyfit(logd, np.log(res[k]["mean"]), 1)[0]) for k in ("ks", "w1", "edge_error")}
+    return res

@@ -1,0 +1,294 @@
+"""The paper's Fig. 2: exact-score Jacobian spectra of the double-variance model, theory vs simulation.
+
+Parameters (THEORY.md section 10): ``alpha = 0.5``, levels ``sigma_1^2 = 1`` and ``sigma_2^2 = 0.01``,
+``f = 0.75``, ``d = 100``, 100 draws of ``F``, VE schedule (``t = tau``). Panels:
+
+- theory density of ``eta`` (spectrum of ``-Jn``) against simulated histograms at several times;
+- sorted spectra over time (mean over draws) with the theory bulk edges;
+- the dimension drop: largest-gap dimension and ``D_eff = #{eta < 1/2}``, theory and simulation;
+- the intermediate gap width ``W_1(t)`` with ``t_max = sqrt(l_1 u_2)`` (theory) against the argmax of
+  the simulated width (mean over draws, refined by a parabola in ``log t``).
+
+>>> summary = reproduce_fig2("results/fig2")          # PNGs, summary.json, spectra.npz, curves.npz
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rmt.gaps import effective_dimension as theory_effective_dimension
+from rmt.gaps import intermediate_gaps, timescales
+from rmt.gaps import largest_gap_dimension as theory_largest_gap_dimension
+from rmt.mp import JacobianSpectrum
+from rmt.profiles import LinearManifold, VarianceProfile
+from rmt.readouts import effective_dimension, largest_gap_dimension
+
+from .agreement import agreement, bulk_counts, mean_sem
+from .spectra import simulate_spectra
+
+__all__ = ["FIG2_PARAMS", "fig2_manifold", "panel_times", "simulated_gap_width", "argmax_log",
+           "fig2_data", "plot_fig2", "reproduce_fig2"]
+
+FIG2_PARAMS = {"alpha": 0.5, "levels": [1.0, 0.01], "fractions": [0.75, 0.25], "d": 100, "draws": 100}
+
+
+def fig2_manifold(alpha: float = 0.5, sigma1_sq: float = 1.0, sigma2_sq: float = 0.01,
+                  f: float = 0.75) -> LinearManifold:
+    """The double-variance linear manifold of Fig. 2."""
+    return LinearManifold(alpha, VarianceProfile.double(sigma1_sq, sigma2_sq, f))
+
+
+def panel_times(manifold: LinearManifold) -> list[float]:
+    """Times of the density panels: deep in the manifold-gap regime, ``t_max``, and two later times."""
+    g = intermediate_gaps(manifold)
+    t_max = g[0].tau_star if g else 0.05
+    return [round(t_max / 40, 6), t_max, round(t_max * 7, 4), round(t_max * 70, 3)]
+
+
+def simulated_gap_width(eta, n_below: int) -> np.ndarray:
+    """Width of the gap above the ``n_below`` smallest values: ``eta[n_below] - eta[n_below - 1]``.
+
+    Parameters
+    ----------
+    eta : (..., d) sorted;  n_below : number of values below the gap (e.g. the high-variance count)
+    """
+    return eta[..., n_below] - eta[..., n_below - 1]
+
+
+def argmax_log(t, y) -> float:
+    """Argmax of ``y(t)`` on a grid, refined by a parabola through the maximum and its neighbours in ``log t``."""
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    i = int(np.argmax(y))
+    if i == 0 or i == t.size - 1:
+        return float(t[i])
+    x = np.log(t[i - 1:i + 2])
+    c = np.polyfit(x, y[i - 1:i + 2], 2)
+    if c[0] >= 0:
+        return float(t[i])
+    return float(np.exp(np.clip(-c[1] / (2 * c[0]), x[0], x[2])))
+
+
+def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "numpy", n_times: int = 121,
+              t_range=(1e-4, 1e2), manifold: LinearManifold | None = None, progress: bool = True) -> dict:
+    """All the numbers of Fig. 2 (no plotting).
+
+    Returns
+    -------
+    dict with ``manifold``, ``spectrum`` (rmt.Spectrum, values (R, T, d)), ``eigenvalues`` (R, m),
+    ``t`` (T,), ``panel_t`` (P,), ``curves`` (arrays over ``t``), ``summary`` (JSON-ready dict).
+    """
+    t0 = time.perf_counter()
+    M = manifold if manifold is not None else fig2_manifold()
+    ts = timescales(M)
+    gap = intermediate_gaps(M)
+    if not gap:
+        raise ValueError("manifold must have two detached bulks (an intermediate gap) for Fig. 2")
+    gap = gap[0]
+    panels = panel_times(M)
+    t = np.unique(np.concatenate([np.geomspace(t_range[0], t_range[1], n_times), panels]))
+    spec, lam = simulate_spectra(M, d, t, draws, seed, backend, "ve", progress, return_eigenvalues=True)
+    tau = spec.tau
+    counts = bulk_counts(M, d)
+    n_high = int(counts[0])
+
+    # gap width and t_max
+    w_sim = simulated_gap_width(spec.values, n_high)                  # (R, T)
+    w_mean, w_sem = mean_sem(w_sim)
+    w_th = gap.width(tau)
+    t_max_sim = argmax_log(t, w_mean)
+    t_max_draws = np.array([argmax_log(t, w) for w in w_sim])
+
+    # dimension curves
+    lg_sim = largest_gap_dimension(spec.values)                        # (R, T)
+    de_sim = effective_dimension(spec.values)
+    lg_mean, lg_sem = mean_sem(lg_sim)
+    de_mean, de_sem = mean_sem(de_sim)
+    lg_th = theory_largest_gap_dimension(M, tau) * d
+    de_th = theory_effective_dimension(M, tau) * d
+
+    # agreement at the panel times
+    idx = [int(np.argmin(np.abs(t - p))) for p in panels]
+    sub = type(spec)(spec.values[:, idx], t[idx], schedule="ve", source="simulation", meta=spec.meta)
+    agr = agreement(M, sub, progress=progress)
+    edges_th = [[b.as_dict() for b in JacobianSpectrum(M, float(tau[i])).support()] for i in idx]
+
+    cov_edges = [b.as_dict() for b in sorted(M.support(), key=lambda b: -b.upper)]
+    lam_edges_sim = [{"lower": float(np.mean(lam[:, a + c - 1])), "upper": float(np.mean(lam[:, a]))}
+                     for a, c in zip(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)]
+    per_time = []
+    for j, i in enumerate(idx):
+        per_time.append({
+            "t": float(t[i]), "tau": float(tau[i]),
+            "ks": {k: agr["ks"][k][j] for k in ("mean", "sem", "pooled")},
+            "w1": {k: agr["w1"][k][j] for k in ("mean", "sem", "pooled")},
+            "edges_theory": edges_th[j],
+            "edges_simulated_mean": agr["edges"]["simulated_mean"][j],
+            "edges_simulated_sem": agr["edges"]["simulated_sem"][j],
+            "gaps_theory": agr["gaps"]["theory"][j],
+            "gaps_simulated_mean": agr["gaps"]["simulated_mean"][j],
+            "gaps_simulated_sem": agr["gaps"]["simulated_sem"][j],
+            "spike_mass_simulated": float(np.mean(spec.values[:, i] == 1.0)),
+            "largest_gap_dimension": {"theory": float(lg_th[i]), "simulated_mean": float(lg_mean[i]),
+                                      "simulated_sem": float(lg_sem[i])},
+            "effective_dimension": {"theory": float(de_th[i]), "simulated_mean": float(de_mean[i]),
+                                    "simulated_sem": float(de_sem[i])},
+        })
+    i_max = int(np.argmax(w_mean))
+    summary = {
+        "figure": "fig2",
+        "parameters": {"alpha": M.alpha, "profile": M.profile.as_dict(), "d": int(d), "m": int(lam.shape[1]),
+                       "draws": int(draws), "seed": int(seed), "backend": backend, "schedule": "ve",
+                       "n_times": int(t.size), "t_range": [float(t[0]), float(t[-1])]},
+        "theory": {"covariance_bulks": cov_edges, "zero_mass": M.zero_mass, "timescales": ts,
+                   "t_max": gap.tau_star, "max_gap_width": gap.max_width, "bulk_counts": counts.tolist()},
+        "simulation": {"covariance_bulks_mean": lam_edges_sim,
+                       "spike_mass": float(np.mean(spec.values == 1.0)),
+                       "t_max": t_max_sim, "t_max_grid": float(t[i_max]),
+                       "t_max_draws_mean": float(np.exp(np.mean(np.log(t_max_draws)))),
+                       "t_max_draws_sem_log": float(np.std(np.log(t_max_draws), ddof=1) / np.sqrt(draws))
+                       if draws > 1 else 0.0,
+                       "max_gap_width_mean": float(w_mean[i_max]), "max_gap_width_sem": float(w_sem[i_max])},
+        "t_max_relative_error": abs(t_max_sim - gap.tau_star) / gap.tau_star,
+        "agreement": per_time,
+        "runtime_s": None,
+    }
+    curves = {"t": t, "tau": tau, "gap_width_theory": w_th, "gap_width_mean": w_mean, "gap_width_sem": w_sem,
+              "largest_gap_dim_theory": lg_th, "largest_gap_dim_mean": lg_mean, "largest_gap_dim_sem": lg_sem,
+              "d_eff_theory": de_th, "d_eff_mean": de_mean, "d_eff_sem": de_sem,
+              "mean_sorted": spec.mean_sorted(), "eigenvalues": lam, "panel_t": t[idx],
+              "edges_theory": np.array([[[b.lower, b.upper] for b in JacobianSpectrum(M, float(x)).support()]
+                                        for x in tau])}
+    summary["runtime_s"] = time.perf_counter() - t0
+    return {"manifold": M, "spectrum": spec, "eigenvalues": lam, "t": t, "panel_t": t[idx],
+            "panel_index": idx, "curves": curves, "summary": summary}
+
+
+def plot_fig2(data: dict, bins: int = 60):
+    """Three matplotlib figures: ``density`` (theory vs histograms), ``spectra`` (sorted spectra over time),
+    ``dimension`` (dimension drop and gap width with ``t_max``). Returns ``{name: Figure}``."""
+    import matplotlib.pyplot as plt
+    M, spec, c = data["manifold"], data["spectrum"], data["curves"]
+    s = data["summary"]
+    idx = data["panel_index"]
+    figs = {}
+
+    fig, axes = plt.subplots(1, len(idx), figsize=(4.2 * len(idx), 3.4))
+    for ax, i in zip(np.atleast_1d(axes), idx):
+        v = spec.values[:, i].ravel()
+        tau = float(spec.tau[i])
+        js = JacobianSpectrum(M, tau)
+        bulk = v[v < 1.0]
+        hi = min(1.0, max(b.upper for b in js.support()) * 1.05 + 1e-3)
+        edges = np.linspace(0.0, hi, bins + 1)
+        h, _ = np.histogram(bulk, bins=edges)
+        ax.bar(edges[:-1], h / (v.size * np.diff(edges)), width=np.diff(edges), align="edge", alpha=0.45,
+               color="C0", label=f"simulation (R={spec.n_draws}, d={spec.n})")
+        x = np.linspace(0.0, hi, 1500)
+        ax.plot(x, js.density(x), "k", lw=1.2, label="theory")
+        ax.set_title(f"t = {spec.t[i]:.3g}  (spike mass {js.spike_mass:.2f} at 1)", fontsize=9)
+        ax.set_xlabel(r"$\eta$ (eigenvalue of $-t J_t$)")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1e-2)
+    np.atleast_1d(axes)[0].set_ylabel("density (per unit d)")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    figs["density"] = fig
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    t = c["t"]
+    ms = c["mean_sorted"]
+    counts = s["theory"]["bulk_counts"]
+    col = np.zeros(ms.shape[1], int)
+    col[counts[0]:] = 1
+    col[sum(counts):] = 2
+    for j in range(ms.shape[1]):
+        ax.plot(t, ms[:, j], color=f"C{col[j]}", lw=0.5, alpha=0.7)
+    for b in range(c["edges_theory"].shape[1]):
+        for e in range(2):
+            ax.plot(t, c["edges_theory"][:, b, e], "k--", lw=0.9)
+    ax.axvline(s["theory"]["t_max"], color="k", ls=":", lw=1, label=r"$t_{max}$ theory")
+    ax.set_xscale("log")
+    ax.set_xlabel("t (VE: noise variance)")
+    ax.set_ylabel(r"sorted $\eta$ (mean over draws)")
+    ax.set_title("sorted spectra over time; dashed: theory edges")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    figs["spectra"] = fig
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.plot(t, c["largest_gap_dim_theory"], "k-", label="largest-gap dimension, theory")
+    a1.errorbar(t, c["largest_gap_dim_mean"], c["largest_gap_dim_sem"], fmt=".", color="C0", ms=3,
+                label="largest-gap dimension, simulation")
+    a1.plot(t, c["d_eff_theory"], "k--", label=r"$D_{eff}$, theory")
+    a1.errorbar(t, c["d_eff_mean"], c["d_eff_sem"], fmt=".", color="C1", ms=3, label=r"$D_{eff}$, simulation")
+    a1.set_xscale("log")
+    a1.set_xlabel("t")
+    a1.set_ylabel("dimension")
+    a1.set_title(f"dimension drop (d = {spec.n})")
+    a1.legend(fontsize=8)
+    a2.plot(t, c["gap_width_theory"], "k-", label=r"$W_1(t)$ theory")
+    a2.fill_between(t, c["gap_width_mean"] - c["gap_width_sem"], c["gap_width_mean"] + c["gap_width_sem"],
+                    color="C0", alpha=0.3)
+    a2.plot(t, c["gap_width_mean"], color="C0", label="simulation (mean over draws)")
+    a2.axvline(s["theory"]["t_max"], color="k", ls=":", label=f"t_max theory {s['theory']['t_max']:.4g}")
+    a2.axvline(s["simulation"]["t_max"], color="C0", ls="--",
+               label=f"argmax simulation {s['simulation']['t_max']:.4g}")
+    a2.set_xscale("log")
+    a2.set_xlabel("t")
+    a2.set_ylabel("intermediate gap width")
+    a2.legend(fontsize=8)
+    fig.tight_layout()
+    figs["dimension"] = fig
+    return figs
+
+
+def reproduce_fig2(out=None, d: int = 100, draws: int = 100, seed: int = 0, backend: str = "numpy",
+                   quick: bool = False, progress: bool = True) -> dict:
+    """Reproduce Fig. 2 and return its summary dict.
+
+    Parameters
+    ----------
+    out : directory for ``fig2_density.png``, ``fig2_spectra.png``, ``fig2_dimension.png``,
+        ``summary.json``, ``spectra.npz`` (``eta`` (R, T, d), ``t``, ``tau``) and ``curves.npz``; None: no files
+    quick : 41 times instead of 121 and at most 20 draws
+    """
+    n_times = 41 if quick else 121
+    if quick:
+        draws = min(draws, 20)
+    data = fig2_data(d=d, draws=draws, seed=seed, backend=backend, n_times=n_times, progress=progress)
+    summary = data["summary"]
+    summary["parameters"]["quick"] = bool(quick)
+    if out is not None:
+        import matplotlib
+        if "matplotlib.pyplot" not in sys.modules:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        figs = plot_fig2(data)
+        files = []
+        for name, fig in figs.items():
+            fig.savefig(out / f"fig2_{name}.png", dpi=130)
+            plt.close(fig)
+            files.append(f"fig2_{name}.png")
+        data["spectrum"].save(out / "spectra.npz")
+        np.savez(out / "curves.npz", **data["curves"])
+        files += ["spectra.npz", "curves.npz", "summary.json"]
+        summary["files"] = files
+        tmp = out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2, default=_jsonable))
+        os.replace(tmp, out / "summary.json")
+    return summary
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -1,0 +1,160 @@
+"""Exact-score Jacobian spectra of the linear-Gaussian model, many draws x many times (THEORY.md 2).
+
+The normalised Jacobian ``Jn = s^2 J_t = -s^2 (a^2 C + s^2 I)^{-1}`` has the eigenvalues ``-eta`` with
+
+    eta = tau / (lambda + tau),      tau = s(t)^2 / a(t)^2   (VE: tau = t; VP: tau = e^{2t} - 1),
+
+``lambda`` the eigenvalues of ``C = F F^T``: the ``min(d, m)`` eigenvalues of the small Gram matrix
+plus ``d - min(d, m)`` exact zeros (``eta = 1``, the spike). One eigendecomposition per draw serves
+every time; no ``d x d`` matrix is formed or diagonalised per time.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rmt._validate import finite_array, positive_int
+from rmt.profiles import LinearManifold
+from rmt.schedules import get_schedule
+from rmt.spectrum import Spectrum
+
+from .fmatrix import check_backend, column_variances, covariance_eigenvalues, gram_eigenvalues
+
+__all__ = ["eta_from_eigenvalues", "spectra_from_eigenvalues", "spectra_from_F", "simulate_spectra"]
+
+_NB = {}
+
+
+def _numba_eta():
+    if not _NB:
+        import numba
+
+        @numba.njit(cache=True)
+        def kernel(lam_desc, tau, out):
+            R, k = lam_desc.shape
+            T, d = out.shape[1], out.shape[2]
+            for r in range(R):
+                for i in range(T):
+                    ti = tau[i]
+                    for j in range(k):
+                        out[r, i, j] = ti / (lam_desc[r, j] + ti)
+                    for j in range(k, d):
+                        out[r, i, j] = 1.0
+        _NB["eta"] = kernel
+    return _NB["eta"]
+
+
+_JX = {}
+
+
+def _jax_eta(lam_desc, tau, d):
+    if not _JX:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        @jax.jit
+        def f(lam, tau):
+            return tau[None, :, None] / (lam[:, None, :] + tau[None, :, None])
+        _JX["f"] = f
+        _JX["jnp"] = jnp
+    jnp = _JX["jnp"]
+    eta = np.asarray(_JX["f"](jnp.asarray(lam_desc), jnp.asarray(tau)))
+    if d > lam_desc.shape[1]:
+        eta = np.concatenate([eta, np.ones(eta.shape[:2] + (d - lam_desc.shape[1],))], axis=-1)
+    return eta
+
+
+def eta_from_eigenvalues(lam, tau, d: int, backend: str = "numpy") -> np.ndarray:
+    """``eta = tau / (lambda + tau)`` for every draw and time, with ``d - k`` values 1 for the zeros.
+
+    Parameters
+    ----------
+    lam : array, shape (R, k) (or (k,)), ``k <= d``: eigenvalues of ``C`` (covariance units, >= 0),
+        any order; the other ``d - k`` eigenvalues are 0.
+    tau : array, shape (T,): effective noise (``tau`` units, not ``t``).
+    d : ambient dimension.
+
+    Returns
+    -------
+    ndarray, shape (R, T, d), sorted ascending along the last axis.
+    """
+    backend = check_backend(backend)
+    lam = finite_array("lam", lam)
+    lam = lam[None] if lam.ndim == 1 else lam
+    if lam.ndim != 2:
+        raise ValueError(f"lam must have shape (R, k), got {lam.shape}")
+    if np.any(lam < 0):
+        raise ValueError("lam must be >= 0 (eigenvalues of C)")
+    tau = np.atleast_1d(finite_array("tau", tau))
+    if tau.ndim != 1 or np.any(tau <= 0):
+        raise ValueError(f"tau must be a 1-d array of values > 0, got {tau!r}")
+    d = positive_int("d", d)
+    if lam.shape[1] > d:
+        raise ValueError(f"lam has {lam.shape[1]} eigenvalues per draw, more than d={d}")
+    lam_desc = np.ascontiguousarray(-np.sort(-lam, axis=1))      # descending lambda -> ascending eta
+    if backend == "jax":
+        return _jax_eta(lam_desc, tau, d)
+    out = np.empty((lam.shape[0], tau.size, d))
+    if backend == "numba":
+        _numba_eta()(lam_desc, np.ascontiguousarray(tau), out)
+        return out
+    k = lam.shape[1]
+    t3 = tau[None, :, None]
+    np.divide(t3, lam_desc[:, None, :] + t3, out=out[:, :, :k])
+    out[:, :, k:] = 1.0
+    return out
+
+
+def spectra_from_eigenvalues(lam, t, d: int, schedule="ve", backend: str = "numpy",
+                             meta: dict | None = None) -> Spectrum:
+    """Spectrum container from covariance eigenvalues: ``values`` (R, T, d) of ``eta`` at process times ``t``.
+
+    Parameters
+    ----------
+    lam : (R, k) covariance eigenvalues;  t : (T,) process times (converted with ``schedule``)
+    """
+    sch = get_schedule(schedule)
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    eta = eta_from_eigenvalues(lam, sch.tau(t), d, backend)
+    return Spectrum(eta, t, schedule=sch.name, source="simulation", meta=dict(meta or {}))
+
+
+def spectra_from_F(F, t, schedule="ve", backend: str = "numpy") -> Spectrum:
+    """Exact-score spectra for given ``F`` matrices, shape (R, d, m) or (d, m): values (R, T, d)."""
+    F = np.asarray(F, dtype=float)
+    if F.ndim == 2:
+        F = F[None]
+    if F.ndim != 3:
+        raise ValueError(f"F must have shape (R, d, m) or (d, m), got {F.shape}")
+    lam = gram_eigenvalues(F, backend)
+    return spectra_from_eigenvalues(lam, t, F.shape[1], schedule, backend,
+                                    meta={"d": F.shape[1], "m": F.shape[2], "backend": backend})
+
+
+def simulate_spectra(manifold: LinearManifold, d: int, t, draws: int = 1, seed: int = 0,
+                     backend: str = "numpy", schedule="ve", progress: bool = False,
+                     return_eigenvalues: bool = False):
+    """Sample ``R`` matrices ``F`` and return the exact-score spectra of ``-Jn`` at every time.
+
+    Parameters
+    ----------
+    manifold : rmt.LinearManifold;  d : ambient dimension;  t : (T,) process times
+    draws : ``R``;  seed : int >= 0;  backend : 'numpy' | 'numba' | 'jax';  schedule : 've' | 'vp'
+    progress : tqdm bar on stderr over draws
+    return_eigenvalues : also return the covariance eigenvalues (R, min(d, m)), descending
+
+    Returns
+    -------
+    rmt.Spectrum with ``values`` (= ``eta``) of shape (R, T, d) [, eigenvalues].
+    """
+    backend = check_backend(backend)
+    sch = get_schedule(schedule)
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    sch.tau(t)                                        # validates t before the expensive part
+    d = positive_int("d", d)
+    m = column_variances(manifold, d).size
+    lam = covariance_eigenvalues(manifold, d, draws, seed, backend, progress)
+    meta = {"alpha": manifold.alpha, "profile": manifold.profile.as_dict(), "d": d, "m": m,
+            "draws": int(draws), "seed": int(seed), "backend": backend}
+    spec = spectra_from_eigenvalues(lam, t, d, sch, backend, meta)
+    return (spec, lam) if return_eigenvalues else spec
