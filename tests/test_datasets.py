@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import os
 import pickle
 import struct
+import tarfile
 
 import numpy as np
 import pytest
@@ -251,6 +251,31 @@ def test_cifar_repickled_by_python3(tmp_path):
         imgs, labs = read_cifar_batch(f)
         np.testing.assert_array_equal(imgs.reshape(3, -1), data)
         assert labs.tolist() == [1, 2, 3]
+
+
+def test_cifar_from_unextracted_archive(cifar_dir, tmp_path):
+    root, imgs, labels, test = cifar_dir
+    archive = tmp_path / "dl" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="cifar-10-batches-py")
+    for where in (archive, archive.parent):
+        d = load_images("cifar10", where)
+        np.testing.assert_array_equal(to_uint8(d.images).transpose(0, 2, 3, 1), imgs)
+        assert d.labels.tolist() == labels.tolist() and "cifar-10-batches-py/data_batch_5" in d.source_files[-1]
+    np.testing.assert_array_equal(to_uint8(load_images("cifar10", archive, train=False).images)
+                                  .transpose(0, 2, 3, 1), test)
+    raw = archive.read_bytes()
+    archive.write_bytes(raw[: len(raw) // 2])                                  # truncated download
+    with pytest.raises(DatasetFileError, match="cifar-10-python.tar.gz"):
+        load_images("cifar10", archive)
+    archive.write_bytes(b"<html>404 Not Found</html>" * 40)                     # not an archive
+    with pytest.raises(DatasetFileError, match="cifar-10-python.tar.gz"):
+        load_images("cifar10", archive.parent)
+    with tarfile.open(archive, "w:gz") as tf:                                  # a batch missing
+        tf.add(root / "test_batch", arcname="cifar-10-batches-py/test_batch")
+    with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz::cifar-10-batches-py/data_batch_1"):
+        load_images("cifar10", archive)
 
 
 class _Evil:

