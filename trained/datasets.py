@@ -17,8 +17,9 @@ Formats
              784 pixel columns then the label, no header; a single split).
 ``cifar10``  the python pickle batches ``data_batch_1..5`` / ``test_batch`` of ``cifar-10-batches-py``
              (``data_dir`` is that folder or its parent, or the unextracted ``cifar-10-python.tar.gz``
-             or a folder holding it; the archive is read in memory, nothing is extracted).  Unpickling is restricted to the numpy array
-             reconstruction these files need; any other global (``os.system``, ...) is refused.
+             or a folder holding it; the archive is read in memory, nothing is extracted).  Unpickling
+             is restricted to the numpy array reconstruction these files need; any other global
+             (``os.system``, ...) is refused.
 ``celeba``   the aligned images ``img_align_celeba/*.jpg`` (178x218).  Crop: the central 140x140 square
              (rows 39..178, columns 19..158, torchvision's ``CenterCrop(140)``) as in NCSN/NCSNv2
              (Song & Ermon 2019, 2020), then resized to ``resolution`` (default 64).  The split follows
@@ -50,8 +51,8 @@ import torch
 from rmt._validate import positive_int
 
 __all__ = ["ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
-           "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path", "resize_images",
-           "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES"]
+           "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
+           "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES"]
 
 CELEBA_CROP = 140
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
