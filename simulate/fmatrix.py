@@ -23,7 +23,7 @@ import numpy as np
 from rmt._validate import positive_int
 from rmt.profiles import ContinuousProfile, LinearManifold
 
-__all__ = ["BACKENDS", "column_variances", "draw_seeds", "sample_F", "gram_eigenvalues",
+__all__ = ["BACKENDS", "column_variances", "draw_seeds", "chunk_size", "sample_F", "gram_eigenvalues",
            "covariance_eigenvalues", "check_backend"]
 
 BACKENDS = ("numpy", "numba", "jax")
@@ -62,8 +62,11 @@ def draw_seeds(seed: int, draws: int, start: int = 0) -> np.ndarray:
                      for r in range(start, start + draws)], dtype=np.uint32)
 
 
-def _chunk(d, m, draws):
-    return max(1, min(draws, _CHUNK_BYTES // (8 * d * m)))
+def chunk_size(d: int, m: int, draws: int) -> int:
+    """Draws per chunk: balanced chunks of at most ``256 MB`` of ``F`` (JAX compiles one shape per size)."""
+    cap = max(1, min(draws, _CHUNK_BYTES // (8 * d * m)))
+    n_chunks = -(-draws // cap)
+    return -(-draws // n_chunks)
 
 
 # -- numpy reference -------------------------------------------------------------------------------
@@ -93,14 +96,13 @@ def _numba_kernels():
     import numba
 
     @numba.njit(cache=True)
-    def fill_F(seed, d, sig):
+    def fill_F(seed, d, scale):
         np.random.seed(seed)
-        m = sig.size
+        m = scale.size
         F = np.empty((d, m))
-        scale = 1.0 / np.sqrt(d)
         for i in range(d):                      # row-major order = numpy's (d, m) fill order
             for j in range(m):
-                F[i, j] = np.random.standard_normal() * (sig[j] * scale)
+                F[i, j] = np.random.standard_normal() * scale[j]
         return F
 
     @numba.njit(cache=True)
@@ -117,8 +119,8 @@ def _numba_kernels():
         return lam
 
     @numba.njit(cache=True)
-    def draw_eigs(seed, d, sig):
-        return gram_eigs(fill_F(seed, d, sig))
+    def draw_eigs(seed, d, scale):
+        return gram_eigs(fill_F(seed, d, scale))
 
     _NUMBA.update(fill_F=fill_F, gram_eigs=gram_eigs, draw_eigs=draw_eigs)
     return _NUMBA
@@ -128,7 +130,7 @@ def _numba_F(seeds, d, sig):
     k = _numba_kernels()
     out = np.empty((len(seeds), d, sig.size))
     for i, s in enumerate(seeds):
-        out[i] = k["fill_F"](np.uint32(s), d, sig)
+        out[i] = k["fill_F"](np.uint32(s), d, sig / np.sqrt(d))
     return out
 
 
@@ -259,11 +261,12 @@ def covariance_eigenvalues(manifold: LinearManifold, d: int, draws: int = 1, see
     bar = _bar(draws, progress, f"F draws ({backend}, d={d})")
     if backend == "numba":
         k = _numba_kernels()
+        scale = sig / np.sqrt(d)
         for i, s in enumerate(draw_seeds(seed, draws)):
-            out[i] = k["draw_eigs"](np.uint32(s), d, sig)
+            out[i] = k["draw_eigs"](np.uint32(s), d, scale)
             bar.update(1)
     else:
-        step = _chunk(d, m, draws)
+        step = chunk_size(d, m, draws)
         if backend == "jax":
             kj = _jax_kernels()
             _, fE = kj["kernels"](d)
@@ -271,8 +274,9 @@ def covariance_eigenvalues(manifold: LinearManifold, d: int, draws: int = 1, see
             scale = kj["jnp"].asarray(sig / np.sqrt(d))
         for a in range(0, draws, step):
             b = min(draws, a + step)
-            if backend == "jax":
-                out[a:b] = np.asarray(fE(key, kj["jnp"].arange(a, b), scale))
+            if backend == "jax":                    # always `step` draws: one compiled shape
+                lam = np.asarray(fE(key, kj["jnp"].arange(a, a + step), scale))
+                out[a:b] = lam[:b - a]
             else:
                 out[a:b] = _numpy_gram_eigs(_numpy_F(draw_seeds(seed, b - a, a), d, sig))
             bar.update(b - a)
