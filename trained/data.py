@@ -1,0 +1,173 @@
+"""Training data for score networks, and a registry that image datasets plug into.
+
+Interface every dataset follows (:class:`TensorData`): ``x``, a float32 torch tensor of shape ``(n, *shape)``
+on the CPU, with a documented range (linear manifolds: unbounded, per-coordinate variance about
+``alpha * mean level``; images: ``[-1, 1]``), ``sigma_data`` (its standard deviation per coordinate, the
+networks' input scale) and ``config``, a JSON-serialisable dict with which ``make_dataset(**config)``
+rebuilds the identical data (stored in checkpoints and checked on resume).
+
+Register a new kind with ``register_dataset(name, factory)``; ``factory(**kwargs)`` returns a
+:class:`TensorData`. Names not yet registered are looked up after importing the plug-in modules in
+``PLUGINS`` (``trained.datasets``, the image datasets), which call :func:`register_dataset` on import.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from rmt._validate import positive_int
+from rmt.profiles import ContinuousProfile, LinearManifold, VarianceProfile
+from simulate.fmatrix import sample_F
+from simulate.models import LinearGaussianModel
+
+__all__ = ["TensorData", "LinearManifoldData", "linear_manifold_data", "register_dataset", "make_dataset",
+           "dataset_names", "PLUGINS"]
+
+PLUGINS = ("trained.datasets",)
+_REGISTRY: dict = {}
+
+
+@dataclass
+class TensorData:
+    """``n`` training points ``x`` (float32, CPU, shape (n, *shape)) and how to rebuild them.
+
+    Attributes
+    ----------
+    x : torch.Tensor, shape (n, *shape)
+    config : dict, ``make_dataset(**config)`` rebuilds ``x`` exactly (includes ``name``)
+    sigma_data : float, standard deviation of ``x`` per coordinate
+    """
+
+    x: torch.Tensor
+    config: dict
+    sigma_data: float = field(default=None)
+
+    def __post_init__(self):
+        if not torch.is_tensor(self.x) or self.x.dim() < 2 or self.x.shape[0] < 1:
+            raise ValueError(f"x must be a torch tensor of shape (n, ...), got {getattr(self.x, 'shape', self.x)!r}")
+        self.x = self.x.detach().to("cpu", torch.float32).contiguous()
+        if not torch.isfinite(self.x).all():
+            raise ValueError("x must be finite")
+        if "name" not in self.config:
+            raise ValueError("config must contain the dataset 'name'")
+        if self.sigma_data is None:
+            self.sigma_data = float(self.x.double().std()) or 1.0
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of one data point."""
+        return tuple(self.x.shape[1:])
+
+
+@dataclass
+class LinearManifoldData(TensorData):
+    """Gaussian data on a linear manifold, ``x0 = F z`` (THEORY.md 1), with ``F`` (d, m) kept.
+
+    Attributes (besides :class:`TensorData`)
+    ----------
+    F : ndarray (d, m), float64 - the dataset's fixed ``F``
+    manifold : rmt.LinearManifold
+    """
+
+    F: np.ndarray = None
+    manifold: LinearManifold = None
+
+    def exact_model(self, schedule="ve") -> LinearGaussianModel:
+        """The exact score model of the *population* (``C = F F^T``) under ``schedule``."""
+        return LinearGaussianModel(self.F, schedule)
+
+
+def _profile_from(levels, fractions, profile):
+    if profile is not None:
+        if isinstance(profile, (VarianceProfile, ContinuousProfile)):
+            return profile
+        if isinstance(profile, dict) and profile.get("continuous") == "uniform":
+            return ContinuousProfile.uniform(profile["low"], profile["high"])
+        if isinstance(profile, dict) and "levels" in profile:
+            return VarianceProfile(profile["levels"], profile.get("fractions"))
+        raise ValueError(f"profile must be a VarianceProfile, ContinuousProfile.uniform or its as_dict(), got {profile!r}")
+    if levels is None:
+        raise ValueError("levels must be given (or a profile)")
+    return VarianceProfile(levels, fractions)
+
+
+def linear_manifold_data(d: int = 100, alpha: float = 0.4, levels=None, fractions=None, n: int = 20000,
+                         seed: int = 0, profile=None, name: str = "linear") -> LinearManifoldData:
+    """``n`` points ``x_i = F z_i`` with one fixed ``F`` drawn for the dataset.
+
+    ``F = simulate.fmatrix.sample_F(manifold, d, draws=1, seed=seed)[0]`` (so the same ``seed`` gives the same
+    ``F`` as the simulator's draw 0) and ``z_i ~ N(0, I_m)`` from ``numpy.random.default_rng([seed, 1])``.
+
+    Parameters
+    ----------
+    d : ambient dimension;  alpha : m/d;  levels, fractions : the variance profile (or ``profile``:
+        a VarianceProfile, ContinuousProfile.uniform, or their ``as_dict()``);  n : training points;  seed : int >= 0
+
+    Returns
+    -------
+    LinearManifoldData with ``x`` of shape (n, d), float32.
+    """
+    d = positive_int("d", d)
+    n = positive_int("n", n)
+    seed = positive_int("seed", seed, minimum=0)
+    prof = _profile_from(levels, fractions, profile)
+    M = LinearManifold(alpha, prof)
+    F = sample_F(M, d, draws=1, seed=seed)[0]
+    z = np.random.default_rng([seed, 1]).standard_normal((n, F.shape[1]))
+    x = torch.from_numpy(z @ F.T)
+    cfg = {"name": name, "d": d, "alpha": float(M.alpha), "profile": prof.as_dict(), "n": n, "seed": seed}
+    sigma = float(np.sqrt(np.trace(F @ F.T) / d))          # population std per coordinate
+    return LinearManifoldData(x=x, config=cfg, sigma_data=sigma, F=F, manifold=M)
+
+
+def register_dataset(name: str, factory) -> None:
+    """Register ``factory(**kwargs) -> TensorData`` under ``name`` (the ``--data`` option of ``specgap train``)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise ValueError(f"factory must be callable, got {factory!r}")
+    _REGISTRY[name] = factory
+
+
+def _load_plugins():
+    for mod in PLUGINS:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+
+
+def dataset_names() -> list[str]:
+    """Registered dataset names (plug-ins included)."""
+    _load_plugins()
+    return sorted(_REGISTRY)
+
+
+def make_dataset(name: str, **kwargs) -> TensorData:
+    """Build dataset ``name`` with ``kwargs`` (``make_dataset(**data.config)`` rebuilds ``data``)."""
+    if name not in _REGISTRY:
+        _load_plugins()
+    if name not in _REGISTRY:
+        raise ValueError(f"data must be one of {sorted(_REGISTRY)}, got {name!r}")
+    factory = _REGISTRY[name]
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise ValueError(f"data {name!r} takes no argument(s) {unknown}; it takes {sorted(params)}")
+    data = factory(**kwargs)
+    if not isinstance(data, TensorData):
+        raise ValueError(f"dataset factory {name!r} must return a TensorData, got {type(data).__name__}")
+    return data
+
+
+register_dataset("linear", linear_manifold_data)
