@@ -157,6 +157,11 @@ def test_score_model_input_checks():
         model(torch.randn(2, 6), torch.tensor([0.1, 0.2, 0.3]))
     with pytest.raises(ValueError, match="x must have shape"):
         model(torch.randn(2, 7), 0.1)
+    torch.nn.init.normal_(model.net.out.weight, std=0.1)
+    x = torch.randn(3, 6)
+    y64 = model(x.double(), 0.2)                 # float64 points through float32 weights: cast and back
+    assert y64.dtype == torch.float64
+    torch.testing.assert_close(y64.float(), model(x, 0.2))
     with pytest.raises(ValueError, match="sigma_data"):
         ScoreModel(ResMLP(6, 16, 1), "ve", sigma_data=-1)
     with pytest.raises(ValueError, match="schedule"):
