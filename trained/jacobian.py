@@ -164,11 +164,17 @@ class TorchBackend:
         """Bytes autograd saves for one point (measured with saved-tensor hooks), a proxy per (point, vector)."""
         torch = self.torch
         total = [0]
+        xx = x[None].clone().requires_grad_(True)
+        # parameters/buffers are shared by every pair: count only per-sample activations
+        shared = set()
+        if isinstance(self.f, torch.nn.Module):
+            shared = {p.untyped_storage().data_ptr() for p in list(self.f.parameters()) + list(self.f.buffers())}
 
         def pack(t):
-            total[0] += t.numel() * t.element_size()
+            leaf_param = t.requires_grad and t.is_leaf and t is not xx
+            if not leaf_param and t.untyped_storage().data_ptr() not in shared:
+                total[0] += t.numel() * t.element_size()
             return t
-        xx = x[None].clone().requires_grad_(True)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             out = self.f(xx)
         self.d_out = int(out.reshape(-1).shape[0])
