@@ -281,6 +281,6 @@ def test_cli_train_and_resume(tmp_path, capsys):
     assert code == 2 and "checkpoint.pt" in err and len(err.strip().splitlines()) == 1
     for extra, name in [(["--steps", "0"], "steps"), (["--alpha", "-1"], "alpha"), (["--data", "nope"], "data"),
                         (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"], "device"),
-                        (["--data-arg", "colour=1"], "colour")]:
+                        (["--data-arg", "colour=1"], "colour"), (["--threads", "0"], "threads")]:
         code, out, err = _cli(base + ["--steps", "5", "--out", str(tmp_path / "x")] + extra, capsys)
         assert code == 2 and name in err and len(err.strip().splitlines()) == 1, (extra, err)

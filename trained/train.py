@@ -213,7 +213,7 @@ def train(model: ScoreModel, data: TensorData, config: TrainConfig, out=None, *,
 def _progress(start, total, enabled):
     from tqdm import tqdm
     return tqdm(total=total, initial=start, desc="train", file=sys.stderr, disable=not enabled,
-                dynamic_ncols=True, leave=False)
+                dynamic_ncols=True, leave=False, mininterval=1.0)
 
 
 # ------------------------------------------------------------------------------------------------
