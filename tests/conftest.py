@@ -5,6 +5,15 @@ import pytest
 
 matplotlib.use("Agg")
 
+# One torch thread: the small networks of the tests run 20-70x slower when two threads fight over a
+# shared 2-core machine (measured); numpy/BLAS keep their default.
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a hard dependency
+    pass
+
 # CI=true runs slow tests in their quick mode (see README).
 QUICK = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
