@@ -80,6 +80,7 @@ def backends_large(d=2000, R=100, T=100, backends=("numpy", "numba", "jax")):
         t1 = time.perf_counter()
         eta = eta_from_eigenvalues(lam, t, d, b)
         t2 = time.perf_counter()
+        print(f"  {b}: {t2 - t0:.1f} s", file=sys.stderr, flush=True)
         res[b] = {"total_s": t2 - t0, "eigen_s": t1 - t0, "eta_s": t2 - t1, "warmup_s": warm,
                   "shape": list(eta.shape)}
         del eta
