@@ -21,5 +21,10 @@ __all__ = ["BACKENDS", "column_variances", "sample_F", "gram_eigenvalues", "cova
            "ks_distance", "wasserstein1", "bulk_counts", "empirical_edges", "theory_edges", "agreement",
            "finite_size_study", "mean_sem", "fig2_data", "fig2_manifold", "plot_fig2", "reproduce_fig2"]
 
-# ---- exact models and samplers (simulate/models.py, simulate/samplers.py: other owner) ------------
-# (their exports are added here by the lead)
+# ---- exact models and reverse-time samplers ---------------------------------------------------------
+from .models import (EmpiricalModel, ExactModel, GaussianMixtureModel, LinearGaussianModel,  # noqa: E402
+                     SubspaceUnionModel)
+from .samplers import SampleResult, probability_flow, reverse_sde, sample_reverse  # noqa: E402
+
+__all__ += ["ExactModel", "LinearGaussianModel", "EmpiricalModel", "GaussianMixtureModel",
+            "SubspaceUnionModel", "SampleResult", "sample_reverse", "reverse_sde", "probability_flow"]
