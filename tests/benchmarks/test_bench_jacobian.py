@@ -1,7 +1,7 @@
 """Jacobian-engine speed targets (issue 5); `make bench` prints the numbers, `make test` runs each once.
 
 - exact Jacobian of a 3-layer MLP score at d = 784: >= 5x faster than a row-by-row autograd loop;
-- top-50 singular values at d = 3072 by 'lanczos' (block Krylov) vs full Jacobian + SVD: >= 5x, same
+- top-50 singular values at d = 3072 by 'lanczos' (default solver, ARPACK) vs full Jacobian + SVD: >= 5x, same
   accuracy on those 50 (d = 1024 in quick mode, CI=true);
 - accuracy against cost of 'finite-difference' with K = d, 2d, 4d probes (table).
 Ratios are measured in the same run; nothing here asserts a wall-clock time.
@@ -86,7 +86,7 @@ def test_lanczos_top50_vs_full_svd(benchmark):
     err_l = np.abs(r.singular_values[0, 0] - ref).max()
     err_f = np.abs(full.singular_values[0, 0, :k] - ref).max()
     assert err_l < 1e-6 and err_f < 1e-6
-    print(f"\n[jacobian] top-{k} of the denoiser Jacobian at d={d}: lanczos (block Krylov) {t_lanczos:.2f} s "
+    print(f"\n[jacobian] top-{k} of the denoiser Jacobian at d={d}: lanczos (arpack) {t_lanczos:.2f} s "
           f"({r.info['per_time'][0]['products'][0]} products), full Jacobian + SVD {t_full:.2f} s; ratio "
           f"{t_full / t_lanczos:.1f}x (target >= 5x); max error vs closed form {err_l:.1e} / {err_f:.1e}")
 
@@ -100,7 +100,8 @@ def test_lanczos_solvers_compared():
     a, s2 = model.coefficients(t)
     ref = np.linalg.svd((np.eye(d) + s2 * model.jacobian(x, t)[0]) / a, compute_uv=False)[:k]
     rows = []
-    for solver in ("krylov", "arpack", "lobpcg"):
+    # scipy's LOBPCG route was measured too (d=1024, k=50: 412 s, 200,450 products) and is left out here
+    for solver in ("krylov", "arpack"):
         t0 = time.perf_counter()
         r = jacobian_spectrum(model, x, method="lanczos", t=t, k=k, solver=solver, tol=1e-10)
         rows.append((solver, time.perf_counter() - t0, r.info["per_time"][0]["products"][0],
@@ -108,12 +109,13 @@ def test_lanczos_solvers_compared():
     print(f"\n[jacobian] matrix-free solvers, top-{k} at d={d}:")
     for s, sec, prods, err in rows:
         print(f"  {s:<7} {sec:7.2f} s  {prods:6d} products  max error {err:.1e}")
-    assert rows[0][3] < 1e-6
+    assert max(r[3] for r in rows) < 1e-6
 
 
 def test_finite_difference_accuracy_vs_cost():
     d = 32 if QUICK else 64
-    model = GaussianMixtureModel.random(d, 6, spread=1.0, variance=0.2, seed=1)
+    # overlapping components (posterior max ~0.4-0.9): a genuinely nonlinear score
+    model = GaussianMixtureModel.random(d, 6, spread=0.2, variance=0.2, seed=1)
     t = 0.3
     x = model.sample_t(4, t, 0)
     ref = np.stack([np.linalg.svd(t * J, compute_uv=False) for J in model.jacobian(x, t)])
@@ -130,4 +132,4 @@ def test_finite_difference_accuracy_vs_cost():
                 err = np.abs(r.singular_values[:, 0] - ref).max()
                 evals = K * (2 if central else 1) + (0 if central else 1)
                 print(f"  {K:>5} {str(central):>8} {rel:>8.0e} {evals:>7} {sec:>8.3f} {err:>9.2e}")
-                assert err < (1e-3 if not central else 1e-5)
+                assert err < (1e-2 if not central else 1e-4)
