@@ -23,7 +23,7 @@ from rmt.schedules import get_schedule
 
 from .jacobian import as_backend, jacobian_spectrum
 
-__all__ = ["GapDimension", "EffectiveDimension", "NormalBundle", "ESTIMATORS", "default_tau_grid"]
+__all__ = ["GapDimension", "ManifoldGapDimension", "EffectiveDimension", "NormalBundle", "ESTIMATORS", "default_tau_grid"]
 
 
 def default_tau_grid(X, n=13):
@@ -99,6 +99,20 @@ class _SpectralEstimator:
         return self
 
 
+def _choose_tau(values, width, delta):
+    """Index of the ``tau`` with the widest median largest gap among *valid* spectra.
+
+    A smoothed density's ``-Jn`` has its spectrum in ``[0, 1]``; values beyond ``1 + delta`` (singular
+    values of ``I - Sigma_gamma/s^2`` when the posterior spreads over distant points) mark a ``tau`` at which
+    the finite-sample score is dominated by a few points, and such a ``tau`` is skipped when any other is valid.
+    """
+    med_width = np.median(width, axis=0)
+    valid = np.median(values.max(axis=-1), axis=0) <= 1.0 + delta
+    if np.any(valid):
+        med_width = np.where(valid, med_width, -np.inf)
+    return int(np.argmax(med_width))
+
+
 class GapDimension(_SpectralEstimator):
     """Largest-gap dimension (THEORY.md 4b) and phase (section 5) of the spectrum of ``-Jn``.
 
@@ -111,7 +125,7 @@ class GapDimension(_SpectralEstimator):
         v = self.spectrum_.values
         idx, width, _, _ = readouts.largest_gap(v)
         self.dimensions_, self.gap_width_ = idx, width
-        j = int(np.argmax(np.median(width, axis=0)))
+        j = _choose_tau(v, width, self.delta)
         self.tau_index_ = j
         self.tau_ = float(self.taus_[j])
         self.dimension_ = int(np.round(np.median(idx[:, j])))
@@ -131,10 +145,35 @@ class EffectiveDimension(_SpectralEstimator):
         self.dimensions_ = readouts.effective_dimension(self.spectrum_.values)
         self.curve_ = np.median(self.dimensions_, axis=0)
         _, width, _, _ = readouts.largest_gap(self.spectrum_.values)
-        j = int(np.argmax(np.median(width, axis=0)))
+        j = _choose_tau(self.spectrum_.values, width, self.delta)
         self.tau_index_ = j
         self.tau_ = float(self.taus_[j])
         self.dimension_ = int(np.round(self.curve_[j]))
+
+
+class ManifoldGapDimension(_SpectralEstimator):
+    """``d - codimension`` (THEORY.md 4a): the number of values below the spike cluster ``eta > 1 - delta``.
+
+    The readout is taken at the ``tau`` where the *manifold gap* (from the largest value below
+    ``1 - delta`` to the smallest value in the cluster) is widest among valid spectra, so intermediate
+    gaps between variance levels (which :class:`GapDimension` reports at moderate ``tau``) do not count.
+
+    After ``fit``: ``dimension_``, ``tau_``, ``dimensions_`` (points x taus), ``gap_width_`` (points x taus).
+    """
+
+    def _finish(self):
+        v = np.sort(self.spectrum_.values, axis=-1)
+        thr = 1.0 - self.delta
+        n_below = np.sum(v < thr, axis=-1)                      # (P, T)
+        d = v.shape[-1]
+        below = np.take_along_axis(v, np.clip(n_below - 1, 0, d - 1)[..., None], -1)[..., 0]
+        above = np.take_along_axis(v, np.clip(n_below, 0, d - 1)[..., None], -1)[..., 0]
+        width = np.where((n_below > 0) & (n_below < d), above - below, 0.0)
+        self.dimensions_, self.gap_width_ = n_below, width
+        j = _choose_tau(v, width, self.delta)
+        self.tau_index_ = j
+        self.tau_ = float(self.taus_[j])
+        self.dimension_ = int(np.round(np.median(n_below[:, j])))
 
 
 class NormalBundle:
@@ -197,4 +236,5 @@ class NormalBundle:
         return self
 
 
-ESTIMATORS = {"gap": GapDimension, "deff": EffectiveDimension, "normal-bundle": NormalBundle}
+ESTIMATORS = {"gap": GapDimension, "codim": ManifoldGapDimension, "deff": EffectiveDimension,
+              "normal-bundle": NormalBundle}

@@ -1,0 +1,173 @@
+"""``specgap spectra``: Jacobian spectra of a score model through the one engine (trained.jacobian).
+
+The model is an exact model from :mod:`simulate` (``--model``) or a trained checkpoint
+(``--checkpoint``). For exact models the closed-form spectrum (``eigvalsh`` of ``-Jn`` of the model) is
+reported beside the measured one with their distance, so a method can be validated in one command.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli import add_common, emit, float_list
+
+MODELS = ("linear", "mixture", "subspaces", "empirical")
+
+
+def add_exact_model_options(p):
+    g = p.add_argument_group("exact model (when no --checkpoint is given)")
+    g.add_argument("--model", choices=MODELS, default="linear")
+    g.add_argument("--d", type=int, default=100, help="ambient dimension")
+    g.add_argument("--alpha", type=float, default=0.5, help="linear/empirical: m/d")
+    g.add_argument("--levels", type=float_list, default=[1.0, 0.01], help="linear/empirical: variance levels")
+    g.add_argument("--fractions", type=float_list, default=[0.75, 0.25], help="linear/empirical: fractions")
+    g.add_argument("--components", type=int, default=4, help="mixture: number of components")
+    g.add_argument("--variance", type=float, default=0.1, help="mixture: component variance")
+    g.add_argument("--dims", type=float_list, default=[3, 7], help="subspaces: dimensions, e.g. 3,7")
+    g.add_argument("--n-train", type=int, default=200, help="empirical: number of training points")
+    g.add_argument("--data", type=Path, default=None, help="empirical: training points (.npy, shape (n, d))")
+
+
+def build_exact_model(args, schedule):
+    """The exact model described by the command-line options."""
+    import numpy as np
+
+    from rmt import LinearManifold, VarianceProfile
+    from simulate import EmpiricalModel, GaussianMixtureModel, LinearGaussianModel, SubspaceUnionModel
+    M = None
+    if args.model in ("linear", "empirical") and args.data is None:
+        M = LinearManifold(args.alpha, VarianceProfile(args.levels, args.fractions))
+    if args.model == "linear":
+        return LinearGaussianModel.from_manifold(args.d, M, seed=args.seed, schedule=schedule), M
+    if args.model == "mixture":
+        return GaussianMixtureModel.random(args.d, args.components, variance=args.variance, seed=args.seed,
+                                           schedule=schedule), None
+    if args.model == "subspaces":
+        dims = [int(v) for v in args.dims]
+        if any(v != int(v) or v < 1 for v in args.dims):
+            raise ValueError(f"--dims must be positive integers, got {args.dims}")
+        return SubspaceUnionModel.random(args.d, dims, seed=args.seed, schedule=schedule), None
+    if args.data is not None:
+        pts = load_points(args.data)
+    else:
+        lin = LinearGaussianModel.from_manifold(args.d, M, seed=args.seed)
+        pts = lin.sample(args.n_train, np.random.default_rng(args.seed + 1))
+    return EmpiricalModel(pts, schedule=schedule), None
+
+
+def load_points(path):
+    """A point cloud from ``.npy`` (shape (n, d)); clear errors naming the file."""
+    import numpy as np
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"--data: no such file {str(path)!r}")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
+        raise ValueError(f"--data: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
+        raise ValueError(f"--data: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
+    X = X.astype(float)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"--data: {str(path)!r} contains NaN or inf")
+    return X
+
+
+def _run(args):
+    import numpy as np
+
+    from rmt import get_schedule, readouts
+    from trained.jacobian import jacobian_spectrum
+
+    if args.points < 1:
+        raise ValueError(f"--points must be >= 1, got {args.points}")
+    if any(t <= 0 for t in args.t):
+        raise ValueError(f"--t must be > 0, got {args.t}")
+    if args.method == "lanczos" and args.k is None:
+        raise ValueError("--k is required with --method lanczos")
+    rng = np.random.default_rng(args.seed)
+    exact = None
+    if args.checkpoint is not None:
+        from trained.train import checkpoint_dataset, load_model
+        if not Path(args.checkpoint).exists():
+            raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
+        f = load_model(args.checkpoint, device=args.device)
+        sch = get_schedule(f.schedule)
+        data = checkpoint_dataset(args.checkpoint)
+        idx = rng.choice(len(data.x), size=min(args.points, len(data.x)), replace=False)
+        x0 = data.x[idx].reshape(len(idx), -1).double().numpy()
+        if hasattr(data, "exact_model"):
+            exact = data.exact_model(sch)
+    else:
+        sch = get_schedule(args.schedule)
+        exact, _ = build_exact_model(args, sch.name)
+        f = exact
+        x0 = exact.sample(args.points, rng)
+    measured, closed = [], []
+    for t in args.t:
+        a, s2 = float(sch.a(t)), float(sch.s2(t))
+        xt = a * x0 + np.sqrt(s2) * rng.standard_normal(x0.shape)     # points of p_t
+        if args.checkpoint is not None:
+            import torch
+            xin = torch.as_tensor(xt, dtype=torch.float32).reshape((len(xt),) + tuple(data.x.shape[1:]))
+        else:
+            xin = xt
+        kw = dict(method=args.method, t=float(t), seed=args.seed)
+        if args.method == "lanczos":
+            kw.update(k=args.k)      # top-k of the denoiser Jacobian = the k smallest eta (tangent space)
+        if args.method == "finite-difference" and args.probes is not None:
+            kw.update(probes=args.probes)
+        res = jacobian_spectrum(f, xin, **kw)
+        measured.append(res.spectrum.values[:, 0, :])
+        if exact is not None:
+            eta = np.abs(exact.eta(xt.reshape(len(xt), -1), float(t)))
+            eta = np.sort(eta, axis=-1)
+            if args.method == "lanczos":     # the top-k denoiser directions carry the k smallest eta
+                eta = eta[:, :args.k]
+            closed.append(eta)
+    meas = np.stack(measured, axis=1)                                       # (P, T, n)
+    out = {"model": "checkpoint" if args.checkpoint else args.model, "method": args.method,
+           "schedule": sch.name, "t": list(args.t), "points": int(meas.shape[0]), "times": []}
+    cl = np.stack(closed, axis=1) if closed else None
+    for i, t in enumerate(args.t):
+        v = meas[:, i, :]
+        row = {"t": t, "tau": float(sch.tau(t)), "mean_sorted": v.mean(0).tolist(),
+               "phase": [str(p) for p in readouts.phases(v)],
+               "largest_gap_dimension": readouts.largest_gap_dimension(v).tolist(),
+               "codimension": readouts.codimension(v).tolist()}
+        if cl is not None:
+            c = cl[:, i, :]
+            row["closed_form_mean_sorted"] = c.mean(0).tolist()
+            row["max_abs_error"] = float(np.max(np.abs(np.sort(v, -1) - c)))
+            row["closed_form_largest_gap_dimension"] = readouts.largest_gap_dimension(c).tolist()
+        out["times"].append(row)
+    if cl is not None:
+        out["max_abs_error"] = max(r["max_abs_error"] for r in out["times"])
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        arrays = {"measured": meas, "t": np.asarray(args.t)}
+        if cl is not None:
+            arrays["closed_form"] = cl
+        np.savez(args.out / "spectra.npz", **arrays)
+    lines = [f"{args.method} spectra of -Jn ({out['model']}, {out['points']} points):"]
+    for r in out["times"]:
+        s = (f"  t={r['t']:<8g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
+             f"largest-gap dim={int(np.median(r['largest_gap_dimension']))}")
+        if "max_abs_error" in r:
+            s += f"  |measured - closed form|max={r['max_abs_error']:.2e}"
+        lines.append(s)
+    emit(args, out, "\n".join(lines))
+
+
+def register(sub, help_text):
+    p = sub.add_parser("spectra", help=help_text, description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
+    add_exact_model_options(p)
+    p.add_argument("--method", choices=["exact", "lanczos", "finite-difference"], default="exact")
+    p.add_argument("--t", type=float_list, default=[0.01, 0.1, 1.0], help="process times, e.g. 0.01,0.1")
+    p.add_argument("--points", type=int, default=4, help="points of p_t at which to measure")
+    p.add_argument("--k", type=int, default=None, help="lanczos: number of top singular values")
+    p.add_argument("--probes", type=int, default=None, help="finite-difference: number of probes K")
+    p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
+    add_common(p)
+    p.set_defaults(handler=_run)
