@@ -100,8 +100,37 @@ class SampleResult:
 def _default_t_start(model):
     # tau(t_start) = 1e3 * max(1, largest data variance): the prior N(0, s^2 I) (VE) or N(0, I) (VP)
     # then differs from the exact marginal by a relative O(1e-3) in variance.
-    tau0 = 1e3 * max(1.0, model.max_variance + float(np.max(np.abs(model.mean()))) ** 2)
+    # Duck-typed models without ``max_variance`` count as unit scale.
+    tau0 = 1e3 * max(1.0, float(getattr(model, "max_variance", 1.0)) + float(np.max(np.abs(_mean(model)))) ** 2)
     return float(model.schedule.t_of_tau(tau0))
+
+
+def _check_model(model):
+    """An :class:`ExactModel`, or any object with ``score(x, t)`` ((n, d) -> (n, d)), ``d`` and ``schedule``
+    (duck typing: e.g. a trained network wrapped as a numpy score in :mod:`trained`)."""
+    if isinstance(model, ExactModel):
+        return
+    missing = [a for a in ("score", "d", "schedule") if not hasattr(model, a)]
+    if missing or not callable(model.score):
+        raise ValueError(f"model must be an ExactModel or provide score(x, t), d and schedule; "
+                         f"{type(model).__name__} lacks {missing or ['a callable score']}")
+
+
+def _mean(model):
+    return model.mean() if hasattr(model, "mean") else np.zeros(model.d)
+
+
+def _coefficients(model, t):
+    if hasattr(model, "coefficients"):
+        return model.coefficients(t)
+    return float(model.schedule.a(t)), float(model.schedule.s2(t))
+
+
+def _denoiser(model, x, t):
+    if hasattr(model, "denoiser"):
+        return model.denoiser(x, t)
+    a, s2 = _coefficients(model, t)
+    return (x + s2 * model.score(x, t)) / a
 
 
 def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=None, t_end=1e-3,
@@ -111,7 +140,9 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
 
     Parameters
     ----------
-    model : ExactModel (its ``schedule`` must be VE or VP)
+    model : ExactModel (its ``schedule`` must be VE or VP), or any object with ``score(x, t)``, ``d`` and
+        ``schedule`` (optional: ``coefficients``, ``mean()``, ``max_variance``, ``denoiser``, ``describe``;
+        ``init='marginal'`` needs ``sample_t`` and ``spectrum_times`` needs ``eta``)
     n : number of particles
     method : 'sde' or 'ode'
     steps : number of base time steps (the ``record_times``/``spectrum_times`` are inserted into the grid)
@@ -130,8 +161,7 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
     -------
     SampleResult
     """
-    if not isinstance(model, ExactModel):
-        raise ValueError(f"model must be an ExactModel, got {type(model).__name__}")
+    _check_model(model)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     n = positive_int("n", n)
@@ -150,13 +180,18 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
         if x.shape != (n, model.d):
             raise ValueError(f"x_init must have shape (n={n}, d={model.d}), got {x.shape}")
     elif init == "prior":
-        a0, s20 = model.coefficients(t_start)
-        x = a0 * model.mean() + np.sqrt(s20) * rng.standard_normal((n, model.d))
+        a0, s20 = _coefficients(model, t_start)
+        x = a0 * _mean(model) + np.sqrt(s20) * rng.standard_normal((n, model.d))
     elif init == "marginal":
+        if not hasattr(model, "sample_t"):
+            raise ValueError(f"init 'marginal' needs a model with sample_t; {type(model).__name__} has none")
         x = model.sample_t(n, t_start, rng)
     else:
         raise ValueError(f"init must be 'prior' or 'marginal', got {init!r}")
 
+    if spt.size and not hasattr(model, "eta"):
+        raise ValueError(f"spectrum_times needs a model with eta(x, t); {type(model).__name__} has none "
+                         f"(measure network spectra with trained.network_spectra)")
     spectrum_points = min(positive_int("spectrum_points", spectrum_points), n)
     traj, spec_vals = [], []
 
@@ -192,13 +227,17 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
     spectrum = None
     if spt.size:
         spectrum = Spectrum(np.stack(spec_vals, axis=1), spt, schedule=sch.name, source="simulation",
-                            meta={"model": model.describe(), "sampler": method, "points": spectrum_points})
+                            meta={"model": _describe(model), "sampler": method, "points": spectrum_points})
     return SampleResult(
         x=x, grid=grid, method=method,
         trajectory=np.stack(traj) if traj else None, record_times=rec if rec.size else None,
-        spectrum=spectrum, denoised=model.denoiser(x, grid[-1]),
+        spectrum=spectrum, denoised=_denoiser(model, x, grid[-1]),
         info={"t_start": float(t_start), "t_end": float(grid[-1]), "steps": int(grid.size - 1),
               "method": method, "schedule": sch.name, "init": "given" if x_init is not None else init})
+
+
+def _describe(model):
+    return model.describe() if hasattr(model, "describe") else {"model": type(model).__name__, "d": model.d}
 
 
 def reverse_sde(model, n, **kw) -> SampleResult:
