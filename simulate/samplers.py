@@ -69,7 +69,9 @@ def time_grid(schedule, t_start, t_end, steps, spacing="log", extra=()):
     if extra.size:
         if np.any(extra < t_end) or np.any(extra > t_start) or not np.all(np.isfinite(extra)):
             raise ValueError(f"requested times must lie in [t_end, t_start] = [{t_end}, {t_start}], got {extra}")
-        grid = np.unique(np.concatenate([grid, extra]))[::-1]
+        # base points within rounding of a requested time are dropped, so each requested time occurs once
+        near = np.any(np.isclose(grid[:, None], extra[None, :], rtol=1e-9, atol=0), axis=1)
+        grid = np.unique(np.concatenate([grid[~near], extra]))[::-1]
     return grid
 
 
