@@ -1,0 +1,241 @@
+"""Fig. 5 on real MNIST digits (quick mode): training, spectra, readouts, dimension, notebook and CLI.
+
+One quick run (the notebook, executed with nbclient) trains a tiny UNet on the bundled MNIST digits; the
+other tests check its outputs against independent routes: the denoising loss recomputed here, the
+Jacobian recomputed with ``torch.autograd.functional.jacobian`` (not the engine), histogram valleys, and the
+point-cloud estimators on clouds of known dimension.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rmt.spectrum import Spectrum
+from specgap.cli import main
+from trained.fig5 import NetworkScore, gap_events, pointcloud_dimensions, time_summary
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+STEPS = 400 if QUICK_CI else 1500                     # CI: ~1 min of training on one core
+D = 784
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """Execute notebooks/fig5.ipynb in quick mode; its output directory holds the run."""
+    import nbclient
+    import nbformat
+    out = tmp_path_factory.mktemp("fig5")
+    env = {"SPECGAP_QUICK": "1", "SPECGAP_FIG5_OUT": str(out), "SPECGAP_FIG5_STEPS": str(STEPS),
+           "MPLBACKEND": "Agg"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        nb = nbformat.read(ROOT / "notebooks" / "fig5.ipynb", as_version=4)
+        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    line = next(ln for ln in text.splitlines() if ln.startswith("FIG5_SUMMARY "))
+    return {"out": out, "nb": json.loads(line[len("FIG5_SUMMARY "):]),
+            "summary": json.loads((out / "summary.json").read_text())}
+
+
+@pytest.mark.slow
+def test_notebook_and_files(run):
+    s, nb, out = run["summary"], run["nb"], run["out"]
+    for f in ("fig5_spectra.png", "fig5_dimension.png", "fig5_samples.png", "spectra.npz", "images.npz",
+              "trajectory_spectra.npz", "samples.npz", "summary.json", "checkpoint/checkpoint.pt"):
+        assert (out / f).stat().st_size > 0, f
+    assert nb["quick"] is True and nb["steps"] == STEPS == s["train"]["steps"]
+    assert nb["d_eff"] == [p["effective_dimension"]["mean"] for p in s["per_time"]]
+    assert nb["phase"] == [p["phase"] for p in s["per_time"]]
+    spec = Spectrum.load(out / "spectra.npz")
+    assert spec.values.shape == (3, 7, D) and spec.source == "network"
+    assert s["spectra"]["method"] == "exact" and s["d"] == D
+    for p in s["per_time"]:
+        assert p["phase"] in ("trivial", "coverage", "consolidation")
+        assert all(g["width"] >= 0.02 for g in p["gaps"])
+    samples = np.load(out / "samples.npz")["samples"]
+    assert samples.shape == (16, 1, 28, 28) and np.all(np.abs(samples) <= 1)
+
+
+def _dsm_loss(model, x0, sigmas, seed):
+    """Mean |eps_hat - eps|^2 at fixed VE noise levels, written out here (not trained.train)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    with torch.no_grad():
+        for sig in sigmas:
+            eps = torch.randn(x0.shape, generator=g)
+            out.append(float((model.eps(x0 + sig * eps, sig ** 2) - eps).square().mean()))
+    return np.mean(out)
+
+
+@pytest.mark.slow
+def test_loss_falls(run):
+    from trained.datasets import load_images
+    from trained.nets import build_model
+    from trained.train import load_checkpoint, load_model
+    s = run["summary"]
+    assert s["train"]["loss_final"] < 0.5 * s["train"]["loss_initial"]
+    ck = load_checkpoint(run["out"] / "checkpoint")
+    trained = load_model(run["out"] / "checkpoint")
+    untrained = build_model(ck["model_config"], seed=0).eval()
+    x0 = torch.as_tensor(np.load(run["out"] / "images.npz")["x0"][:64])
+    assert x0.shape[1:] == (1, 28, 28) and float(x0.min()) >= -1 and float(x0.max()) <= 1
+    sig = [0.05, 0.2, 0.5, 1.0, 3.0]
+    l1, l0 = _dsm_loss(trained, x0, sig, 1), _dsm_loss(untrained, x0, sig, 1)
+    assert l1 < 0.5 * l0, (l1, l0)                   # held-out images: the network generalises
+    # the images are real MNIST digits from the bundled file: mostly background at -1
+    assert float((x0 < -0.9).float().mean()) > 0.6
+    assert load_images("mnist", n=3).images.shape == (3, 1, 28, 28)
+
+
+@pytest.mark.slow
+def test_small_t_spectrum_independent_jacobian_and_gap(run):
+    from trained.train import load_model
+    out = run["out"]
+    model = load_model(out / "checkpoint")
+    spec = Spectrum.load(out / "spectra.npz")
+    z = np.load(out / "images.npz")
+    t = float(spec.t[0])
+    assert t == min(spec.t)
+    x0 = z["x0"][0].reshape(-1)
+    eps = np.random.default_rng(list(z["noise_seed"])).standard_normal((len(z["x0"]), D))[0]
+    xt = torch.as_tensor((x0 + np.sqrt(t) * eps).astype(np.float32))
+
+    def f(v):
+        return model.score(v.reshape(1, 1, 28, 28), t).reshape(-1)
+    J = torch.autograd.functional.jacobian(f, xt).double().numpy()
+    sv = np.sort(np.linalg.svd(t * J, compute_uv=False))
+    np.testing.assert_allclose(spec.values[0, 0], sv, rtol=2e-3, atol=2e-4)
+    # a gap at small t: the pooled spectrum is bimodal, near 0 (tangent) and near 1 (normal), with a
+    # depleted valley between (density per unit length)
+    v = spec.values[:, 0].ravel()
+    dens = lambda lo, hi: np.mean((v >= lo) & (v < hi)) / (hi - lo)
+    low, valley, high = dens(0.0, 0.1), dens(0.25, 0.65), dens(0.85, 1.15)
+    assert valley < 0.2 * min(low, high), (low, valley, high)
+    # ... and the largest gap of the image-averaged spectrum sits in that valley or its rims
+    lg = run["summary"]["per_time"][0]["largest_gap_of_mean_spectrum"]
+    assert 0.05 < lg["lower"] < lg["upper"] < 0.95 or lg["index"] >= D - 3, lg
+
+
+@pytest.mark.slow
+def test_dimension_well_below_ambient(run):
+    s = run["summary"]
+    c = s["dimension_small_t"]
+    assert c["t"] == s["per_time"][0]["t"] and c["d"] == D and c["n_query"] == 3
+    assert c["spectral_d_eff"]["mean"] < D / 3
+    assert s["per_time"][0]["largest_gap_of_mean_spectrum"]["index"] < D / 2 or \
+        s["per_time"][0]["largest_gap_of_mean_spectrum"]["index"] >= D - 3
+    for name in ("mle", "lpca"):
+        assert 3 < c[name]["query_mean"] < 60, (name, c[name])
+    assert 3 < c["twonn"]["global"] < 60
+    assert 1 <= c["normal_bundle"]["dimension"] <= D - 1
+    # the dimension drop over time: D_eff falls as t grows (coarser scales see fewer directions)
+    de = [p["effective_dimension"]["mean"] for p in s["per_time"]]
+    assert de[0] > 2 * de[-1] and de[-1] < 30
+
+
+@pytest.mark.slow
+def test_network_score_adapter(run):
+    from trained.train import load_model
+    model = load_model(run["out"] / "checkpoint")
+    x = np.load(run["out"] / "images.npz")["x0"][:4]
+    ns = NetworkScore(model, batch=3)
+    a = ns.score(x.reshape(4, -1), 0.1)
+    with torch.no_grad():
+        b = model.score(torch.as_tensor(x), 0.1).reshape(4, -1).double().numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ns.denoiser(x.reshape(4, -1), 0.1), x.reshape(4, -1) + 0.1 * b, rtol=1e-6,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="log-density"):
+        ns.log_density(x.reshape(4, -1), 0.1)
+
+
+@pytest.mark.slow
+def test_cli_reuses_checkpoint(run, tmp_path, capsys):
+    shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
+    rc = main(["reproduce", "fig5", "--dataset", "mnist", "--quick", "--steps", str(STEPS), "--images", "1",
+               "--times", "2", "--out", str(tmp_path), "--json"])
+    assert rc == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["train"]["resumed_from"] == STEPS and s["train"]["steps"] == STEPS
+    assert len(s["per_time"]) == 2 and s["spectra"]["n_images"] == 1
+    assert json.loads((tmp_path / "summary.json").read_text())["per_time"] == s["per_time"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--dataset", "cifar10", "--out", "X"], "--data-dir"),
+    (["--images", "0", "--out", "X"], "--images"),
+    (["--times", "1", "--out", "X"], "--times"),
+    ([], "--out"),
+    (["--dataset", "svhn", "--out", "X"], "dataset"),
+    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist", "--out", "X"], "/nonexistent/mnist"),
+])
+def test_cli_bad_input(argv, needle, tmp_path, capsys):
+    argv = [str(tmp_path / a) if a == "X" else a for a in argv]
+    rc = main(["reproduce", "fig5", "--quick", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("dim, shape", [(5, "flat"), (2, "sphere")])
+def test_pointcloud_estimators_on_known_dimension(dim, shape):
+    rng = np.random.default_rng(3)
+    n, D_amb = 1500, 40
+    if shape == "flat":
+        z = rng.standard_normal((n, dim))
+    else:                                            # the unit 2-sphere in R^3
+        z = rng.standard_normal((n, 3))
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+    Q = np.linalg.qr(rng.standard_normal((D_amb, z.shape[1])))[0]
+    X = z @ Q.T
+    r = pointcloud_dimensions(X, query=np.arange(20), knn=20, lpca_neighbors=50)
+    assert r["mle"]["query_mean"] == pytest.approx(dim, rel=0.2)
+    assert r["mle"]["global_mean"] == pytest.approx(dim, rel=0.1)
+    assert r["twonn"]["global"] == pytest.approx(dim, rel=0.1)
+    assert r["lpca"]["query_median"] == dim
+
+
+def test_pointcloud_estimators_bad_input():
+    with pytest.raises(ValueError, match="X must have more than"):
+        pointcloud_dimensions(np.zeros((10, 3)), knn=20)
+    with pytest.raises(ValueError, match="query"):
+        pointcloud_dimensions(np.random.default_rng(0).standard_normal((100, 3)), query=[200], knn=5,
+                              lpca_neighbors=10)
+
+
+def test_time_summary_by_hand():
+    # two images, two times, d = 6; readouts worked out by hand (THEORY.md 4-5, delta = 0.1)
+    a = [[0.01, 0.02, 0.95, 0.97, 0.99, 1.0], [0.3, 0.5, 0.6, 0.9, 0.95, 1.0]]
+    b = [[0.00, 0.05, 0.92, 0.96, 0.98, 1.0], [0.2, 0.45, 0.7, 0.93, 0.97, 1.0]]
+    spec = Spectrum(np.array([a, b]), [0.01, 1.0], source="network", kind="singular values")
+    pt = time_summary(spec, delta=0.1, min_gap=0.2)
+    assert [p["phase"] for p in pt] == ["consolidation", "coverage"]
+    assert pt[0]["largest_gap_dimension"]["per_image"] == [2, 2]
+    assert pt[0]["effective_dimension"]["mean"] == 2 and pt[1]["effective_dimension"]["per_image"] == [1, 2]
+    assert pt[1]["largest_gap_dimension"]["per_image"] == [3, 3]           # 0.6->0.9 and 0.7->0.93
+    assert pt[1]["largest_gap_dimension"]["sem"] == 0
+    # the mean spectrum at t=0.01: [0.005, 0.035, 0.935, ...]: one gap wider than 0.2 above 2 values
+    assert [(g["index"], round(g["width"], 6)) for g in pt[0]["gaps"]] == [(2, 0.9)]
+    assert pt[0]["largest_gap_of_mean_spectrum"]["index"] == 2
+
+
+def test_gap_events_by_hand():
+    def g(i, w=0.1):
+        return {"index": i, "width": w, "lower": 0.0, "upper": w}
+    per_time = [{"t": 0.001, "gaps": [g(150), g(781)]}, {"t": 0.01, "gaps": [g(140)]},
+                {"t": 0.1, "gaps": [g(40)]}, {"t": 1.0, "gaps": [g(4)]}, {"t": 10.0, "gaps": []}]
+    ev = gap_events(per_time)
+    # scanning from t = 10 down: index 4 opens at t=1, 40 at 0.1, 140 at 0.01 (150 is the same gap), 781 at 0.001
+    assert [(e["t_open"], e["index"]) for e in ev] == [(1.0, 4), (0.1, 40), (0.01, 140), (0.001, 781)]

@@ -1,0 +1,645 @@
+"""The paper's Fig. 5: Jacobian spectra of UNets trained on real images (MNIST, CIFAR-10, CelebA).
+
+Pipeline (THEORY.md sections 5, 9, 10):
+
+1. images from :func:`trained.datasets.load_images` (``[-1, 1]``), wrapped as a :class:`TensorData`
+   (:func:`image_data`; registered in the data registry as ``images``);
+2. a UNet trained by denoising score matching with :func:`trained.train.train` (EMA, atomic checkpoint in
+   ``OUT/checkpoint/``, exact resume: rerunning with the same settings reuses or continues the run);
+3. spectra of the normalised Jacobian ``Jn = s(t)^2 J`` through the one engine
+   (:func:`trained.jacobian.jacobian_spectrum`) at held-out images noised to ``x_t = a x0 + s eps``, over a
+   grid of times, averaged over images (mean and standard error of the sorted spectra), in the shared
+   :class:`rmt.spectrum.Spectrum`. ``exact`` singular values of ``Jn`` at ``d = 784``; at ``d = 3072`` and
+   ``12288`` the matrix-free ``lanczos`` route: the top-``k`` singular values ``sigma_i`` of the denoiser
+   Jacobian ``D' = (I + Jn)/a`` (the tangent directions), stored as ``1 - a sigma_i`` (= ``eta`` for a
+   symmetric Jacobian) - the ``k`` smallest values of the spectrum, the other ``d - k`` lie above them;
+4. readouts of :mod:`rmt.readouts` per image and time: phase, largest-gap dimension, ``D_eff``; gap positions
+   of the image-averaged sorted spectrum and the times where gaps open (:func:`gap_events`);
+5. samples from the reverse SDE of :mod:`simulate.samplers` driven by the network score
+   (:class:`NetworkScore`), and the spectra along those reverse trajectories;
+6. the dimension at the smallest time compared on the same images with the normal-bundle estimator
+   (:class:`trained.estimators.NormalBundle`, network score) and with scikit-dimension's MLE
+   (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`).
+
+>>> summary = reproduce_fig5("results/fig5", dataset="mnist", quick=True)   # figures, summary.json, .npz
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rmt import readouts
+from rmt._validate import finite_array, positive, positive_int, resolution
+from rmt.schedules import get_schedule
+from rmt.spectrum import Spectrum
+from simulate.models import ExactModel
+from simulate.samplers import sample_reverse
+
+from .data import TensorData, register_dataset
+from .estimators import NormalBundle
+from .jacobian import jacobian_spectrum
+
+__all__ = ["FIG5_DATASETS", "fig5_settings", "image_data", "NetworkScore", "train_image_model",
+           "noised_images", "image_spectra", "time_summary", "gap_events", "pointcloud_dimensions",
+           "dimension_comparison", "sample_images", "fig5_data", "plot_fig5", "reproduce_fig5"]
+
+#: per dataset: resolution, ambient dimension, Jacobian method, and the full-mode settings (GPU-sized)
+FIG5_DATASETS = {
+    "mnist": {"resolution": 28, "channels": 1, "method": "exact", "k": None,
+              "net": {"width": 64, "channel_mult": [1, 2, 2], "num_res_blocks": 2, "attention": False},
+              "train": {"steps": 50000, "batch": 128, "lr": 2e-4, "warmup": 1000, "ema": 0.9995,
+                        "sigma_min": 0.01, "sigma_max": 30.0},
+              "n_train": None, "n_images": 32, "n_cloud": 5000, "n_times": 25, "t_range": (1e-4, 1e2)},
+    "cifar10": {"resolution": 32, "channels": 3, "method": "lanczos", "k": 400,
+                "net": {"width": 128, "channel_mult": [1, 2, 2, 2], "num_res_blocks": 2, "attention": True},
+                "train": {"steps": 200000, "batch": 128, "lr": 2e-4, "warmup": 5000, "ema": 0.9999,
+                          "sigma_min": 0.01, "sigma_max": 50.0},
+                "n_train": None, "n_images": 16, "n_cloud": 10000, "n_times": 21, "t_range": (1e-4, 1e2)},
+    "celeba": {"resolution": 64, "channels": 3, "method": "lanczos", "k": 400,
+               "net": {"width": 128, "channel_mult": [1, 1, 2, 2, 4], "num_res_blocks": 2, "attention": [16]},
+               "train": {"steps": 200000, "batch": 64, "lr": 2e-4, "warmup": 5000, "ema": 0.9999,
+                         "sigma_min": 0.01, "sigma_max": 90.0},
+               "n_train": None, "n_images": 16, "n_cloud": 10000, "n_times": 21, "t_range": (1e-4, 1e2)},
+}
+
+#: CPU quick mode (minutes): a tiny UNet, a subset, few times and images
+QUICK = {
+    "net": {"width": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention": False, "emb_dim": 64},
+    "train": {"steps": 1500, "batch": 32, "lr": 2e-3, "warmup": 20, "ema": 0.995, "sigma_min": 0.01},
+    "n_train": 2000, "n_images": 3, "n_cloud": 2000, "n_times": 7, "t_range": (1e-3, 10.0), "k": 40,
+    "n_samples": 16, "sample_steps": 60, "trajectory_points": 2, "probes": "d",
+}
+
+
+def fig5_settings(dataset: str = "mnist", quick: bool = False, **overrides) -> dict:
+    """All settings of one Fig. 5 run (JSON-serialisable): data, UNet, training, spectra, estimators.
+
+    ``overrides`` replace top-level keys (``n_images``, ``n_times``, ``t_range``, ``method``, ``k``, ...);
+    ``net`` and ``train`` overrides are merged into their dicts.
+    """
+    if dataset not in FIG5_DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(FIG5_DATASETS)}, got {dataset!r}")
+    base = FIG5_DATASETS[dataset]
+    s = {"dataset": dataset, "quick": bool(quick), "resolution": base["resolution"],
+         "channels": base["channels"], "method": base["method"], "k": base["k"],
+         "net": dict(base["net"], emb_dim=128), "train": dict(base["train"]),
+         "n_train": base["n_train"], "n_images": base["n_images"], "n_cloud": base["n_cloud"],
+         "n_times": base["n_times"], "t_range": list(base["t_range"]), "n_samples": 64, "sample_steps": 500,
+         "trajectory_points": 8, "probes": None, "delta": 0.1, "min_gap": 0.02, "schedule": "ve",
+         "knn": 20, "lpca_neighbors": 50}
+    if quick:
+        q = QUICK
+        s["net"] = dict(q["net"])
+        s["train"] = dict(s["train"], **q["train"])
+        for key in ("n_train", "n_images", "n_cloud", "n_times", "n_samples", "sample_steps",
+                    "trajectory_points", "probes"):
+            s[key] = q[key]
+        s["t_range"] = list(q["t_range"])
+        if s["method"] == "lanczos":
+            s["k"] = q["k"]
+    for key, val in overrides.items():
+        if key in ("net", "train"):
+            s[key] = dict(s[key], **val)
+        elif key in s:
+            s[key] = val
+        else:
+            raise ValueError(f"unknown fig5 setting {key!r}; known: {sorted(s)}")
+    s["d"] = s["channels"] * s["resolution"] ** 2
+    if s["probes"] in (None, "d"):                # normal bundle: K = d probes (quick), 4 d (full)
+        s["probes"] = s["d"] if s["probes"] == "d" else 4 * s["d"]
+    s["probes"] = positive_int("probes", s["probes"])
+    if s["method"] not in ("exact", "lanczos", "finite-difference"):
+        raise ValueError(f"method must be 'exact', 'lanczos' or 'finite-difference', got {s['method']!r}")
+    if s["method"] == "lanczos":
+        s["k"] = positive_int("k", s["k"])
+        if s["k"] > s["d"]:
+            raise ValueError(f"k must be <= d={s['d']}, got {s['k']}")
+    for key in ("n_images", "n_times", "n_cloud", "sample_steps"):
+        s[key] = positive_int(key, s[key], minimum=2 if key in ("n_times", "n_cloud") else 1)
+    for key in ("n_samples", "trajectory_points"):
+        s[key] = positive_int(key, s[key], minimum=0)
+    lo, hi = (positive("t_range", v) for v in s["t_range"])
+    if not lo < hi:
+        raise ValueError(f"t_range must be increasing, got {s['t_range']}")
+    resolution(s["delta"])
+    return s
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------------
+def image_data(dataset: str = "mnist", data_dir=None, n=None, resolution=None, seed: int = 0,
+               train: bool = True, classes=None) -> TensorData:
+    """Images of :func:`trained.datasets.load_images` as a :class:`TensorData` (``x`` (N, C, H, W) in [-1, 1]).
+
+    ``config`` (``name='images'``) rebuilds the same tensor through ``make_dataset(**config)``.
+    """
+    from .datasets import load_images
+    imgs = load_images(dataset, data_dir, train=train, classes=classes, n=n, resolution=resolution, seed=seed)
+    cfg = {"name": "images", "dataset": imgs.name,
+           "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+           "n": None if n is None else int(n), "resolution": int(imgs.image_shape[1]), "seed": int(seed),
+           "train": bool(train), "classes": classes if classes is None or isinstance(classes, (int, str))
+           else list(classes)}
+    return TensorData(imgs.images, cfg)
+
+
+register_dataset("images", image_data)
+
+
+# ------------------------------------------------------------------------------------------------
+# a network score for the reverse-time samplers of simulate
+# ------------------------------------------------------------------------------------------------
+class NetworkScore(ExactModel):
+    """A trained :class:`~trained.nets.ScoreModel` on flat float64 points, for :mod:`simulate.samplers`.
+
+    The samplers integrate with ``score(x, t)``, ``coefficients`` and ``denoiser`` of an
+    :class:`~simulate.models.ExactModel`; this adapter provides those from the network (scores evaluated in
+    batches under ``torch.no_grad``). It has no log-density or exact Jacobian (spectra of networks go
+    through the Jacobian engine); ``mean()`` is zero and ``max_variance`` is ``sigma_data^2``.
+    """
+
+    def __init__(self, model, batch: int = 256):
+        import torch
+        self.model = model
+        self.schedule = model.schedule
+        self.d = int(np.prod(model.data_shape))
+        self.batch = positive_int("batch", batch)
+        p = next(model.parameters())
+        self._torch, self._dtype, self._device = torch, p.dtype, p.device
+
+    def score(self, x, t):
+        X, single = self._points(x)
+        torch = self._torch
+        out = []
+        with torch.no_grad():
+            for i in range(0, X.shape[0], self.batch):
+                xb = torch.as_tensor(X[i:i + self.batch], dtype=self._dtype, device=self._device)
+                xb = xb.reshape((xb.shape[0],) + tuple(self.model.data_shape))
+                out.append(self.model.score(xb, float(t)).reshape(xb.shape[0], -1).double().cpu().numpy())
+        out = np.concatenate(out)
+        return out[0] if single else out
+
+    def _eval(self, x, a, s2, want_jac):
+        raise ValueError("a network score has no log-density or closed-form Jacobian; use trained.jacobian")
+
+    def mean(self):
+        return np.zeros(self.d)
+
+    @property
+    def max_variance(self) -> float:
+        return float(self.model.sigma_data) ** 2
+
+    def describe(self) -> dict:
+        return {"model": "NetworkScore", "d": self.d, "schedule": self.schedule.name,
+                "network": self.model.config}
+
+
+# ------------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------------
+def train_image_model(data: TensorData, settings: dict, out=None, *, seed: int = 0, device="auto",
+                      progress: bool = True):
+    """Train the UNet of ``settings`` on ``data`` with :func:`trained.train.train`.
+
+    With ``out``, the checkpoint lives in ``out`` and an existing compatible checkpoint is resumed (a
+    finished run is loaded without further steps). Returns the :class:`~trained.train.TrainResult`.
+    """
+    from .nets import build_model
+    from .train import TrainConfig, train
+    C, R = data.shape[0], data.shape[1]
+    net = dict(settings["net"], in_channels=C, resolution=R)
+    model = build_model({"arch": "unet", "net": net, "schedule": settings["schedule"],
+                         "sigma_data": data.sigma_data}, seed=seed)
+    cfg = TrainConfig(seed=seed, checkpoint_every=max(1, settings["train"]["steps"] // 10),
+                      **settings["train"])
+    return train(model, data, cfg, out, resume=True, device=device, progress=progress)
+
+
+# ------------------------------------------------------------------------------------------------
+# spectra
+# ------------------------------------------------------------------------------------------------
+def noised_images(x0, times, schedule="ve", seed: int = 0) -> np.ndarray:
+    """``x_t = a(t) x0 + s(t) eps`` for every time, one ``eps`` per image shared over times: (P, T, d)."""
+    x0 = finite_array("x0", x0)
+    x0 = x0.reshape(x0.shape[0], -1)
+    times = finite_array("times", times, positive_values=True)
+    sch = get_schedule(schedule)
+    eps = np.random.default_rng([seed, 5]).standard_normal(x0.shape)
+    return np.stack([sch.a(t) * x0 + np.sqrt(sch.s2(t)) * eps for t in times], axis=1)
+
+
+def image_spectra(model, points, times, *, method="exact", k=None, seed: int = 0, progress: bool = True,
+                  desc: str = "spectra") -> Spectrum:
+    """Spectra of ``Jn`` of ``model`` at ``points`` (P, T, d) - point ``p`` at time ``times[j]`` is
+    ``points[p, j]`` - through :func:`trained.jacobian.jacobian_spectrum`.
+
+    Returns a Spectrum with values (P, T, n): ``n = d`` singular values of ``Jn`` (``exact``,
+    ``finite-difference``) or the ``k`` values ``1 - a sigma_i(D')`` of the top-``k`` denoiser singular
+    values (``lanczos``), ascending.
+    """
+    from tqdm import tqdm
+    pts = finite_array("points", points)
+    if pts.ndim != 3:
+        raise ValueError(f"points must have shape (P, T, d), got {pts.shape}")
+    times = finite_array("times", times, positive_values=True)
+    if times.shape != (pts.shape[1],):
+        raise ValueError(f"times must have one entry per column of points ({pts.shape[1]}), got {times.shape}")
+    kw = {"k": k} if method == "lanczos" else {}
+    if method == "lanczos":
+        kw.update(operator="denoiser", tol=1e-6, maxiter=60)
+    vals, infos = [], []
+    for j in tqdm(range(times.size), desc=desc, file=sys.stderr, disable=not progress, leave=False):
+        r = jacobian_spectrum(model, pts[:, j].astype(np.float32), method=method, t=float(times[j]),
+                              seed=seed, **kw)
+        vals.append(r.spectrum.values[:, 0])
+        infos.append({"seconds": r.info["seconds"], **{k2: v for k2, v in r.info["per_time"][0].items()
+                                                        if k2 in ("route", "solver")}})
+    sch = model.schedule.name
+    return Spectrum(np.stack(vals, axis=1), times, schedule=sch, source="network", kind="singular values",
+                    meta={"method": method, "k": k, "d": int(pts.shape[2]),
+                          "values": "1 - a sigma(D') (top k of D')" if method == "lanczos" else "sigma(Jn)",
+                          "seconds": float(sum(i["seconds"] for i in infos))})
+
+
+def _mean_sem(a, axis=0):
+    a = np.asarray(a, dtype=float)
+    n = a.shape[axis]
+    sem = a.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(np.delete(a.shape, axis))
+    return a.mean(axis=axis), sem
+
+
+def time_summary(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> list[dict]:
+    """Per time: phase (majority over images and the counts), largest-gap dimension and ``D_eff`` (mean,
+    s.e.m. over images), the largest gap of the image-averaged sorted spectrum, and its gaps wider than
+    ``min_gap`` (``index`` = number of values below the gap), widest first. All readouts from
+    :mod:`rmt.readouts`. (``min_gap = 0.02`` is ~15x the mean spacing ``1.2/d`` of a network spectrum at
+    ``d = 784``; per-image largest gaps of a network often sit among the few singular values above 1.)"""
+    min_gap = positive("min_gap", min_gap)
+    v = spec.values
+    ph = readouts.phases(v, delta)                                     # (P, T)
+    lg, width, _, _ = readouts.largest_gap(v)
+    de = readouts.effective_dimension(v)
+    mean_sorted = spec.mean_sorted()
+    out = []
+    for j, t in enumerate(spec.t):
+        names, counts = np.unique(ph[:, j], return_counts=True)
+        lg_m, lg_s = _mean_sem(lg[:, j])
+        de_m, de_s = _mean_sem(de[:, j])
+        w_m, w_s = _mean_sem(width[:, j])
+        out.append({
+            "t": float(t), "tau": float(spec.tau[j]),
+            "phase": str(names[np.argmax(counts)]),
+            "phase_counts": {str(a): int(b) for a, b in zip(names, counts)},
+            "phase_of_mean_spectrum": readouts.phase(mean_sorted[j], delta),
+            "largest_gap_dimension": {"mean": float(lg_m), "sem": float(lg_s),
+                                      "per_image": lg[:, j].tolist()},
+            "largest_gap_width": {"mean": float(w_m), "sem": float(w_s)},
+            "effective_dimension": {"mean": float(de_m), "sem": float(de_s), "per_image": de[:, j].tolist()},
+            "largest_gap_of_mean_spectrum": _largest(mean_sorted[j]),
+            "gaps": readouts.gaps(mean_sorted[j], min_width=min_gap),
+        })
+    return out
+
+
+def _largest(v):
+    i, w, lo, up = readouts.largest_gap(v)
+    return {"index": int(i), "width": float(w), "lower": float(lo), "upper": float(up)}
+
+
+def gap_events(per_time: list[dict], rel_tol: float = 0.25) -> list[dict]:
+    """Times where gaps open, scanning from large to small ``t`` (the direction of generation).
+
+    A gap of the averaged spectrum (``per_time[j]['gaps']``) *opens* at ``t_j`` if no gap at the next larger
+    time had an index within ``max(2, rel_tol * index)`` of it. Returns ``[{t_open, index, width, lower,
+    upper}]`` in order of opening; ``t_open`` is the grid time where it is first seen (it opened between
+    that time and the previous, larger one; the largest grid time itself counts as an opening).
+    """
+    order = np.argsort([-p["t"] for p in per_time])
+    events, prev = [], []
+    for j in order:
+        cur = per_time[j]["gaps"]
+        for g in cur:
+            if not any(abs(g["index"] - q["index"]) <= max(2, rel_tol * g["index"]) for q in prev):
+                events.append({"t_open": per_time[j]["t"], **g})
+        prev = cur
+    return events
+
+
+# ------------------------------------------------------------------------------------------------
+# point-cloud dimension estimators (scikit-dimension) and the comparison
+# ------------------------------------------------------------------------------------------------
+def pointcloud_dimensions(X, query=None, *, knn: int = 20, lpca_neighbors: int = 50) -> dict:
+    """Standard intrinsic-dimension estimators of the point cloud ``X`` (n, d), via scikit-dimension.
+
+    - ``mle``: Levina-Bickel maximum likelihood with ``knn`` neighbours (``skdim.id.MLE``), pointwise;
+    - ``twonn``: Facco et al.'s two-nearest-neighbour estimator (``skdim.id.TwoNN``), global;
+    - ``lpca``: local PCA (``skdim.id.lPCA``, Fukunaga-Olsen threshold 0.05) on the ``lpca_neighbors``
+      nearest neighbours of each point, pointwise.
+
+    Pointwise estimates are reported at the rows ``query`` (indices into ``X``; default all) as mean,
+    s.e.m. and median, plus the mean over all of ``X``.
+    """
+    try:
+        import skdim
+    except ImportError:
+        raise ValueError("the point-cloud estimators need scikit-dimension: pip install scikit-dimension") from None
+    X = finite_array("X", X)
+    X = X.reshape(X.shape[0], -1)
+    n = X.shape[0]
+    knn = positive_int("knn", knn, minimum=2)
+    lpca_neighbors = positive_int("lpca_neighbors", lpca_neighbors, minimum=3)
+    if n <= max(knn, lpca_neighbors):
+        raise ValueError(f"X must have more than max(knn, lpca_neighbors) = {max(knn, lpca_neighbors)} points, "
+                         f"got {n}")
+    q = np.arange(n) if query is None else np.asarray(query, dtype=int)
+    if q.ndim != 1 or q.size == 0 or q.min() < 0 or q.max() >= n:
+        raise ValueError(f"query must be indices into X (0..{n - 1}), got {query!r}")
+    out = {}
+    mle = skdim.id.MLE(K=knn).fit(X, n_neighbors=knn)                  # pointwise estimates in dimension_pw_
+    pw = np.asarray(mle.dimension_pw_, dtype=float)
+    out["mle"] = _pointwise(pw, q, {"knn": knn, "estimator": "skdim.id.MLE (Levina-Bickel)"})
+    two = skdim.id.TwoNN().fit(X)
+    out["twonn"] = {"global": float(two.dimension_), "estimator": "skdim.id.TwoNN (Facco et al.)",
+                    "discard_fraction": 0.1}
+    lp = skdim.id.lPCA(ver="FO", alphaFO=0.05, verbose=False).fit_pw(X, n_neighbors=lpca_neighbors, n_jobs=1)
+    pw = np.asarray(lp.dimension_pw_, dtype=float)
+    out["lpca"] = _pointwise(pw, q, {"neighbors": lpca_neighbors, "estimator": "skdim.id.lPCA (FO, 0.05)"})
+    return out
+
+
+def _pointwise(pw, q, extra):
+    m, s = _mean_sem(pw[q])
+    return {"query_mean": float(m), "query_sem": float(s), "query_median": float(np.median(pw[q])),
+            "global_mean": float(np.mean(pw)), **extra}
+
+
+def dimension_comparison(model, images, query, spec: Spectrum, *, probes=None, knn=20, lpca_neighbors=50,
+                         seed: int = 0) -> dict:
+    """Dimension at the smallest time of ``spec`` on the same images: spectral readouts (largest gap,
+    ``D_eff``), the normal-bundle estimator with the network score at the same ``t``, and the point-cloud
+    estimators of :func:`pointcloud_dimensions` (``images`` the cloud, ``query`` the rows of the spectra)."""
+    X = np.asarray(images, dtype=float).reshape(len(images), -1)
+    j = int(np.argmin(spec.t))
+    lg = readouts.largest_gap_dimension(spec.values[:, j])
+    de = readouts.effective_dimension(spec.values[:, j])
+    nb = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
+                      seed=seed).fit(X[query], score=model)
+    res = {"t": float(spec.t[j]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]), "n_query": int(len(query)),
+           "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, _mean_sem(lg))), per_image=lg.tolist()),
+           "spectral_d_eff": dict(zip(("mean", "sem"), map(float, _mean_sem(de))), per_image=de.tolist()),
+           "normal_bundle": {"dimension": int(nb.dimension_), "per_image": np.asarray(nb.dimensions_).tolist(),
+                             "tau": float(nb.tau_), "probes": int(probes or 4 * X.shape[1])}}
+    res.update(pointcloud_dimensions(X, query, knn=knn, lpca_neighbors=lpca_neighbors))
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# sampling
+# ------------------------------------------------------------------------------------------------
+def sample_images(model, n: int, *, steps: int = 500, t_end: float = 1e-3, record_times=None, seed: int = 0,
+                  progress: bool = False):
+    """Reverse-SDE samples (Euler-Maruyama, :func:`simulate.samplers.sample_reverse`) with the network score.
+
+    Starts at ``t_start = t(tau = sigma_max^2)`` of the network's training range is not known here, so at
+    ``tau = max(100, 1e2 sigma_data^2)``. Returns the :class:`~simulate.samplers.SampleResult` (flat points;
+    ``denoised`` holds the final Tweedie denoised images).
+    """
+    ns = NetworkScore(model)
+    tau0 = max(100.0, 1e2 * ns.max_variance)
+    t_start = float(ns.schedule.t_of_tau(tau0))
+    return sample_reverse(ns, positive_int("n", n), method="sde", steps=steps, t_start=t_start,
+                          t_end=positive("t_end", t_end), rng=np.random.default_rng([seed, 7]),
+                          record_times=record_times, progress=progress)
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole figure
+# ------------------------------------------------------------------------------------------------
+def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out=None, seed: int = 0,
+              device="auto", progress: bool = True, settings: dict | None = None) -> dict:
+    """Train (or resume), measure spectra, readouts, samples and the dimension comparison (no plotting).
+
+    ``out``: directory of the training checkpoint (``out/checkpoint/``); None trains in memory.
+    Returns a dict with ``settings``, ``train`` (TrainResult), ``spectrum`` (noised held-out images),
+    ``trajectory_spectrum`` (reverse trajectories, or None), ``samples`` (N, C, H, W), ``summary``.
+    """
+    import torch
+    t0 = time.perf_counter()
+    s = settings if settings is not None else fig5_settings(dataset, quick)
+    seed = positive_int("seed", seed, minimum=0)
+    n_train = s["n_train"]
+    data = image_data(s["dataset"], data_dir, n=n_train, resolution=s["resolution"], seed=seed)
+    ckpt_dir = None if out is None else Path(out) / "checkpoint"
+    tr = train_image_model(data, s, ckpt_dir, seed=seed, device=device, progress=progress)
+    model = tr.ema
+    model.requires_grad_(False)
+
+    # held-out images (test split when the format has one; else images outside the training subset)
+    held = _held_out(s, data_dir, data, seed)
+    times = np.geomspace(*s["t_range"], s["n_times"])
+    q = np.arange(min(s["n_images"], held.shape[0]))
+    x0 = held[q].reshape(len(q), -1).numpy().astype(float)
+    pts = noised_images(x0, times, s["schedule"], seed)
+    meth, k = s["method"], s["k"]
+    spec = image_spectra(model, pts, times, method=meth, k=k, seed=seed, progress=progress)
+    spec.meta.update({"dataset": s["dataset"], "points": "held-out images noised to x_t"})
+    per_time = time_summary(spec, s["delta"], s["min_gap"])
+    events = gap_events(per_time)
+
+    # samples, and spectra along reverse trajectories
+    samples, traj_spec, traj_summary = None, None, None
+    if s["n_samples"] or s["trajectory_points"]:
+        ns = max(s["n_samples"], s["trajectory_points"])
+        sres = sample_images(model, ns, steps=s["sample_steps"], t_end=float(times[0]), record_times=times,
+                             seed=seed, progress=progress)
+        samples = torch.as_tensor(sres.denoised).float().reshape((ns,) + tuple(data.shape)).clamp(-1, 1)
+        if s["trajectory_points"]:
+            tr_pts = _states_at(sres, times)[:, :s["trajectory_points"]].transpose(1, 0, 2)   # (P, T, d)
+            traj_spec = image_spectra(model, tr_pts, times, method=meth, k=k, seed=seed, progress=progress,
+                                      desc="trajectory spectra")
+            traj_spec.meta.update({"dataset": s["dataset"], "points": "reverse-SDE trajectories"})
+            traj_summary = time_summary(traj_spec, s["delta"], s["min_gap"])
+
+    # dimension at small t on the same images: the cloud is the held-out pool, the query rows are q
+    cloud = held[:max(s["n_cloud"], len(q))] if held.shape[0] >= s["n_cloud"] else held
+    comp = dimension_comparison(model, cloud.numpy(), q, spec, probes=s["probes"], knn=s["knn"],
+                                lpca_neighbors=s["lpca_neighbors"], seed=seed)
+
+    L = tr.losses
+    kk = max(1, min(100, L.size // 10))
+    summary = {
+        "figure": "fig5", "dataset": s["dataset"], "d": s["d"], "quick": s["quick"], "seed": seed,
+        "settings": s, "data": data.config,
+        "train": {"steps": int(tr.step), "resumed_from": tr.resumed_from, "seconds": round(tr.seconds, 2),
+                  "loss_initial": float(np.mean(L[:kk])), "loss_final": float(np.mean(L[-kk:])),
+                  "parameters": tr.info["params"], "device": tr.info["device"]},
+        "spectra": {"method": meth, "k": k, "n_images": int(len(q)), "n_values": int(spec.n),
+                    "points": spec.meta["points"], "seconds": spec.meta["seconds"]},
+        "per_time": per_time,
+        "gap_events": events,
+        "trajectory_per_time": traj_summary,
+        "dimension_small_t": comp,
+        "runtime_s": None,
+    }
+    summary["runtime_s"] = round(time.perf_counter() - t0, 2)
+    return {"settings": s, "train": tr, "spectrum": spec, "trajectory_spectrum": traj_spec, "samples": samples,
+            "held_out": held[q], "summary": summary}
+
+
+def _states_at(sres, times):
+    """Recorded sampler states at ``times`` (T, n, d). The sampler records at every grid point that matches a
+    record time; a base grid point can coincide with an inserted time up to rounding (two records), so the
+    last record of each time is taken."""
+    hits = [g for g in sres.grid if np.any(np.isclose(sres.record_times, g, rtol=1e-12, atol=0))]
+    if len(hits) != sres.trajectory.shape[0]:
+        raise RuntimeError(f"sampler recorded {sres.trajectory.shape[0]} states for {len(hits)} matching grid times")
+    hits = np.asarray(hits)
+    idx = [int(np.nonzero(np.isclose(hits, t, rtol=1e-12, atol=0))[0][-1]) for t in times]
+    return sres.trajectory[idx]
+
+
+def _held_out(s, data_dir, data, seed):
+    """Images not used for training: the test split where it exists, else the complement of the subset."""
+    from .datasets import load_images
+    try:
+        imgs = load_images(s["dataset"], data_dir, train=False, resolution=s["resolution"])
+        pool = imgs.images
+    except (ValueError, FileNotFoundError):
+        imgs = load_images(s["dataset"], data_dir, train=True, resolution=s["resolution"])
+        used = set(imgs.indices.tolist()) if s["n_train"] is None else \
+            set(load_images(s["dataset"], data_dir, n=s["n_train"], resolution=s["resolution"],
+                            seed=seed).indices.tolist())
+        keep = [i for i, j in enumerate(imgs.indices.tolist()) if j not in used]
+        if len(keep) < s["n_images"] + 2:                               # no held-out images: use training ones
+            keep = list(range(len(imgs)))
+        pool = imgs.images[keep]
+    perm = np.random.default_rng([seed, 11]).permutation(pool.shape[0])
+    return pool[perm[:max(s["n_cloud"], s["n_images"])]]
+
+
+def plot_fig5(data: dict) -> dict:
+    """Figures: ``spectra`` (mean sorted spectra with s.e.m. bands over time), ``dimension`` (largest-gap
+    dimension and ``D_eff`` vs ``t`` with phases and gap openings), ``samples``. Returns ``{name: Figure}``."""
+    import matplotlib.pyplot as plt
+    spec, s = data["spectrum"], data["summary"]
+    figs = {}
+    m, se = spec.values.mean(0), (spec.values.std(0, ddof=1) / np.sqrt(spec.n_draws) if spec.n_draws > 1
+                                  else np.zeros(spec.values.shape[1:]))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    cmap = plt.get_cmap("viridis")
+    x = np.arange(1, spec.n + 1)
+    for j, t in enumerate(spec.t):
+        c = cmap(j / max(1, spec.n_times - 1))
+        ax.plot(x, m[j], color=c, lw=1, label=f"t={t:.3g} ({s['per_time'][j]['phase']})")
+        ax.fill_between(x, m[j] - se[j], m[j] + se[j], color=c, alpha=0.25)
+    ax.set_xlabel("index (sorted)")
+    ax.set_ylabel(r"singular value of $J_n = s^2 J$" if spec.meta.get("method") != "lanczos"
+                  else r"$1 - a\,\sigma_i(D')$ (top-k of the denoiser)")
+    ax.set_title(f"{s['dataset']}: sorted spectra, mean over {spec.n_draws} images (d={s['d']})")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    figs["spectra"] = fig
+
+    pt = s["per_time"]
+    t = np.array([p["t"] for p in pt])
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    a1.errorbar(t, [p["largest_gap_dimension"]["mean"] for p in pt], [p["largest_gap_dimension"]["sem"] for p in pt],
+                fmt="o-", ms=3, label="largest-gap dimension")
+    a1.errorbar(t, [p["effective_dimension"]["mean"] for p in pt], [p["effective_dimension"]["sem"] for p in pt],
+                fmt="s--", ms=3, label=r"$D_{eff} = \#\{\sigma < 1/2\}$")
+    for e in s["gap_events"]:
+        a1.axvline(e["t_open"], color="0.7", lw=0.8, ls=":")
+    colors = {"trivial": "0.9", "coverage": "#cfe8ff", "consolidation": "#ffe0c0"}
+    edges = np.sqrt(t[1:] * t[:-1])
+    lo = np.concatenate([[t[0] / 1.5], edges])
+    hi = np.concatenate([edges, [t[-1] * 1.5]])
+    for p, a, b in zip(pt, lo, hi):
+        a1.axvspan(a, b, color=colors[p["phase"]], alpha=0.6, lw=0)
+    a1.set_xscale("log")
+    a1.set_yscale("symlog", linthresh=10)
+    a1.set_xlabel("t (VE: noise variance)")
+    a1.set_ylabel("dimension")
+    a1.set_title("dimension over time; shading: phase (grey trivial, blue coverage, orange consolidation)",
+                 fontsize=8)
+    a1.legend(fontsize=8)
+    a2.errorbar(t, [p["largest_gap_width"]["mean"] for p in pt], [p["largest_gap_width"]["sem"] for p in pt],
+                fmt="o-", ms=3)
+    a2.set_xscale("log")
+    a2.set_xlabel("t")
+    a2.set_ylabel("largest gap width")
+    a2.set_title("width of the largest gap (mean over images)")
+    fig.tight_layout()
+    figs["dimension"] = fig
+
+    if data.get("samples") is not None:
+        smp = data["samples"]
+        n = smp.shape[0]
+        cols = min(8, n)
+        rows = int(np.ceil(n / cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows), squeeze=False)
+        for i, ax in enumerate(axes.ravel()):
+            ax.axis("off")
+            if i < n:
+                img = ((smp[i].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)
+                ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray" if img.shape[2] == 1 else None)
+        fig.suptitle("reverse-SDE samples (network score)", fontsize=9)
+        fig.tight_layout()
+        figs["samples"] = fig
+    return figs
+
+
+def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bool = False, seed: int = 0,
+                   device="auto", progress: bool = True, settings: dict | None = None) -> dict:
+    """Reproduce Fig. 5 for one data set and return its summary.
+
+    ``out`` receives ``fig5_spectra.png``, ``fig5_dimension.png``, ``fig5_samples.png``, ``spectra.npz``
+    (held-out images), ``images.npz`` (those images ``x0``; the points are ``noised_images(x0, t, seed=seed)``),
+    ``trajectory_spectra.npz``, ``samples.npz``, ``summary.json`` and the training
+    checkpoint ``checkpoint/checkpoint.pt`` (reused by a rerun with the same settings).
+    """
+    data = fig5_data(dataset, data_dir, quick=quick, out=out, seed=seed, device=device, progress=progress,
+                     settings=settings)
+    summary = data["summary"]
+    if out is not None:
+        import matplotlib
+        if "matplotlib.pyplot" not in sys.modules:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = []
+        for name, fig in plot_fig5(data).items():
+            fig.savefig(out / f"fig5_{name}.png", dpi=120)
+            plt.close(fig)
+            files.append(f"fig5_{name}.png")
+        data["spectrum"].save(out / "spectra.npz")
+        np.savez(out / "images.npz", x0=data["held_out"].numpy(), t=data["spectrum"].t, seed=seed,
+                 noise_seed=np.array([seed, 5]))
+        files += ["spectra.npz", "images.npz"]
+        if data["trajectory_spectrum"] is not None:
+            data["trajectory_spectrum"].save(out / "trajectory_spectra.npz")
+            files.append("trajectory_spectra.npz")
+        if data["samples"] is not None:
+            np.savez(out / "samples.npz", samples=data["samples"].numpy())
+            files.append("samples.npz")
+        summary["files"] = files + ["summary.json", "checkpoint/checkpoint.pt"]
+        tmp = out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2, default=_jsonable))
+        os.replace(tmp, out / "summary.json")
+    return summary
+
+
+def _jsonable(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
