@@ -39,7 +39,7 @@ def _fig5(args):
         raise ValueError("--out is required (directory for the figures, summary.json and the checkpoint)")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    for name, low in (("images", 1), ("times", 2), ("steps", 1), ("k", 1)):
+    for name, low in (("images", 2), ("times", 2), ("steps", 1), ("k", 1)):
         v = getattr(args, name)
         if v is not None and v < low:
             raise ValueError(f"--{name} must be >= {low}, got {v}")
