@@ -55,10 +55,10 @@ FIG4_TIMES = (0.45, 0.3, 0.11)
 FULL = {"d": 100, "alpha": 0.4, "n_train": 20000, "n_levels": 10, "schedule": "ve",
         "net": {"width": 256, "depth": 2},
         "train": {"steps": 20000, "batch": 256, "lr": 2e-3, "warmup": 100, "ema": 0.999, "sigma_min": 0.01,
-                  "sigma_max": 10.0},
+                  "sigma_max": 10.0, "checkpoint_every": 2000},
         "points": 32, "per_decade": 12, "t_range": [1e-3, 1e2], "t_small": 0.01, "delta": 0.1,
         "reverse": True, "sample_steps": 200, "n_samples": 512, "fig4_points": 64, "threads": 1}
-QUICK = {"train": {"steps": 1200}, "points": 8, "per_decade": 5, "n_samples": 256, "fig4_points": 16}
+QUICK = {"train": {"steps": 1200, "checkpoint_every": 0}, "points": 8, "per_decade": 5, "n_samples": 256, "fig4_points": 16}
 
 
 def fig34_settings(quick: bool = False, **overrides) -> dict:
