@@ -416,8 +416,8 @@ def sample_images(model, n: int, *, steps: int = 500, t_end: float = 1e-3, recor
                   progress: bool = False):
     """Reverse-SDE samples (Euler-Maruyama, :func:`simulate.samplers.sample_reverse`) with the network score.
 
-    Starts at ``t_start = t(tau = sigma_max^2)`` of the network's training range is not known here, so at
-    ``tau = max(100, 1e2 sigma_data^2)``. Returns the :class:`~simulate.samplers.SampleResult` (flat points;
+    Starts from the Gaussian prior at ``tau = max(100, 1e2 sigma_data^2)`` (the network's training range
+    is not stored with the model). Returns the :class:`~simulate.samplers.SampleResult` (flat points;
     ``denoised`` holds the final Tweedie denoised images).
     """
     ns = NetworkScore(model)

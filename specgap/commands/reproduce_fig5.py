@@ -29,6 +29,9 @@ def register(cmds):
     c.add_argument("--method", choices=["exact", "lanczos", "finite-difference"], default=None,
                    help="Jacobian method (default exact at d=784, lanczos above)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
+    c.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: 1 in --quick mode - the tiny UNet runs far slower with "
+                        "two threads on a shared machine - torch's default otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_common(c)
     c.set_defaults(handler=_fig5)
@@ -39,13 +42,17 @@ def _fig5(args):
         raise ValueError("--out is required (directory for the figures, summary.json and the checkpoint)")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    for name, low in (("images", 2), ("times", 2), ("steps", 1), ("k", 1)):
+    for name, low in (("images", 2), ("times", 2), ("steps", 1), ("k", 1), ("threads", 1)):
         v = getattr(args, name)
         if v is not None and v < low:
             raise ValueError(f"--{name} must be >= {low}, got {v}")
     if args.dataset in ("cifar10", "celeba") and args.data_dir is None:
         raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
+    import torch
+
     from trained.fig5 import fig5_settings, reproduce_fig5
+    if args.threads is not None or args.quick:
+        torch.set_num_threads(args.threads or 1)
     from trained.nets import resolve_device
     resolve_device(args.device)
     over = {}
