@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/specgap reproduce fig2 --out results/fig2
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 bench: $(STAMP)
 	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -s
