@@ -1,6 +1,5 @@
 """The command-line skeleton: groups, help, exit codes."""
 import importlib
-import json
 import subprocess
 import sys
 

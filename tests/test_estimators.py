@@ -2,18 +2,9 @@
 through the exact finite-sample score and through exact models (issue 5)."""
 import numpy as np
 import pytest
-import torch
 
 from simulate.models import LinearGaussianModel, SubspaceUnionModel
 from trained.estimators import EffectiveDimension, GapDimension, NormalBundle, default_tau_grid
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def flat_cloud(d, m, n, seed=0):

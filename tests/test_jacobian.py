@@ -9,15 +9,6 @@ from simulate.models import EmpiricalModel, GaussianMixtureModel, LinearGaussian
 from trained.jacobian import jacobian, jacobian_spectrum, krylov_svd
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny torch ops on a shared 2-core machine: one intra-op thread avoids oversubscription (100x here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def models(schedule="ve"):
     rng = np.random.default_rng(0)
     return {

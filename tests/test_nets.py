@@ -8,15 +8,6 @@ import torch
 from trained.nets import ResMLP, ScoreModel, TimeEmbedding, UNet, build_model, resolve_device
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small nets on a shared 2-core machine run far faster (and more predictably) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("resolution", [28, 32])
 @pytest.mark.parametrize("attention", [False, True])

@@ -12,15 +12,6 @@ from trained.train import (CHECKPOINT_NAME, TrainConfig, checkpoint_dataset, loa
                            score_error, train)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small nets on a shared 2-core machine run far faster (and more predictably) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data(n=2000, d=20, alpha=0.4, seed=0):
     return linear_manifold_data(d, alpha, [1.0, 0.01], [0.75, 0.25], n=n, seed=seed)
 

@@ -33,7 +33,7 @@ from rmt._validate import positive, positive_int, resolution
 from rmt.gaps import intermediate_gaps, manifold_gap, phase_at
 from rmt.gaps import largest_gap_dimension as theory_largest_gap_dimension
 from rmt.mp import JacobianSpectrum
-from rmt.profiles import LinearManifold, VarianceProfile
+from rmt.profiles import VarianceProfile
 from rmt.spectrum import Spectrum
 from simulate.agreement import mean_sem
 

@@ -37,7 +37,6 @@ from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
-from simulate.models import ExactModel
 from simulate.samplers import sample_reverse
 
 from .data import TensorData, register_dataset
@@ -152,52 +151,8 @@ def image_data(dataset: str = "mnist", data_dir=None, n=None, resolution=None, s
 register_dataset("images", image_data)
 
 
-# ------------------------------------------------------------------------------------------------
-# a network score for the reverse-time samplers of simulate
-# ------------------------------------------------------------------------------------------------
-class NetworkScore(ExactModel):
-    """A trained :class:`~trained.nets.ScoreModel` on flat float64 points, for :mod:`simulate.samplers`.
-
-    The samplers integrate with ``score(x, t)``, ``coefficients`` and ``denoiser`` of an
-    :class:`~simulate.models.ExactModel`; this adapter provides those from the network (scores evaluated in
-    batches under ``torch.no_grad``). It has no log-density or exact Jacobian (spectra of networks go
-    through the Jacobian engine); ``mean()`` is zero and ``max_variance`` is ``sigma_data^2``.
-    """
-
-    def __init__(self, model, batch: int = 256):
-        import torch
-        self.model = model
-        self.schedule = model.schedule
-        self.d = int(np.prod(model.data_shape))
-        self.batch = positive_int("batch", batch)
-        p = next(model.parameters())
-        self._torch, self._dtype, self._device = torch, p.dtype, p.device
-
-    def score(self, x, t):
-        X, single = self._points(x)
-        torch = self._torch
-        out = []
-        with torch.no_grad():
-            for i in range(0, X.shape[0], self.batch):
-                xb = torch.as_tensor(X[i:i + self.batch], dtype=self._dtype, device=self._device)
-                xb = xb.reshape((xb.shape[0],) + tuple(self.model.data_shape))
-                out.append(self.model.score(xb, float(t)).reshape(xb.shape[0], -1).double().cpu().numpy())
-        out = np.concatenate(out)
-        return out[0] if single else out
-
-    def _eval(self, x, a, s2, want_jac):
-        raise ValueError("a network score has no log-density or closed-form Jacobian; use trained.jacobian")
-
-    def mean(self):
-        return np.zeros(self.d)
-
-    @property
-    def max_variance(self) -> float:
-        return float(self.model.sigma_data) ** 2
-
-    def describe(self) -> dict:
-        return {"model": "NetworkScore", "d": self.d, "schedule": self.schedule.name,
-                "network": self.model.config}
+# the network score for the reverse-time samplers of simulate: one adapter, in trained.network_spectra
+from .network_spectra import NetworkScore  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def _fig5(args):
     for p in s["per_time"]:
         lines.append(f"  t={p['t']:.3g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
                      f" +- {p['largest_gap_dimension']['sem']:.1f}, D_eff {p['effective_dimension']['mean']:.1f}")
-    lines.append(f"  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['index']})"
+    lines.append("  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['index']})"
                                                    for e in s["gap_events"]))
     lines.append(f"  dimension at t={dim['t']:.3g}: largest gap {dim['spectral_largest_gap']['mean']:.1f}, D_eff "
                  f"{dim['spectral_d_eff']['mean']:.1f}, normal bundle {dim['normal_bundle']['dimension']}, "

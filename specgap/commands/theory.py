@@ -1,7 +1,6 @@
 """``specgap theory``: analytic spectra, edges, gaps, timescales, phase diagrams, formulas (package rmt)."""
 from __future__ import annotations
 
-import argparse
 
 from ..cli import add_common, emit, float_list
 
