@@ -82,6 +82,15 @@ class NetworkScore:
         out = np.concatenate(out)
         return out[0] if single else out
 
+    def denoiser(self, x, t):
+        """Tweedie denoiser ``D(x) = (x + s^2 score(x, t)) / a`` on flat float64 points."""
+        X = finite_array("x", x)
+        a, s2 = float(self.schedule.a(t)), float(self.schedule.s2(t))
+        return (X + s2 * self.score(X, t)) / a
+
+    def log_density(self, x, t):
+        raise ValueError("a network score has no log-density; use the score or trained.jacobian")
+
     def mean(self):
         return np.zeros(self.d)
 
