@@ -286,9 +286,4 @@ def reproduce_fig2(out=None, d: int = 100, draws: int = 100, seed: int = 0, back
     return summary
 
 
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)

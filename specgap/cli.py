@@ -83,15 +83,7 @@ def emit(args, result: dict, text: str | None = None) -> None:
         sys.stdout.write((text if text is not None else json.dumps(result, indent=2, default=_jsonable)) + "\n")
 
 
-def _jsonable(o):
-    import numpy as np
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
 
 
 def main(argv=None) -> int:

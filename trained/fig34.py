@@ -529,11 +529,4 @@ def reproduce_fig4(out=None, *, quick: bool = False, seed: int = 0, runs=None, t
     return s
 
 
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)

@@ -600,11 +600,4 @@ def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bo
     return summary
 
 
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
