@@ -222,11 +222,7 @@ def image_spectra(model, points, times, *, method="exact", k=None, seed: int = 0
                           "seconds": float(sum(i["seconds"] for i in infos))})
 
 
-def _mean_sem(a, axis=0):
-    a = np.asarray(a, dtype=float)
-    n = a.shape[axis]
-    sem = a.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(np.delete(a.shape, axis))
-    return a.mean(axis=axis), sem
+from simulate.agreement import mean_sem as _mean_sem  # noqa: E402  (one definition)
 
 
 def time_summary(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> list[dict]:
