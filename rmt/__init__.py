@@ -1,27 +1,51 @@
 """rmt: analytic random-matrix theory of score-Jacobian spectra on linear manifolds.
 
-No sampling, no training: numpy/scipy/sympy only.
+No sampling, no training: numpy/scipy/sympy only. Analytic readouts take a manifold and ``tau``
+(:mod:`rmt.gaps`, names ``theory_*`` where an empirical twin exists); empirical readouts take a list of
+spectrum values (:mod:`rmt.readouts`). Formulas: docs/theory.md.
 
 >>> from rmt import LinearManifold, VarianceProfile
 >>> M = LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25]))
 >>> [round(b.lower, 5) for b in M.support()]
 [0.0019, 0.15154]
 """
-from .gaps import (IntermediateGap, counting, edges_report, effective_dimension, intermediate_gaps,
-                   largest_gap_dimension, manifold_gap, phase_at, phase_boundaries, phase_transitions,
-                   spectrum_report,
-                   timescales)
-from .mp import Bulk, JacobianSpectrum, MPSolver
-from .profiles import ContinuousProfile, LinearManifold, VarianceProfile
-from .readouts import (codimension, gaps, largest_gap, phase, phases)
+from . import gaps, readouts
+from .gaps import (
+    IntermediateGap,
+    edges_report,
+    intermediate_gaps,
+    manifold_gap,
+    phase_at,
+    phase_boundaries,
+    phase_transitions,
+    spectrum_report,
+    theory_effective_dimension,
+    theory_largest_gap_dimension,
+    timescales,
+)
+from .intervals import Bulk, Gap
+from .manifold import LinearManifold
+from .mp import JacobianSpectrum, MPSolver
+from .profiles import ContinuousProfile, VarianceProfile
+from .readouts import (
+    codimension,
+    effective_dimension,
+    largest_gap,
+    largest_gap_dimension,
+    phase,
+    phases,
+    spectral_gaps,
+)
 from .schedules import VE, VP, Schedule, get_schedule
 from .spectrum import Spectrum
 
 __all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "get_schedule",
-           "MPSolver", "JacobianSpectrum", "Bulk", "Spectrum", "IntermediateGap", "intermediate_gaps",
-           "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report", "edges_report",
-           "counting", "effective_dimension", "largest_gap_dimension", "gaps", "largest_gap", "phase",
-           "phases", "codimension", "theory_spectrum"]
+           "MPSolver", "JacobianSpectrum", "Bulk", "Gap", "Spectrum", "IntermediateGap", "intermediate_gaps",
+           "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report",
+           "edges_report", "theory_effective_dimension", "theory_largest_gap_dimension", "theory_spectrum",
+           # empirical readouts of a list of values (rmt.readouts)
+           "spectral_gaps", "largest_gap", "largest_gap_dimension", "effective_dimension", "codimension",
+           "phase", "phases", "gaps", "readouts"]
 
 
 def theory_spectrum(manifold: LinearManifold, t, n: int, schedule="ve") -> Spectrum:

@@ -1,13 +1,22 @@
-"""JSON output shared by the reproductions and the command line (one definition)."""
+"""Atomic writing of JSON and ``.npz`` files and the JSON hook for numpy (one definition each).
+
+Every file the package writes (``summary.json``, arrays, checkpoints, figures) goes through
+:func:`atomic_path`: the content is written to a temporary file in the same directory and moved into
+place with ``os.replace``, so a reader never sees a half-written file and an interrupted write leaves
+the previous file intact.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["jsonable", "write_json"]
+__all__ = ["jsonable", "strict_json", "atomic_path", "write_json", "save_npz"]
 
 
 def jsonable(o):
@@ -21,10 +30,57 @@ def jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def write_json(path, obj) -> Path:
-    """Write ``obj`` as indented JSON atomically (temporary file, then ``os.replace``)."""
+def strict_json(obj):
+    """``obj`` with every non-finite float replaced by ``None`` (strict JSON has no NaN/Infinity)."""
+    if isinstance(obj, dict):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return strict_json(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def dumps(obj, indent=None) -> str:
+    """Strict JSON text of ``obj`` (numpy values converted, NaN/inf as ``null``)."""
+    return json.dumps(strict_json(obj), indent=indent, default=jsonable, allow_nan=False)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Context yielding a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=jsonable))
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented strict JSON atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(dumps(obj, indent=2) + "\n")
+    return path
+
+
+def save_npz(path, **arrays) -> Path:
+    """``numpy.savez`` written atomically (``path`` should end in ``.npz``)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
     return path

@@ -1,5 +1,5 @@
 """Phase diagrams: phase labels on a (``tau``, model parameter) grid with the analytic boundaries and the
-``tau*`` curves (THEORY.md section 5).
+``tau*`` curves (docs/theory.md section 5).
 
 Parameters that can be varied: ``'ratio'`` (``sigma_2^2 / sigma_1^2`` of a two-level profile, ``sigma_1^2``
 fixed), ``'alpha'``, ``'f'`` (fraction of the first level of a two-level profile), ``'sigma2'``
@@ -13,7 +13,8 @@ import numpy as np
 
 from ._validate import finite_array, resolution
 from .gaps import intermediate_gaps, phase_at, phase_boundaries
-from .profiles import LinearManifold, VarianceProfile
+from .manifold import LinearManifold
+from .profiles import VarianceProfile
 
 __all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "PARAMETERS", "PHASE_CODES"]
 

@@ -1,4 +1,4 @@
-"""Gap widths, timescales, phases and dimension curves of the linear model (THEORY.md sections 4-5).
+"""Gap widths, timescales, phases and dimension curves of the linear model (docs/theory.md sections 4-5).
 
 All functions of the effective noise ``tau`` (convert with :mod:`rmt.schedules`). Bulks are sorted
 by variance, high first: bulk ``k`` has covariance edges ``[l_k, u_k]``.
@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validate import finite_array, positive, resolution
-from .mp import Bulk, JacobianSpectrum, support
-from .profiles import LinearManifold
+from .intervals import Bulk
+from .manifold import LinearManifold
+from .mp import JacobianSpectrum
 from .schedules import get_schedule
 
 __all__ = ["IntermediateGap", "intermediate_gaps", "manifold_gap", "phase_boundaries", "phase_at",
-           "timescales", "phase_transitions", "spectrum_report", "effective_dimension", "largest_gap_dimension", "counting",
-           "edges_report"]
+           "timescales", "phase_transitions", "spectrum_report", "theory_effective_dimension",
+           "theory_largest_gap_dimension", "edges_report"]
 
 
 def _taus(tau, name="tau"):
@@ -80,7 +81,7 @@ class IntermediateGap:
 
 
 def _bulks_by_variance(manifold) -> list[Bulk]:
-    return sorted(support(manifold), key=lambda b: -b.upper)
+    return sorted(manifold.support(), key=lambda b: -b.upper)
 
 
 def intermediate_gaps(manifold: LinearManifold) -> list[IntermediateGap]:
@@ -96,7 +97,7 @@ def intermediate_gaps(manifold: LinearManifold) -> list[IntermediateGap]:
 def manifold_gap(manifold: LinearManifold, tau):
     """``W_M(tau) = l_min / (l_min + tau)``: distance from the top ``eta`` edge to the spike at 1."""
     tau = _taus(tau)
-    lmin = min(b.lower for b in support(manifold, masses=False))
+    lmin = min(b.lower for b in manifold.support(masses=False))
     return lmin / (lmin + tau)
 
 
@@ -104,7 +105,7 @@ def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
     """``trivial_coverage = lambda_max (1-Delta)/Delta`` and ``coverage_consolidation = l_min Delta/(1-Delta)``
     (in ``tau``; ``None`` when there is no spike, ``alpha >= 1``, so consolidation cannot occur)."""
     delta = resolution(delta)
-    bulks = support(manifold, masses=False)
+    bulks = manifold.support(masses=False)
     lmax = max(b.upper for b in bulks)
     lmin = min(b.lower for b in bulks)
     cc = lmin * delta / (1 - delta) if manifold.zero_mass > 0 else None
@@ -112,7 +113,7 @@ def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
 
 
 def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
-    """Phase label(s) at ``tau`` from the exact ``eta`` bulks (THEORY.md section 5 definition).
+    """Phase label(s) at ``tau`` from the exact ``eta`` bulks (docs/theory.md section 5 definition).
 
     An ``eta``-bulk ``[tau/(u+tau), tau/(l+tau)]`` is "near 0" if it lies below ``delta``, "near 1" if
     above ``1 - delta`` (the spike is near 1). trivial: everything near 1; consolidation: everything
@@ -124,7 +125,7 @@ def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
     """
     tau = _taus(tau)
     delta = resolution(delta)
-    bulks = support(manifold, masses=False)
+    bulks = manifold.support(masses=False)
     l = np.array([b.lower for b in bulks])
     u = np.array([b.upper for b in bulks])
     t = tau[..., None]
@@ -143,43 +144,35 @@ def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
 def phase_transitions(manifold: LinearManifold, delta: float = 0.1) -> np.ndarray:
     """Every ``tau`` at which :func:`phase_at` can change: a bulk edge crosses ``delta`` or ``1 - delta``."""
     delta = resolution(delta)
-    e = np.array([[b.lower, b.upper] for b in support(manifold, masses=False)]).ravel()
+    e = np.array([[b.lower, b.upper] for b in manifold.support(masses=False)]).ravel()
     return np.sort(np.concatenate([e * delta / (1 - delta), e * (1 - delta) / delta]))
 
 
-def counting(manifold: LinearManifold, x):
-    """Fraction of covariance eigenvalues above ``x``: ``N(x) / d``."""
-    from .mp import _solver
-    return _solver(manifold).counting(x)
+def theory_effective_dimension(manifold: LinearManifold, tau):
+    """Analytic ``D_eff(tau) / d = #{lambda_i > tau} / d = #{eta_i < 1/2} / d`` (docs/theory.md 4c).
+
+    The empirical readout of a list of values is :func:`rmt.readouts.effective_dimension`.
+    """
+    return manifold.counting(_taus(tau))
 
 
-def effective_dimension(manifold: LinearManifold, tau):
-    """``D_eff(tau) / d = #{lambda_i > tau} / d = #{eta_i < 1/2} / d``."""
-    return counting(manifold, _taus(tau))
+def theory_largest_gap_dimension(manifold: LinearManifold, tau):
+    """Analytic dimension (fraction of ``d``) below the widest gap of the ``eta`` spectrum at each ``tau``.
 
-
-def largest_gap_dimension(manifold: LinearManifold, tau):
-    """Dimension (fraction of ``d``) below the widest gap of the ``eta`` spectrum at each ``tau``.
-
-    Gaps are those of :meth:`JacobianSpectrum.gaps` (between bulks and to the spike).
+    Gaps are those of :meth:`JacobianSpectrum.gaps` (between bulks and to the spike); ``nan`` where the
+    spectrum has no gap. The empirical readout is :func:`rmt.readouts.largest_gap_dimension`.
     """
     tau = np.atleast_1d(_taus(tau))
     out = np.empty(tau.shape)
     for i, t in enumerate(tau.ravel()):
-        js = JacobianSpectrum(manifold, t)
-        bulks = js.support()
-        g = js.gaps()
-        if not g:
-            out.flat[i] = np.nan
-            continue
-        w = max(g, key=lambda x: x["width"])
-        out.flat[i] = sum(b.mass for b in bulks if b.upper <= w["lower"] + 1e-15)
+        g = JacobianSpectrum(manifold, t).gaps()
+        out.flat[i] = max(g, key=lambda x: x.width).mass_below if g else np.nan
     return out
 
 
 def edges_report(manifold: LinearManifold) -> dict:
     """``{"bulks": [{"lower", "upper", "mass"}], "zero_mass"}`` in covariance units, sorted by ``lower``."""
-    return {"bulks": [b.as_dict() for b in support(manifold)], "zero_mass": manifold.zero_mass}
+    return {"bulks": [b.as_dict() for b in manifold.support()], "zero_mass": manifold.zero_mass}
 
 
 def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: float = 0.1,
@@ -194,7 +187,7 @@ def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: fl
     tau = float(sch.tau(t))
     js = JacobianSpectrum(manifold, tau)
     bulks = [b.as_dict() for b in js.support()]
-    gaps = js.gaps()
+    gaps = [{"lower": g.lower, "upper": g.upper, "width": g.width} for g in js.gaps()]
     spike = {"position": 1.0, "mass": js.spike_mass}
     if convention == "jacobian":
         bulks = sorted(({"lower": -b["upper"], "upper": -b["lower"], "mass": b["mass"]} for b in bulks),
@@ -225,7 +218,7 @@ def timescales(manifold: LinearManifold, delta: float = 0.1, schedule="ve") -> d
                      "lower_edge_high_bulk": g.l, "upper_edge_low_bulk": g.u,
                      "dimension_fraction": g.dimension_fraction})
     pb = phase_boundaries(manifold, delta)
-    lmin = min(b.lower for b in support(manifold, masses=False))
+    lmin = min(b.lower for b in manifold.support(masses=False))
     mg_open = lmin * (1 - delta) / delta if manifold.zero_mass > 0 else None
     return {"delta": delta, "schedule": sch.name, "gaps": gaps, "phase_boundaries": pb,
             "phase_boundaries_t": {k: t_of(v) for k, v in pb.items()},

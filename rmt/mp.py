@@ -1,6 +1,6 @@
 """Generalised Marchenko-Pastur law for ``C = F F^T`` and its pushforward to the Jacobian spectrum.
 
-Stieltjes transform ``g(z) = (1/d) tr (C - z)^{-1}`` solves (Silverstein-Bai, THEORY.md section 3)
+Stieltjes transform ``g(z) = (1/d) tr (C - z)^{-1}`` solves (Silverstein-Bai, docs/theory.md section 3)
 
     z(g) = -1/g + alpha * sum_k w_k s_k / (1 + s_k g)          (the inverse function)
 
@@ -12,7 +12,6 @@ Units: ``lambda``/``x`` are covariance eigenvalues; ``eta = tau / (lambda + tau)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -20,27 +19,13 @@ from numpy.polynomial import polynomial as P
 from scipy.optimize import brentq
 
 from ._validate import finite_array, positive
-from .profiles import ContinuousProfile, LinearManifold, VarianceProfile
+from .intervals import Bulk, Gap
+from .profiles import ContinuousProfile, VarianceProfile
 
-__all__ = ["Bulk", "MPSolver", "JacobianSpectrum", "support", "density", "stieltjes"]
+__all__ = ["MPSolver", "JacobianSpectrum"]
 
 _POLY_MAX_K = 12          # companion-matrix roots up to this many levels, continuation above
 _MASS_NODES = 128         # Gauss-Legendre nodes per bulk for masses (after the cos substitution)
-
-
-@dataclass(frozen=True)
-class Bulk:
-    """One connected component of the continuous part of the spectrum: ``[lower, upper]``, ``mass``.
-
-    ``mass`` is a fraction of ``d`` (all bulks sum to ``min(alpha, 1)``).
-    """
-
-    lower: float
-    upper: float
-    mass: float
-
-    def as_dict(self) -> dict:
-        return {"lower": self.lower, "upper": self.upper, "mass": self.mass}
 
 
 class MPSolver:
@@ -56,8 +41,9 @@ class MPSolver:
         to ``rtol=1e-7``, see :attr:`convergence`).
     """
 
-    def __init__(self, manifold: LinearManifold, n_nodes: int | None = None):
-        if not isinstance(manifold, LinearManifold):
+    def __init__(self, manifold, n_nodes: int | None = None):
+        if not (hasattr(manifold, "alpha") and isinstance(getattr(manifold, "profile", None),
+                                                          (VarianceProfile, ContinuousProfile))):
             raise ValueError(f"manifold must be a LinearManifold, got {manifold!r}")
         self.manifold = manifold
         self.alpha = manifold.alpha
@@ -81,7 +67,7 @@ class MPSolver:
         n, prev = 64, None
         while True:
             disc = prof.discretize(n)
-            sol = MPSolver(LinearManifold(self.alpha, disc))
+            sol = MPSolver(type(self.manifold)(self.alpha, disc))
             lo, hi = sol._outer_edges()
             self.convergence.append((n, lo, hi))
             if prev is not None and abs(hi - prev[1]) <= 1e-7 * hi and abs(lo - prev[0]) <= 1e-7 * max(hi, 1e-300):
@@ -393,35 +379,6 @@ class MPSolver:
         return 1.0 - self.cdf(x)
 
 
-def _solver(manifold) -> MPSolver:
-    # one solver per manifold (frozen dataclasses are hashable only by identity here)
-    cache = _solver.cache
-    key = id(manifold)
-    hit = cache.get(key)
-    if hit is not None and hit[0] is manifold:
-        return hit[1]
-    sol = MPSolver(manifold)
-    if len(cache) > 256:
-        cache.clear()
-    cache[key] = (manifold, sol)
-    return sol
-
-
-_solver.cache = {}
-
-
-def stieltjes(manifold: LinearManifold, z):
-    return _solver(manifold).stieltjes(z)
-
-
-def density(manifold: LinearManifold, x):
-    return _solver(manifold).density(x)
-
-
-def support(manifold: LinearManifold, masses: bool = True) -> list[Bulk]:
-    return _solver(manifold).support(masses)
-
-
 class JacobianSpectrum:
     """Limiting spectrum of ``-Jn`` at effective noise ``tau``: ``eta = tau / (lambda + tau)``.
 
@@ -429,10 +386,10 @@ class JacobianSpectrum:
     ``lambda(eta) = tau (1 - eta) / eta``, and a spike of mass ``max(0, 1 - alpha)`` at ``eta = 1``.
     """
 
-    def __init__(self, manifold: LinearManifold, tau: float):
+    def __init__(self, manifold, tau: float):
         self.manifold = manifold
         self.tau = positive("tau", tau)
-        self.solver = _solver(manifold)
+        self.solver = manifold.solver
 
     @property
     def spike_mass(self) -> float:
@@ -457,15 +414,16 @@ class JacobianSpectrum:
         return sorted((Bulk(t / (b.upper + t), t / (b.lower + t), b.mass) for b in self.solver.support()),
                       key=lambda b: b.lower)
 
-    def gaps(self) -> list[dict]:
-        """Gaps between consecutive ``eta`` bulks and between the top bulk and the spike at 1."""
+    def gaps(self) -> list[Gap]:
+        """Gaps between consecutive ``eta`` bulks and between the top bulk and the spike at 1, sorted by
+        ``lower``; ``mass_below`` is the fraction of ``d`` below each gap."""
         bulks = self.support()
-        out = []
+        out, below = [], 0.0
         for b1, b2 in zip(bulks[:-1], bulks[1:]):
-            out.append({"lower": b1.upper, "upper": b2.lower, "width": b2.lower - b1.upper})
+            below += b1.mass
+            out.append(Gap(b1.upper, b2.lower, mass_below=below))
         if self.spike_mass > 0:
-            top = bulks[-1].upper
-            out.append({"lower": top, "upper": 1.0, "width": 1.0 - top})
+            out.append(Gap(bulks[-1].upper, 1.0, mass_below=below + bulks[-1].mass))
         return out
 
     def cdf(self, eta):

@@ -1,18 +1,18 @@
-"""Variance profiles of the latent columns and the linear-manifold data model (THEORY.md section 1).
+"""Variance profiles of the latent columns (docs/theory.md section 1); the data model is :class:`rmt.manifold.LinearManifold`.
 
 ``x0 = F z`` with ``F_ij = sigma_j g_ij / sqrt(d)``; column ``j`` has variance level ``s_j = sigma_j^2``.
 A profile is the distribution ``H`` of the levels over the ``m`` columns.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ._validate import finite_array, positive, positive_int, probability
 
-__all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold"]
+__all__ = ["VarianceProfile", "ContinuousProfile"]
 
 
 @dataclass(frozen=True)
@@ -173,58 +173,3 @@ class ContinuousProfile:
 
     def as_dict(self) -> dict:
         return {"continuous": self.name, "low": self.low, "high": self.high}
-
-
-@dataclass(frozen=True)
-class LinearManifold:
-    """Gaussian data on a linear manifold: ``m = alpha d`` latent directions with variance profile ``H``.
-
-    The covariance ``C = F F^T`` has, as ``d -> inf``, an atom ``max(0, 1 - alpha)`` at zero and a
-    continuous part of mass ``min(alpha, 1)`` (generalised Marchenko-Pastur, see :mod:`rmt.mp`).
-
-    Parameters
-    ----------
-    alpha : float > 0
-        ``m / d``; values above 1 are allowed (full-rank ``C``).
-    profile : VarianceProfile or ContinuousProfile
-    """
-
-    alpha: float
-    profile: VarianceProfile | ContinuousProfile = field(default_factory=lambda: VarianceProfile.single(1.0))
-
-    def __post_init__(self):
-        object.__setattr__(self, "alpha", positive("alpha", self.alpha))
-        if not isinstance(self.profile, (VarianceProfile, ContinuousProfile)):
-            raise ValueError(f"profile must be a VarianceProfile or ContinuousProfile, got {self.profile!r}")
-
-    @property
-    def zero_mass(self) -> float:
-        """Mass of the atom of the covariance spectrum at 0 (the orthogonal directions): ``max(0, 1-alpha)``."""
-        return max(0.0, 1.0 - self.alpha)
-
-    @property
-    def spike_mass(self) -> float:
-        """Mass of the spike of ``-Jn`` at ``eta = 1`` (equal to :attr:`zero_mass`)."""
-        return self.zero_mass
-
-    def latent_dim(self, d: int) -> int:
-        """``m = round(alpha d)``."""
-        return int(round(self.alpha * positive_int("d", d)))
-
-    # Spectral methods are attached in rmt.mp / rmt.gaps to keep this file about the model.
-    def solver(self):
-        from .mp import MPSolver
-        return MPSolver(self)
-
-    def stieltjes(self, z):
-        return self.solver().stieltjes(z)
-
-    def density(self, x):
-        return self.solver().density(x)
-
-    def support(self):
-        return self.solver().support()
-
-    def spectrum(self, tau):
-        from .mp import JacobianSpectrum
-        return JacobianSpectrum(self, tau)

@@ -1,4 +1,4 @@
-"""Gap, phase and dimension readouts of a spectrum (THEORY.md sections 4-5), written once.
+"""Gap, phase and dimension readouts of a spectrum (docs/theory.md sections 4-5), written once.
 
 Every function takes ``eta`` of shape ``(..., n)``: the spectrum of ``-Jn`` (eigenvalues in ``[0, 1]``)
 or the singular values of ``Jn`` of a network, in any order; leading axes (draws, times, points) are
@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import resolution
+from .intervals import Gap
 
-__all__ = ["sorted_values", "gaps", "largest_gap", "largest_gap_dimension", "phase", "phases",
+__all__ = ["sorted_values", "spectral_gaps", "largest_gap", "largest_gap_dimension", "phase", "phases",
            "effective_dimension", "codimension", "PHASES"]
 
 PHASES = ("trivial", "coverage", "consolidation")
@@ -25,22 +26,21 @@ def sorted_values(eta) -> np.ndarray:
     return np.sort(a, axis=-1)
 
 
-def gaps(eta, min_width: float = 0.0) -> list[dict]:
-    """Gaps of a single sorted spectrum wider than ``min_width``.
+def spectral_gaps(eta, min_width: float = 0.0) -> list[Gap]:
+    """Gaps of a single spectrum (a list of values) wider than ``min_width``.
 
     Returns
     -------
-    list of dict with ``lower``, ``upper``, ``width`` and ``index`` (number of values below the gap),
-    widest first.
+    list of :class:`~rmt.intervals.Gap` with ``lower``, ``upper``, ``width`` and ``index`` (number of
+    values below the gap), widest first. The analytic gaps are :meth:`rmt.mp.JacobianSpectrum.gaps`.
     """
     v = sorted_values(eta)
     if v.ndim != 1:
         raise ValueError(f"gaps takes one spectrum (1-d), got shape {v.shape}")
     w = np.diff(v)
     idx = np.nonzero(w > min_width)[0]
-    out = [{"lower": float(v[i]), "upper": float(v[i + 1]), "width": float(w[i]), "index": int(i + 1)}
-           for i in idx]
-    return sorted(out, key=lambda g: -g["width"])
+    out = [Gap(float(v[i]), float(v[i + 1]), index=int(i + 1)) for i in idx]
+    return sorted(out, key=lambda g: -g.width)
 
 
 def largest_gap(eta):
@@ -63,7 +63,7 @@ def largest_gap(eta):
 
 
 def largest_gap_dimension(eta) -> np.ndarray:
-    """Dimension seen by the largest gap: number of values below it (THEORY.md 4b)."""
+    """Dimension seen by the largest gap: number of values below it (docs/theory.md 4b)."""
     return largest_gap(eta)[0]
 
 
@@ -73,13 +73,13 @@ def effective_dimension(eta) -> np.ndarray:
 
 
 def codimension(eta, delta: float = 0.1) -> np.ndarray:
-    """Number of values in the spike cluster, within ``delta`` of 1 (THEORY.md 4a)."""
+    """Number of values in the spike cluster, within ``delta`` of 1 (docs/theory.md 4a)."""
     delta = resolution(delta)
     return np.sum(sorted_values(eta) > 1.0 - delta, axis=-1)
 
 
 def phases(eta, delta: float = 0.1) -> np.ndarray:
-    """Phase label per spectrum: array of strings of shape ``eta.shape[:-1]`` (THEORY.md section 5).
+    """Phase label per spectrum: array of strings of shape ``eta.shape[:-1]`` (docs/theory.md section 5).
 
     trivial: all values within ``delta`` of 1; consolidation: all within ``delta`` of 0 or 1 with both
     clusters non-empty; coverage: otherwise.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import readouts
+from ._io import save_npz
 from .schedules import get_schedule
 
 __all__ = ["Spectrum"]
@@ -115,7 +116,7 @@ class Spectrum:
     # -- io ---------------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write ``eta`` (R, T, n), ``t``, ``tau`` and the metadata to an ``.npz`` file."""
-        np.savez(path, eta=self.values, t=self.t, tau=self.tau,
+        save_npz(path, eta=self.values, t=self.t, tau=self.tau,
                  info=json.dumps({"schedule": self.schedule, "source": self.source, "kind": self.kind,
                                   "meta": self.meta}))
 

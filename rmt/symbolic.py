@@ -1,4 +1,4 @@
-"""Sympy derivations of the closed forms used by :mod:`rmt.gaps` (THEORY.md sections 3-4).
+"""Sympy derivations of the closed forms used by :mod:`rmt.gaps` (docs/theory.md sections 3-4).
 
 Each formula is *derived* here (solved, not typed in) and returned as a :class:`Formula` holding the sympy
 expression, a numpy function (``lambdify``) and its LaTeX. The numeric code is tested against these.

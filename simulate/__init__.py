@@ -1,7 +1,8 @@
 """simulate: exact models and Monte Carlo for the linear-manifold theory (numpy / numba / JAX).
 
 Random ``F`` matrices and exact-score Jacobian spectra (one small Gram eigendecomposition per draw,
-every time through ``eta = tau / (lambda + tau)``), theory-vs-simulation agreement, the paper's Fig. 2.
+every time through ``eta = tau / (lambda + tau)``), theory-vs-simulation agreement, exact scores (numpy
+here, JAX in :mod:`simulate.models_jax`, torch in :mod:`simulate.models_torch`) and reverse-time samplers.
 
 >>> from rmt import LinearManifold, VarianceProfile
 >>> from simulate import simulate_spectra
@@ -9,22 +10,41 @@ every time through ``eta = tau / (lambda + tau)``), theory-vs-simulation agreeme
 >>> simulate_spectra(M, d=100, t=[0.01, 0.1], draws=3).values.shape
 (3, 2, 100)
 """
-# ---- F matrices, spectra, agreement, Fig. 2 -------------------------------------------------------
-from .agreement import (agreement, bulk_counts, empirical_edges, finite_size_study, ks_distance, mean_sem,
-                        theory_edges, wasserstein1)
-from .fig2 import fig2_data, fig2_manifold, plot_fig2, reproduce_fig2
-from .fmatrix import BACKENDS, column_variances, covariance_eigenvalues, gram_eigenvalues, sample_F
-from .spectra import eta_from_eigenvalues, simulate_spectra, spectra_from_eigenvalues, spectra_from_F
+from .agreement import (
+                        agreement,
+                        bulk_counts,
+                        empirical_edges,
+                        finite_size_study,
+                        ks_distance,
+                        mean_sem,
+                        theory_edges,
+                        wasserstein1,
+)
+from .fmatrix import (
+                        BACKENDS,
+                        column_variances,
+                        covariance_eigenvalues,
+                        gram_eigenvalues,
+                        sample_F,
+)
+from .models import (
+                        EmpiricalModel,
+                        ExactModel,
+                        GaussianMixtureModel,
+                        LinearGaussianModel,
+                        SubspaceUnionModel,
+)
+from .samplers import SampleResult, probability_flow, reverse_sde, sample_reverse
+from .spectra import (
+                        eta_from_eigenvalues,
+                        simulate_spectra,
+                        spectra_from_eigenvalues,
+                        spectra_from_F,
+)
 
 __all__ = ["BACKENDS", "column_variances", "sample_F", "gram_eigenvalues", "covariance_eigenvalues",
            "eta_from_eigenvalues", "spectra_from_eigenvalues", "spectra_from_F", "simulate_spectra",
            "ks_distance", "wasserstein1", "bulk_counts", "empirical_edges", "theory_edges", "agreement",
-           "finite_size_study", "mean_sem", "fig2_data", "fig2_manifold", "plot_fig2", "reproduce_fig2"]
-
-# ---- exact models and reverse-time samplers ---------------------------------------------------------
-from .models import (EmpiricalModel, ExactModel, GaussianMixtureModel, LinearGaussianModel,  # noqa: E402
-                     SubspaceUnionModel)
-from .samplers import SampleResult, probability_flow, reverse_sde, sample_reverse  # noqa: E402
-
-__all__ += ["ExactModel", "LinearGaussianModel", "EmpiricalModel", "GaussianMixtureModel",
-            "SubspaceUnionModel", "SampleResult", "sample_reverse", "reverse_sde", "probability_flow"]
+           "finite_size_study", "mean_sem", "ExactModel", "LinearGaussianModel", "EmpiricalModel",
+           "GaussianMixtureModel", "SubspaceUnionModel", "SampleResult", "sample_reverse", "reverse_sde",
+           "probability_flow"]

@@ -1,4 +1,4 @@
-"""Random ``F`` matrices of the linear-manifold model and the eigenvalues of ``C = F F^T`` (THEORY.md 1).
+"""Random ``F`` matrices of the linear-manifold model and the eigenvalues of ``C = F F^T`` (docs/theory.md 1).
 
 ``F`` is ``d x m`` with ``F_ij = sigma_j g_ij / sqrt(d)``, ``g_ij ~ N(0, 1)``, ``m = round(alpha d)``,
 column variances ``sigma_j^2`` from :meth:`rmt.VarianceProfile.column_variances` (high variance first).
@@ -14,14 +14,17 @@ Three interchangeable backends:
   equal in value. Pass an explicit ``F`` to compare backends on identical matrices.
 
 Draw ``r`` depends only on ``(seed, r)``, never on the number of draws or the chunking.
-Importing the JAX backend enables JAX float64 (``jax_enable_x64``) globally.
+The JAX backend computes in float64 inside :func:`simulate._jax.x64` (no global JAX setting changes).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from rmt._validate import positive_int
-from rmt.profiles import ContinuousProfile, LinearManifold
+from rmt.manifold import LinearManifold
+from rmt.profiles import ContinuousProfile
+
+from ._jax import x64
 
 __all__ = ["BACKENDS", "column_variances", "draw_seeds", "chunk_size", "sample_F", "gram_eigenvalues",
            "covariance_eigenvalues", "check_backend"]
@@ -149,7 +152,6 @@ def _jax_kernels():
     if _JAX:
         return _JAX
     import jax
-    jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
     def one_F(key, r, d, scale):
@@ -185,14 +187,16 @@ def _jax_kernels():
 def _jax_F(seed, rs, d, sig):
     k = _jax_kernels()
     fF, _ = k["kernels"](d)
-    key = k["jax"].random.PRNGKey(seed)
-    return np.asarray(fF(key, k["jnp"].asarray(rs), k["jnp"].asarray(sig / np.sqrt(d))))
+    with x64():                                     # float64 for this computation only
+        key = k["jax"].random.PRNGKey(seed)
+        return np.asarray(fF(key, k["jnp"].asarray(rs), k["jnp"].asarray(sig / np.sqrt(d))))
 
 
 def _jax_gram_eigs(F):
     k = _jax_kernels()
     Fb = F.reshape((-1,) + F.shape[-2:])
-    lam = np.asarray(k["eigs"](k["jnp"].asarray(Fb)))
+    with x64():
+        lam = np.asarray(k["eigs"](k["jnp"].asarray(Fb)))
     return lam.reshape(F.shape[:-2] + lam.shape[-1:])
 
 
@@ -270,12 +274,13 @@ def covariance_eigenvalues(manifold: LinearManifold, d: int, draws: int = 1, see
         if backend == "jax":
             kj = _jax_kernels()
             _, fE = kj["kernels"](d)
-            key = kj["jax"].random.PRNGKey(positive_int("seed", seed, minimum=0))
-            scale = kj["jnp"].asarray(sig / np.sqrt(d))
+            with x64():
+                key = kj["jax"].random.PRNGKey(positive_int("seed", seed, minimum=0))
         for a in range(0, draws, step):
             b = min(draws, a + step)
-            if backend == "jax":                    # always `step` draws: one compiled shape
-                lam = np.asarray(fE(key, kj["jnp"].arange(a, a + step), scale))
+            if backend == "jax":                    # always `step` draws: one compiled shape (float64 inside x64)
+                with x64():
+                    lam = np.asarray(fE(key, kj["jnp"].arange(a, a + step), kj["jnp"].asarray(sig / np.sqrt(d))))
                 out[a:b] = lam[:b - a]
             else:
                 out[a:b] = _numpy_gram_eigs(_numpy_F(draw_seeds(seed, b - a, a), d, sig))

@@ -5,7 +5,7 @@ schedule from :mod:`rmt.schedules` (VE default: ``a = 1``, ``s^2 = t``). Every m
 *process time* ``t`` (> 0), not ``tau``; points ``x`` have shape ``(B, d)`` (a single ``(d,)`` point is
 accepted and the batch axis is dropped again on output).
 
-Models (THEORY.md sections 2 and 6):
+Models (docs/theory.md sections 2 and 6):
 
 - :class:`LinearGaussianModel`: ``x0 = F z``, ``C = F F^T``; score ``-(a^2 C + s^2 I)^{-1} x``.
 - :class:`SubspaceUnionModel`: mixture of degenerate Gaussians ``N(mu_k, B_k B_k^T)`` (unions of linear
@@ -184,10 +184,23 @@ class ExactModel:
     def describe(self) -> dict:
         return {"model": type(self).__name__, "d": self.d, "schedule": self.schedule.name}
 
-    def to_jax(self):
-        """The same model as pure JAX functions (see :mod:`simulate.jax_models`)."""
-        from .jax_models import JaxModel
-        return JaxModel(self)
+    def parameters(self) -> dict:
+        """The closed-form parameters shared by the numpy, JAX and torch versions of the score.
+
+        ``{"kind": "subspace", "log_weights", "means", "U": [..], "lam": [..]}`` (low-rank components) or
+        ``{"kind": "isotropic", "log_weights", "means", "variances"}``.
+        """
+        raise ValueError(f"{type(self).__name__} has no closed-form parameters for JAX/torch")
+
+    def to_jax(self, dtype: str = "float64"):
+        """The same model as pure JAX functions (:class:`simulate.models_jax.JaxModel`)."""
+        from .models_jax import JaxModel
+        return JaxModel(self, dtype=dtype)
+
+    def to_torch(self, t, dtype=None):
+        """The score at process time ``t`` as a torch module (:func:`simulate.models_torch.score_module`)."""
+        from .models_torch import score_module
+        return score_module(self, t, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -272,6 +285,10 @@ class SubspaceUnionModel(ExactModel):
         """Dimension (rank) of each component's subspace."""
         return [int(lam.size) for lam in self.lam]
 
+    def parameters(self) -> dict:
+        return {"kind": "subspace", "log_weights": self.log_weights, "means": self.means,
+                "U": list(self.U), "lam": list(self.lam)}
+
     def _eval(self, x, a, s2, want_jac):
         B, d = x.shape
         K = len(self.U)
@@ -329,7 +346,7 @@ class SubspaceUnionModel(ExactModel):
 
 
 class LinearGaussianModel(SubspaceUnionModel):
-    """Gaussian data on a linear manifold: ``x0 = F z``, ``z ~ N(0, I_m)``, ``C = F F^T`` (THEORY.md 1-2).
+    """Gaussian data on a linear manifold: ``x0 = F z``, ``z ~ N(0, I_m)``, ``C = F F^T`` (docs/theory.md 1-2).
 
     Score ``s(x, t) = -(a^2 C + s^2 I)^{-1} x``; Jacobian ``J_t = -(a^2 C + s^2 I)^{-1}`` (independent of
     ``x``); ``-Jn = s^2 (a^2 C + s^2 I)^{-1}`` has eigenvalues ``eta = tau / (lambda + tau)``.
@@ -423,6 +440,10 @@ class GaussianMixtureModel(ExactModel):
     def K(self):
         return int(self.means.shape[0])
 
+    def parameters(self) -> dict:
+        return {"kind": "isotropic", "log_weights": self.log_weights, "means": self.means,
+                "variances": self.variances}
+
     def _rows_factor(self):
         return self.K
 
@@ -480,7 +501,7 @@ class GaussianMixtureModel(ExactModel):
 
 
 class EmpiricalModel(GaussianMixtureModel):
-    """Empirical distribution of ``n`` training points (THEORY.md section 6), noised exactly.
+    """Empirical distribution of ``n`` training points (docs/theory.md section 6), noised exactly.
 
     ``p_t = (1/n) sum_i N(a x_i, s^2 I)``; posterior weights
     ``gamma_i(x) = softmax_i(-|x - a x_i|^2 / (2 s^2))``; ``mu(x) = sum_i gamma_i a x_i``;

@@ -1,4 +1,4 @@
-"""Exact-score Jacobian spectra of the linear-Gaussian model, many draws x many times (THEORY.md 2).
+"""Exact-score Jacobian spectra of the linear-Gaussian model, many draws x many times (docs/theory.md 2).
 
 The normalised Jacobian ``Jn = s^2 J_t = -s^2 (a^2 C + s^2 I)^{-1}`` has the eigenvalues ``-eta`` with
 
@@ -13,11 +13,17 @@ from __future__ import annotations
 import numpy as np
 
 from rmt._validate import finite_array, positive_int
-from rmt.profiles import LinearManifold
+from rmt.manifold import LinearManifold
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
-from .fmatrix import check_backend, column_variances, covariance_eigenvalues, gram_eigenvalues
+from ._jax import x64
+from .fmatrix import (
+    check_backend,
+    column_variances,
+    covariance_eigenvalues,
+    gram_eigenvalues,
+)
 
 __all__ = ["eta_from_eigenvalues", "spectra_from_eigenvalues", "spectra_from_F", "simulate_spectra"]
 
@@ -49,7 +55,6 @@ _JX = {}
 def _jax_eta(lam_desc, tau, d):
     if not _JX:
         import jax
-        jax.config.update("jax_enable_x64", True)
         import jax.numpy as jnp
 
         @jax.jit
@@ -58,7 +63,8 @@ def _jax_eta(lam_desc, tau, d):
         _JX["f"] = f
         _JX["jnp"] = jnp
     jnp = _JX["jnp"]
-    eta = np.asarray(_JX["f"](jnp.asarray(lam_desc), jnp.asarray(tau)))
+    with x64():                                     # float64 for this computation only
+        eta = np.asarray(_JX["f"](jnp.asarray(lam_desc), jnp.asarray(tau)))
     if d > lam_desc.shape[1]:
         eta = np.concatenate([eta, np.ones(eta.shape[:2] + (d - lam_desc.shape[1],))], axis=-1)
     return eta

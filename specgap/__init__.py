@@ -1,7 +1,11 @@
 """specgap: spectral gaps and geometric phases of diffusion models.
 
-The distribution has three packages - :mod:`rmt` (analytic theory), :mod:`simulate` (exact models and
-Monte Carlo) and :mod:`trained` (score networks and the Jacobian engine) - and this small package, which
-holds the ``specgap`` command line.
+The distribution has three libraries - :mod:`rmt` (analytic theory), :mod:`simulate` (exact models and
+Monte Carlo) and :mod:`trained` (score networks and the Jacobian engine) - and this application package:
+the ``specgap`` command line (:mod:`specgap.cli`, :mod:`specgap.commands`) and the paper reproductions and
+studies (:mod:`specgap.reproduce`). Libraries never import it.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: version of the layout of every JSON output and ``summary.json`` (bumped when a field changes meaning)
+SCHEMA_VERSION = 1

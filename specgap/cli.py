@@ -8,25 +8,15 @@ imported inside the command handlers so that ``specgap theory ...`` starts fast.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
 
 from . import __version__
+from .commands import GROUPS, register_all
+from .commands._common import UsageError
 
-GROUPS = {
-    "theory": "analytic spectra, edges, gaps, timescales, phases (rmt)",
-    "simulate": "random F matrices, exact-score spectra, reverse-time samples (simulate)",
-    "spectra": "Jacobian spectra of a score model through the Jacobian engine (trained)",
-    "dimension": "intrinsic dimension of a point cloud from score spectra (trained)",
-    "train": "train a score network (trained)",
-    "reproduce": "reproduce a figure of the paper (fig2, fig3, fig4, fig5)",
-}
-
-
-class UsageError(Exception):
-    """Bad input on the command line: exit status 2, one line."""
+#: optional dependency (top-level module) -> the extra that installs it
+EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
+          "skimage": "data", "PIL": "data", "dask": "dask", "distributed": "dask", "xarray": "dask", "zarr": "dask"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,56 +24,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
-    """The options every command shares."""
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    if out:
-        p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="directory for figures, .npz arrays and summary.json")
-    if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-
-
-def float_list(text: str) -> list[float]:
-    """Parse ``1,0.01`` into floats (argparse ``type``)."""
-    try:
-        vals = [float(v) for v in str(text).split(",") if v.strip() != ""]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not vals:
-        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
-    return vals
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="specgap", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="groups:\n" + "\n".join(f"  {k:<10} {v}" for k, v in GROUPS.items()))
+                     epilog="groups:\n" + "\n".join(f"  {k:<10} {v[0]}" for k, v in GROUPS.items()))
     parser.add_argument("--version", action="version", version=f"specgap {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="group", metavar="<group>", parser_class=_Parser)
     sub.required = True
-    from .commands import register_all
-    register_all(sub, GROUPS)
+    register_all(sub)
     return parser
-
-
-def emit(args, result: dict, text: str | None = None) -> None:
-    """Print the result (JSON with ``--json``) and write ``summary.json`` under ``--out``."""
-    out = getattr(args, "out", None)
-    if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "summary.json.tmp"
-        tmp.write_text(json.dumps(result, indent=2, default=_jsonable))
-        os.replace(tmp, out / "summary.json")
-    if getattr(args, "json", False):
-        sys.stdout.write(json.dumps(result, default=_jsonable) + "\n")
-    else:
-        sys.stdout.write((text if text is not None else json.dumps(result, indent=2, default=_jsonable)) + "\n")
-
-
-from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
 
 
 def main(argv=None) -> int:
@@ -95,6 +45,16 @@ def main(argv=None) -> int:
         return int(args.handler(args) or 0)
     except UsageError as e:
         sys.stderr.write(f"{e}\n")
+        return 2
+    except ModuleNotFoundError as e:  # an optional dependency of this command is not installed
+        root = (e.name or "").split(".")[0]
+        if root not in EXTRAS:
+            if debug:
+                raise
+            sys.stderr.write(f"specgap: internal error: {e}\n")
+            return 1
+        sys.stderr.write(f"specgap: error: this command needs the optional dependency {root!r}: "
+                         f"pip install 'specgap[{EXTRAS[root]}]'\n")
         return 2
     except ValueError as e:  # bad values found by the library's boundary checks
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

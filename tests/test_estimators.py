@@ -32,7 +32,7 @@ def test_spectral_estimators_recover_linear_manifold_dimension_from_point_cloud(
 
 def test_gap_phase_readouts_on_exact_linear_model():
     # exact linear model with levels 1 and 0.01: at tau* = sqrt(l_1 u_2) the visible dimension is f m
-    # (high-variance subspace); at small tau the manifold gap shows m (THEORY.md section 4)
+    # (high-variance subspace); at small tau the manifold gap shows m (docs/theory.md section 4)
     from rmt import LinearManifold, VarianceProfile, timescales
     M = LinearManifold(0.5, VarianceProfile([1.0, 0.01], [0.75, 0.25]))
     d = 40
@@ -72,7 +72,7 @@ def test_normal_bundle_on_exact_linear_model():
 
 def test_failure_mode_memorisation_is_reported_by_small_tau():
     """At tau far below the condensation scale the empirical score memorises: every direction is normal and
-    the spectral estimators see dimension 0 (THEORY.md section 6) - the reason tau is chosen from a grid."""
+    the spectral estimators see dimension 0 (docs/theory.md section 6) - the reason tau is chosen from a grid."""
     X = flat_cloud(10, 3, 200)
     est = EffectiveDimension(tau=1e-6, n_points=4).fit(X)
     assert est.dimension_ == 0

@@ -16,7 +16,10 @@ import torch
 
 from rmt.spectrum import Spectrum
 from specgap.cli import main
-from trained.fig5 import NetworkScore, gap_events, pointcloud_dimensions, time_summary
+from specgap.reproduce.fig5 import fig5_settings, pointcloud_dimensions, reproduce_fig5
+from trained.network_spectra import NetworkScore, gap_opening_times, time_readouts
+
+from conftest import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -26,39 +29,21 @@ D = 784
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """Execute notebooks/fig5.ipynb in quick mode; its output directory holds the run."""
-    import nbclient
-    import nbformat
+    """One quick Fig. 5 run through the reproduction function; its output directory holds the run."""
     out = tmp_path_factory.mktemp("fig5")
-    env = {"SPECGAP_QUICK": "1", "SPECGAP_FIG5_OUT": str(out), "SPECGAP_FIG5_STEPS": str(STEPS),
-           "MPLBACKEND": "Agg"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        nb = nbformat.read(ROOT / "notebooks" / "fig5.ipynb", as_version=4)
-        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    line = next(ln for ln in text.splitlines() if ln.startswith("FIG5_SUMMARY "))
-    return {"out": out, "nb": json.loads(line[len("FIG5_SUMMARY "):]),
-            "summary": json.loads((out / "summary.json").read_text())}
+    settings = fig5_settings("mnist", True, train={"steps": STEPS})
+    summary = reproduce_fig5(out, "mnist", quick=True, settings=settings, progress=False)
+    return {"out": out, "summary": summary, "settings": settings}
 
 
 @pytest.mark.slow
-def test_notebook_and_files(run):
-    s, nb, out = run["summary"], run["nb"], run["out"]
+def test_files(run):
+    s, out = run["summary"], run["out"]
     for f in ("fig5_spectra.png", "fig5_dimension.png", "fig5_samples.png", "spectra.npz", "images.npz",
               "trajectory_spectra.npz", "samples.npz", "summary.json", "checkpoint/checkpoint.pt"):
         assert (out / f).stat().st_size > 0, f
-    assert nb["quick"] is True and nb["steps"] == STEPS == s["train"]["steps"]
-    assert nb["d_eff"] == [p["effective_dimension"]["mean"] for p in s["per_time"]]
-    assert nb["phase"] == [p["phase"] for p in s["per_time"]]
+    assert s["quick"] is True and STEPS == s["train"]["steps"]
+    assert json.loads((out / "summary.json").read_text())["per_time"] == json.loads(json.dumps(s["per_time"]))
     spec = Spectrum.load(out / "spectra.npz")
     assert spec.values.shape == (3, 7, D) and spec.source == "network"
     assert s["spectra"]["method"] == "exact" and s["d"] == D
@@ -215,27 +200,47 @@ def test_pointcloud_estimators_bad_input():
                               lpca_neighbors=10)
 
 
-def test_time_summary_by_hand():
-    # two images, two times, d = 6; readouts worked out by hand (THEORY.md 4-5, delta = 0.1)
+def test_time_readouts_by_hand():
+    # two images, two times, d = 6; readouts worked out by hand (docs/theory.md 4-5, delta = 0.1)
     a = [[0.01, 0.02, 0.95, 0.97, 0.99, 1.0], [0.3, 0.5, 0.6, 0.9, 0.95, 1.0]]
     b = [[0.00, 0.05, 0.92, 0.96, 0.98, 1.0], [0.35, 0.45, 0.6, 0.93, 0.97, 1.0]]
     spec = Spectrum(np.array([a, b]), [0.01, 1.0], source="network", kind="singular values")
-    pt = time_summary(spec, delta=0.1, min_gap=0.2)
+    pt = time_readouts(spec, delta=0.1, min_gap=0.2)
     assert [p["phase"] for p in pt] == ["consolidation", "coverage"]
-    assert pt[0]["largest_gap_dimension"]["per_image"] == [2, 2]
-    assert pt[0]["effective_dimension"]["mean"] == 2 and pt[1]["effective_dimension"]["per_image"] == [1, 2]
-    assert pt[1]["largest_gap_dimension"]["per_image"] == [3, 3]           # 0.6->0.9 and 0.6->0.93
+    assert pt[1]["phase_counts"] == {"coverage": 2} and pt[1]["phase_majority"] == "coverage"
+    assert pt[0]["largest_gap_dimension"]["per_point"] == [2, 2]
+    assert pt[0]["effective_dimension"]["mean"] == 2 and pt[1]["effective_dimension"]["per_point"] == [1, 2]
+    assert pt[1]["largest_gap_dimension"]["per_point"] == [3, 3]           # 0.6->0.9 and 0.6->0.93
+    assert pt[0]["codimension"]["per_point"] == [4, 4]                     # > 0.9: 0.95.. and 0.92..
     assert pt[1]["largest_gap_dimension"]["sem"] == 0
     # the mean spectrum at t=0.01: [0.005, 0.035, 0.935, ...]: one gap wider than 0.2 above 2 values
     assert [(g["index"], round(g["width"], 6)) for g in pt[0]["gaps"]] == [(2, 0.9)]
     assert pt[0]["largest_gap_of_mean_spectrum"]["index"] == 2
 
 
-def test_gap_events_by_hand():
-    def g(i, w=0.1):
-        return {"index": i, "width": w, "lower": 0.0, "upper": w}
-    per_time = [{"t": 0.001, "gaps": [g(150), g(781)]}, {"t": 0.01, "gaps": [g(140)]},
-                {"t": 0.1, "gaps": [g(40)]}, {"t": 1.0, "gaps": [g(4)]}, {"t": 10.0, "gaps": []}]
-    ev = gap_events(per_time)
-    # scanning from t = 10 down: index 4 opens at t=1, 40 at 0.1, 140 at 0.01 (150 is the same gap), 781 at 0.001
-    assert [(e["t_open"], e["index"]) for e in ev] == [(1.0, 4), (0.1, 40), (0.01, 140), (0.001, 781)]
+def test_gap_opening_times_by_hand():
+    # one point, d = 4, times 10 > 1 > 0.1 > 0.01; gaps above index 1 and 3 (widths by hand)
+    v = [[0.90, 0.95, 0.97, 1.0],       # t = 10: no gap >= 0.1
+         [0.50, 0.85, 0.88, 1.0],       # t = 1: gap above 1 = 0.35, above 3 = 0.12
+         [0.10, 0.60, 0.65, 0.95],      # t = 0.1: above 1 = 0.5, above 3 = 0.30
+         [0.01, 0.30, 0.35, 0.90]]      # t = 0.01: above 1 = 0.29, above 3 = 0.55
+    spec = Spectrum(np.array([v]), [10.0, 1.0, 0.1, 0.01], source="network", kind="singular values")
+    ev = gap_opening_times(spec, None, delta=0.1)
+    assert [e["boundary"] for e in ev] == [1, 3]
+    # boundary 1: width 0.05 at t=10, 0.35 at t=1 -> reaches 0.1 at log t = log 10 + (0.05/0.30) log(0.1)
+    assert ev[0]["t_open"] == pytest.approx(10 * 0.1 ** (0.05 / 0.30), rel=1e-12)
+    # boundary 3: 0.03 at t=10, 0.12 at t=1
+    assert ev[1]["t_open"] == pytest.approx(10 * 0.1 ** (0.07 / 0.09), rel=1e-12)
+    assert ev[1]["max_width"] == pytest.approx(0.55) and ev[1]["t_at_max_width"] == 0.01
+    assert ev[0]["open_at_start"] is False
+
+
+@pytest.mark.slow
+def test_notebook_executes(run, tmp_path):
+    shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
+    run_notebook("fig5.ipynb", quick=True, out=str(tmp_path),
+                 overrides={"train": {"steps": STEPS}, "n_images": 2, "n_times": 2, "n_samples": 2,
+                            "trajectory_points": 0, "n_cloud": 200, "probes": 32})
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["train"]["resumed_from"] == STEPS and len(s["per_time"]) == 2
+    assert (tmp_path / "fig5_spectra.png").stat().st_size > 0

@@ -92,7 +92,7 @@ def test_finite_difference_exact_on_linear_model_and_probe_counts():
         np.testing.assert_allclose(J * t, ref * t, atol=1e-9)   # the score is linear: any sigma is exact
     # K < d: the least-squares fit is J restricted to the probed subspace, J Q^T Q
     J = jacobian(model, x, t=t, method="finite-difference", probes=5, seed=3)
-    from trained.jacobian import _probe_matrix
+    from trained.jacobian.engine import _probe_matrix
     Q = _probe_matrix(model.d, 5, 3)
     np.testing.assert_allclose(J * t, ref @ Q.T @ Q * t, atol=1e-9)
 

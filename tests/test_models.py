@@ -1,5 +1,5 @@
 """Exact models: scores vs gradients of log-densities, Jacobians vs central differences and autodiff,
-closed forms vs scipy, numpy vs JAX (THEORY.md sections 2 and 6)."""
+closed forms vs scipy, numpy vs JAX (docs/theory.md sections 2 and 6)."""
 import numpy as np
 import pytest
 import scipy.special
@@ -91,7 +91,7 @@ def test_linear_from_manifold_matches_profile():
     colvar = np.sum(model.F ** 2, axis=0)
     np.testing.assert_allclose(colvar[:150].mean(), 1.0, rtol=0.02)
     np.testing.assert_allclose(colvar[150:].mean(), 0.01, rtol=0.02)
-    # min nonzero eigenvalue near the theory lower edge 0.001898 (THEORY.md reference numbers, d=2000: 0.001896)
+    # min nonzero eigenvalue near the theory lower edge 0.001898 (docs/theory.md reference numbers, d=2000: 0.001896)
     lam = model.eigenvalues
     assert np.sum(lam == 0) == 200 and lam[200] == pytest.approx(0.0019, rel=0.25)
 
@@ -213,14 +213,22 @@ def test_jax_agrees_with_numpy_and_autodiff(kind, schedule):
     np.testing.assert_allclose(np.asarray(jm.score(x, t)), model.score(x, t), rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(np.asarray(jm.log_density(x, t)), model.log_density(x, t), rtol=1e-12)
     np.testing.assert_allclose(np.asarray(jm.denoiser(x, t)), model.denoiser(x, t), rtol=1e-11, atol=1e-11)
-    # JAX autodiff: grad of log-density = closed-form score; jacfwd of the score = closed-form Jacobian
-    logp = jm.log_density_fn(t)
-    g = jax.vmap(jax.grad(logp))(jnp.asarray(x))
-    np.testing.assert_allclose(np.asarray(g), model.score(x, t), rtol=1e-10, atol=1e-10)
-    J = jax.vmap(jax.jacfwd(jm.score_fn(t)))(jnp.asarray(x))
-    np.testing.assert_allclose(np.asarray(J), model.jacobian(x, t), rtol=1e-10, atol=1e-10)
+    # JAX autodiff: grad of log-density = closed-form score; jacfwd of the score = closed-form Jacobian.
+    # The pure functions need float64 switched on by the caller; without it they say so.
+    with pytest.raises(ValueError, match="float64"):
+        jm.score_fn(t)(jnp.asarray(x, dtype=jnp.float32))
+    with jax.enable_x64(True):
+        logp = jm.log_density_fn(t)
+        g = jax.vmap(jax.grad(logp))(jnp.asarray(x))
+        np.testing.assert_allclose(np.asarray(g), model.score(x, t), rtol=1e-10, atol=1e-10)
+        J = jax.vmap(jax.jacfwd(jm.score_fn(t)))(jnp.asarray(x))
+        np.testing.assert_allclose(np.asarray(J), model.jacobian(x, t), rtol=1e-10, atol=1e-10)
+    assert not jax.config.read("jax_enable_x64")            # the switch was local
     # single point (d,) in and out
     assert jm.score(x[0], t).shape == (5,)
+    # float32 on request: agrees to float32 precision, no switch needed
+    j32 = model.to_jax("float32")
+    np.testing.assert_allclose(j32.score(x, t), model.score(x, t), rtol=2e-4, atol=2e-4)
 
 
 @pytest.mark.parametrize("bad, match", [

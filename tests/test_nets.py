@@ -1,4 +1,4 @@
-"""Score networks: shapes, attention, time embedding, and the eps -> score conventions of THEORY.md."""
+"""Score networks: shapes, attention, time embedding, and the eps -> score conventions of docs/theory.md."""
 import math
 
 import numpy as np
@@ -85,7 +85,7 @@ def test_build_model_leaves_global_rng_alone():
 
 
 class _ExactEps(torch.nn.Module):
-    """The exact eps-predictor E[eps | x_t] = s (a^2 C + s^2 I)^{-1} x for data N(0, C), written from THEORY.md
+    """The exact eps-predictor E[eps | x_t] = s (a^2 C + s^2 I)^{-1} x for data N(0, C), written from docs/theory.md
     section 2 directly, undoing ScoreModel's input scaling ``c_in`` and noise code ``c = log(tau)/4``."""
 
     def __init__(self, C, schedule, sigma_data):

@@ -7,7 +7,7 @@ from scipy import optimize
 
 from rmt import LinearManifold, VarianceProfile, theory_spectrum
 from rmt.spectrum import Spectrum
-from simulate import LinearGaussianModel, sample_reverse
+from simulate import sample_reverse
 from trained.data import linear_manifold_data
 from trained.nets import ScoreModel
 from trained.network_spectra import (NetworkScore, gap_opening_times, gap_widths, network_spectra, noised_points,

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmt import (JacobianSpectrum, LinearManifold, VarianceProfile, effective_dimension, intermediate_gaps,
-                 largest_gap_dimension, manifold_gap, phase_at, phase_boundaries, phases, spectrum_report,
+from rmt import (JacobianSpectrum, LinearManifold, VarianceProfile, intermediate_gaps, manifold_gap,
+                 theory_effective_dimension, theory_largest_gap_dimension, phase_at, phase_boundaries, phases, spectrum_report,
                  theory_spectrum, timescales)
 from rmt.gaps import IntermediateGap
 from rmt.symbolic import formulas, open_close_times
@@ -64,7 +64,7 @@ def test_gaps_against_the_eta_support():
         js = JacobianSpectrum(M, tau)
         eg = js.gaps()
         widths = sorted(g.width(tau).item() for g in gs) + [manifold_gap(M, tau).item()]
-        assert sorted(x["width"] for x in eg) == pytest.approx(sorted(widths), rel=1e-10)
+        assert sorted(x.width for x in eg) == pytest.approx(sorted(widths), rel=1e-10)
 
 
 def test_limits_in_tau():
@@ -133,11 +133,11 @@ def test_dimension_curves_against_simulation():
     lam = np.concatenate([np.linalg.eigvalsh(F.T @ F), np.zeros(d - m)])
     for tau in (1e-3, 0.05, 1.0):
         eta = tau / (lam + tau)
-        assert effective_dimension(FIG2, tau) * d == pytest.approx(np.sum(eta < 0.5), abs=0.01 * d)
+        assert theory_effective_dimension(FIG2, tau) * d == pytest.approx(np.sum(eta < 0.5), abs=0.01 * d)
     # at tau* the largest gap reveals the high-variance subspace (f m = 375), later the manifold (m = 500)
     tstar = intermediate_gaps(FIG2)[0].tau_star
-    assert largest_gap_dimension(FIG2, tstar)[0] == pytest.approx(0.375, abs=1e-6)
-    assert largest_gap_dimension(FIG2, 1e-5)[0] == pytest.approx(0.5, abs=1e-6)
+    assert theory_largest_gap_dimension(FIG2, tstar)[0] == pytest.approx(0.375, abs=1e-6)
+    assert theory_largest_gap_dimension(FIG2, 1e-5)[0] == pytest.approx(0.5, abs=1e-6)
     eta = np.sort(tstar / (lam + tstar))
     assert np.argmax(np.diff(eta)) + 1 == 750      # 0.375 d at d = 2000
 

@@ -28,7 +28,7 @@ def test_single_level_is_marchenko_pastur(alpha, s):
 
 
 def test_reference_numbers_double_variance():
-    """THEORY.md: alpha=0.5, levels 1 and 0.01, f=0.75."""
+    """docs/theory.md: alpha=0.5, levels 1 and 0.01, f=0.75."""
     sol = MPSolver(LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25])))
     lo, hi = sol.support()
     assert lo.lower == pytest.approx(0.001898, rel=2e-4) and lo.upper == pytest.approx(0.013010, rel=1e-4)

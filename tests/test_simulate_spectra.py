@@ -99,7 +99,7 @@ def test_theory_agreement_at_d1000_three_times():
 
 
 def test_smallest_nonzero_eigenvalue_near_the_reference_edge():
-    """THEORY.md: low bulk lower edge 0.001898; the mean smallest nonzero eigenvalue at d=1000 is close."""
+    """docs/theory.md: low bulk lower edge 0.001898; the mean smallest nonzero eigenvalue at d=1000 is close."""
     _, lam = simulate_spectra(FIG2, 1000, [1.0], 5, seed=4, return_eigenvalues=True)
     assert lam.min(axis=1).mean() == pytest.approx(0.001898, rel=0.05)
     assert lam.max(axis=1).mean() == pytest.approx(2.60101, rel=0.05)

@@ -7,12 +7,12 @@ networks' input scale) and ``config``, a JSON-serialisable dict with which ``mak
 rebuilds the identical data (stored in checkpoints and checked on resume).
 
 Register a new kind with ``register_dataset(name, factory)``; ``factory(**kwargs)`` returns a
-:class:`TensorData`. Names not yet registered are looked up after importing the plug-in modules in
-``PLUGINS`` (``trained.datasets``, the image datasets), which call :func:`register_dataset` on import.
+:class:`TensorData`. Each data set registers itself in the module of its reader: ``linear`` here,
+``images`` in :mod:`trained.datasets`; :mod:`trained` imports both, so the registry is complete whatever
+module is imported first.
 """
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass, field
 
@@ -20,14 +20,14 @@ import numpy as np
 import torch
 
 from rmt._validate import positive_int
-from rmt.profiles import ContinuousProfile, LinearManifold, VarianceProfile
+from rmt.manifold import LinearManifold
+from rmt.profiles import ContinuousProfile, VarianceProfile
 from simulate.fmatrix import sample_F
 from simulate.models import LinearGaussianModel
 
 __all__ = ["TensorData", "LinearManifoldData", "linear_manifold_data", "register_dataset", "make_dataset",
-           "dataset_names", "PLUGINS"]
+           "dataset_names"]
 
-PLUGINS = ("trained.datasets",)
 _REGISTRY: dict = {}
 
 
@@ -69,7 +69,7 @@ class TensorData:
 
 @dataclass
 class LinearManifoldData(TensorData):
-    """Gaussian data on a linear manifold, ``x0 = F z`` (THEORY.md 1), with ``F`` (d, m) kept.
+    """Gaussian data on a linear manifold, ``x0 = F z`` (docs/theory.md 1), with ``F`` (d, m) kept.
 
     Attributes (besides :class:`TensorData`)
     ----------
@@ -137,25 +137,13 @@ def register_dataset(name: str, factory) -> None:
     _REGISTRY[name] = factory
 
 
-def _load_plugins():
-    for mod in PLUGINS:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-
-
 def dataset_names() -> list[str]:
-    """Registered dataset names (plug-ins included)."""
-    _load_plugins()
+    """Registered dataset names."""
     return sorted(_REGISTRY)
 
 
 def make_dataset(name: str, **kwargs) -> TensorData:
     """Build dataset ``name`` with ``kwargs`` (``make_dataset(**data.config)`` rebuilds ``data``)."""
-    if name not in _REGISTRY:
-        _load_plugins()
     if name not in _REGISTRY:
         raise ValueError(f"data must be one of {sorted(_REGISTRY)}, got {name!r}")
     factory = _REGISTRY[name]

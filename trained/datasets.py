@@ -50,6 +50,8 @@ import torch
 
 from rmt._validate import positive_int
 
+from .data import TensorData, register_dataset
+
 __all__ = ["ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
            "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
            "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES"]
@@ -679,3 +681,24 @@ def load_images(name: str, data_dir=None, *, train: bool = True, classes=None, n
     return ImageData(images=images, labels=None if labels is None else torch.from_numpy(labels[pool].copy()),
                      name=info.name, source_files=tuple(files), indices=torch.from_numpy(pool.astype(np.int64)),
                      image_shape=shape, train=bool(train))
+
+
+# ------------------------------------------------------------------------------------------------
+# images as training data (registered in trained.data's registry as ``images``)
+# ------------------------------------------------------------------------------------------------
+def image_data(dataset: str = "mnist", data_dir=None, n=None, resolution=None, seed: int = 0,
+               train: bool = True, classes=None) -> TensorData:
+    """Images of :func:`trained.datasets.load_images` as a :class:`TensorData` (``x`` (N, C, H, W) in [-1, 1]).
+
+    ``config`` (``name='images'``) rebuilds the same tensor through ``make_dataset(**config)``.
+    """
+    imgs = load_images(dataset, data_dir, train=train, classes=classes, n=n, resolution=resolution, seed=seed)
+    cfg = {"name": "images", "dataset": imgs.name,
+           "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+           "n": None if n is None else int(n), "resolution": int(imgs.image_shape[1]), "seed": int(seed),
+           "train": bool(train), "classes": classes if classes is None or isinstance(classes, (int, str))
+           else list(classes)}
+    return TensorData(imgs.images, cfg)
+
+
+register_dataset("images", image_data)

@@ -1,4 +1,4 @@
-"""Dimension estimators on top of the Jacobian engine (THEORY.md sections 4-5, 9), scikit-learn style.
+"""Dimension estimators on top of the Jacobian engine (docs/theory.md sections 4-5, 9), scikit-learn style.
 
 - :class:`GapDimension`: the index of the largest gap of the spectrum of ``-Jn`` (readout 4b) and the phase
   (section 5), via :mod:`rmt.readouts`;
@@ -28,7 +28,7 @@ __all__ = ["GapDimension", "ManifoldGapDimension", "EffectiveDimension", "Normal
 
 def default_tau_grid(X, n=13):
     """Geometric ``tau`` grid from ``var_min / (2 ln n)`` (condensation of the empirical score) to the largest
-    variance of ``X`` (THEORY.md section 6), shape (n,)."""
+    variance of ``X`` (docs/theory.md section 6), shape (n,)."""
     X = np.asarray(X, dtype=float)
     lam = np.linalg.eigvalsh(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
     top = max(float(lam[-1]), 1e-12)
@@ -114,7 +114,7 @@ def _choose_tau(values, width, delta):
 
 
 class GapDimension(_SpectralEstimator):
-    """Largest-gap dimension (THEORY.md 4b) and phase (section 5) of the spectrum of ``-Jn``.
+    """Largest-gap dimension (docs/theory.md 4b) and phase (section 5) of the spectrum of ``-Jn``.
 
     After ``fit``: ``dimension_`` (int, median over query points at the chosen ``tau_``), ``dimensions_``
     (points x taus), ``gap_width_`` (points x taus), ``tau_``, ``phase_`` (at ``tau_``), ``phases_``,
@@ -135,7 +135,7 @@ class GapDimension(_SpectralEstimator):
 
 
 class EffectiveDimension(_SpectralEstimator):
-    """``D_eff(tau) = #{eta_i < 1/2}`` (THEORY.md 4c), median over query points.
+    """``D_eff(tau) = #{eta_i < 1/2}`` (docs/theory.md 4c), median over query points.
 
     After ``fit``: ``dimension_`` at ``tau_`` (the grid point with the widest largest gap, as for
     :class:`GapDimension`), ``curve_`` (median ``D_eff`` per tau), ``dimensions_`` (points x taus).
@@ -152,7 +152,7 @@ class EffectiveDimension(_SpectralEstimator):
 
 
 class ManifoldGapDimension(_SpectralEstimator):
-    """``d - codimension`` (THEORY.md 4a): the number of values below the spike cluster ``eta > 1 - delta``.
+    """``d - codimension`` (docs/theory.md 4a): the number of values below the spike cluster ``eta > 1 - delta``.
 
     The readout is taken at the ``tau`` where the *manifold gap* (from the largest value below
     ``1 - delta`` to the smallest value in the cluster) is widest among valid spectra, so intermediate

@@ -1,7 +1,7 @@
 """Score networks: a time-conditioned residual MLP (vectors), a small UNet (images), and :class:`ScoreModel`.
 
 Every network predicts the noise ``eps`` of ``x_t = a(t) x0 + s(t) eps`` (epsilon-prediction).
-:class:`ScoreModel` wraps one and returns the score in the conventions of THEORY.md section 2:
+:class:`ScoreModel` wraps one and returns the score in the conventions of docs/theory.md section 2:
 
     score(x, t) = -eps_hat(x, t) / s(t),     Jn = s(t)^2 d score/dx = -s(t) d eps_hat/dx,
 
@@ -273,7 +273,7 @@ ARCHS = {"mlp": ResMLP, "unet": UNet}
 
 
 # ------------------------------------------------------------------------------------------------
-# eps-network -> score in THEORY.md conventions
+# eps-network -> score in docs/theory.md conventions
 # ------------------------------------------------------------------------------------------------
 class ScoreModel(nn.Module):
     """Score ``s(x, t) = -eps_hat(x, t) / s(t)`` of an epsilon-prediction network.

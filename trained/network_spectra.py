@@ -1,6 +1,6 @@
-"""Spectra of trained score networks on linear manifolds, their readouts, and gap-opening times.
+"""Spectra of trained score networks over times, their readouts, and gap-opening times (one definition each).
 
-Pipeline (THEORY.md sections 4, 5, 9):
+Pipeline (docs/theory.md sections 4, 5, 9):
 
 - points: training points noised to ``x_t = a x0 + s eps`` (:func:`noised_points`, fresh ``eps`` per time), or
   the states of reverse-time trajectories driven by the network score (:func:`reverse_trajectories`, the
@@ -15,7 +15,7 @@ Pipeline (THEORY.md sections 4, 5, 9):
 **Gap opening (the definition used for networks, exact scores and theory alike).** Sort the spectrum
 ascending and average it over points (the paper's averaged curves). A subspace made of the ``k`` directions
 of largest variance is separated when the gap ``w(t) = v_(k+1) - v_(k)`` above the ``k`` smallest values
-is at least the resolution ``Delta`` (default 0.1, the phase resolution of THEORY.md 5). Its *opening time*
+is at least the resolution ``Delta`` (default 0.1, the phase resolution of docs/theory.md 5). Its *opening time*
 is the first time, scanning from large to small ``t`` (the direction of generation), at which
 ``w(t) >= Delta``; between the two grid times that bracket the crossing, ``w`` is interpolated linearly in
 ``log t``. For the limiting theory the same condition on the bulk edges is solved exactly: the window of
@@ -34,7 +34,8 @@ import numpy as np
 from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.gaps import timescales
-from rmt.profiles import LinearManifold, VarianceProfile
+from rmt.manifold import LinearManifold
+from rmt.profiles import VarianceProfile
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 from simulate.agreement import bulk_counts, mean_sem
@@ -43,8 +44,8 @@ from simulate.samplers import sample_reverse
 from .jacobian import jacobian_spectrum
 
 __all__ = ["NetworkScore", "sample_network", "training_points", "noised_points", "reverse_trajectories",
-           "network_spectra", "time_readouts", "subspaces", "gap_widths", "gap_opening_times",
-           "separation_order", "tangent_ks"]
+           "network_spectra", "time_readouts", "subspaces", "gap_widths", "gap_boundaries", "gap_opening_times",
+           "separation_order", "tangent_ks", "NOISE_STREAM"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -103,9 +104,11 @@ class NetworkScore:
 
 
 def _default_t_start(model, t_max=0.0):
-    """Start of the reverse process: ``tau = 100`` (the top of the default training range ``sigma_max = 10``)."""
+    """Start of the reverse process: ``tau = max(100, 100 sigma_data^2)`` (the top of the default training
+    range ``sigma_max = 10``; the prior ``N(0, s^2 I)`` then swamps the data), or ``t_max`` if later."""
     sch = get_schedule(model.schedule)
-    return max(float(sch.t_of_tau(100.0)), float(t_max))
+    tau0 = max(100.0, 100.0 * float(getattr(model, "sigma_data", 1.0)) ** 2)
+    return max(float(sch.t_of_tau(tau0)), float(t_max))
 
 
 def sample_network(model, n: int, *, steps: int = 200, t_end: float = 1e-3, t_start=None, method: str = "sde",
@@ -115,7 +118,7 @@ def sample_network(model, n: int, *, steps: int = 200, t_end: float = 1e-3, t_st
     Parameters
     ----------
     model : ScoreModel;  n : number of samples;  steps : base time steps (log-spaced)
-    t_end : final time;  t_start : start (default ``tau = 100``);  method : 'sde' | 'ode'
+    t_end : final time;  t_start : start (default ``tau = max(100, 100 sigma_data^2)``);  method : 'sde' | 'ode'
     record_times : times at which to keep the states (``SampleResult.trajectory``)
 
     Returns
@@ -140,14 +143,28 @@ def training_points(data, points: int, seed: int = 0) -> np.ndarray:
     return data.x[idx].reshape(points, -1).double().numpy()
 
 
-def noised_points(x0, t, schedule="ve", seed: int = 0) -> np.ndarray:
-    """``x_t = a(t) x0 + s(t) eps`` for each time, independent ``eps``: array (P, T, d)."""
+#: stream of ``numpy.random.default_rng([seed, NOISE_STREAM])`` that draws the noise of :func:`noised_points`
+NOISE_STREAM = 3
+
+
+def noised_points(x0, t, schedule="ve", seed: int = 0, shared_noise: bool = False) -> np.ndarray:
+    """``x_t = a(t) x0 + s(t) eps`` at every time: array (P, T, d).
+
+    ``x0``: (P, d) points or (P, ...) images (flattened). ``shared_noise=False``: an independent ``eps``
+    per point and time; ``True``: one ``eps`` per point shared by all times (the same noise direction
+    scaled up, as for one image followed over time). Noise from ``default_rng([seed, NOISE_STREAM])``.
+    """
     X0 = finite_array("x0", x0)
-    if X0.ndim != 2:
-        raise ValueError(f"x0 must have shape (P, d), got {X0.shape}")
+    if X0.ndim < 2:
+        raise ValueError(f"x0 must have shape (P, d) or (P, ...), got {X0.shape}")
+    X0 = X0.reshape(X0.shape[0], -1)
     t = np.atleast_1d(finite_array("t", t, positive_values=True))
     sch = get_schedule(schedule)
-    eps = np.random.default_rng([seed, 3]).standard_normal((X0.shape[0], t.size, X0.shape[1]))
+    rng = np.random.default_rng([seed, NOISE_STREAM])
+    if shared_noise:
+        eps = np.broadcast_to(rng.standard_normal((X0.shape[0], 1, X0.shape[1])), (X0.shape[0], t.size, X0.shape[1]))
+    else:
+        eps = rng.standard_normal((X0.shape[0], t.size, X0.shape[1]))
     return sch.a(t)[None, :, None] * X0[:, None, :] + np.sqrt(sch.s2(t))[None, :, None] * eps
 
 
@@ -175,7 +192,7 @@ def reverse_trajectories(model, t, points: int, *, steps: int = 200, seed: int =
 # spectra through the engine, and readouts
 # ------------------------------------------------------------------------------------------------
 def network_spectra(model, x, t, *, method: str = "exact", meta: dict | None = None, progress: bool = False,
-                    **engine) -> Spectrum:
+                    desc: str = "network spectra", **engine) -> Spectrum:
     """Singular values of ``Jn = s(t)^2 J`` of a score network at points and times, via the engine.
 
     Parameters
@@ -183,12 +200,16 @@ def network_spectra(model, x, t, *, method: str = "exact", meta: dict | None = N
     model : ScoreModel (or any score the engine takes)
     x : (P, d) points used at every time, or (P, T, d) one set of points per time
     t : (T,) process times
-    method : engine method ('exact' by default; 'finite-difference' also gives all d values)
-    engine : further keywords of :func:`trained.jacobian.jacobian_spectrum`
+    method : engine method. 'exact' and 'finite-difference' give all ``d`` values; 'lanczos' (``k=...``)
+        gives the top-``k`` singular values ``sigma_i`` of the denoiser Jacobian ``D' = (I + Jn)/a``
+        (default ``operator='denoiser'``, ``tol=1e-6``, ``maxiter=60``), stored as ``1 - a sigma_i``
+        (``= eta`` for a symmetric Jacobian): the ``k`` smallest values of the spectrum.
+    engine : further keywords of :func:`trained.jacobian.jacobian_spectrum` (``k``, ``seed``, ``dtype``, ...)
 
     Returns
     -------
-    Spectrum, values (P, T, d) ascending, ``source='network'``, ``kind='singular values'``
+    Spectrum, values (P, T, n) ascending, ``source='network'``, ``kind='singular values'``; ``meta`` has
+    ``method``, ``points``, ``d``, ``k``, ``values`` (what is stored) and ``seconds`` (engine time).
     """
     t = np.atleast_1d(finite_array("t", t, positive_values=True))
     X = finite_array("x", x)
@@ -196,16 +217,22 @@ def network_spectra(model, x, t, *, method: str = "exact", meta: dict | None = N
         X = np.broadcast_to(X[:, None, :], (X.shape[0], t.size, X.shape[1]))
     if X.ndim != 3 or X.shape[1] != t.size:
         raise ValueError(f"x must have shape (P, d) or (P, T={t.size}, d), got {np.shape(x)}")
+    if method == "lanczos":
+        engine = {"operator": "denoiser", "tol": 1e-6, "maxiter": 60, **engine}
     sch = get_schedule(getattr(model, "schedule", "ve"))
     it = range(t.size)
     if progress:
         from tqdm import tqdm
-        it = tqdm(it, desc="network spectra", file=sys.stderr, leave=False)
-    vals = []
+        it = tqdm(it, desc=desc, file=sys.stderr, leave=False)
+    vals, seconds = [], 0.0
     for j in it:
         res = jacobian_spectrum(model, np.ascontiguousarray(X[:, j]), t=float(t[j]), method=method, **engine)
         vals.append(res.spectrum.values[:, 0, :])
-    m = {"method": method, "points": int(X.shape[0]), **(meta or {})}
+        seconds += float(res.info.get("seconds", 0.0))
+    denoiser = engine.get("operator") == "denoiser"
+    m = {"method": method, "points": int(X.shape[0]), "d": int(X.shape[2]), "k": engine.get("k"),
+         "values": "1 - a sigma(D') (top k of D')" if denoiser else "sigma(Jn)", "seconds": round(seconds, 3),
+         **(meta or {})}
     return Spectrum(np.stack(vals, axis=1), t, schedule=sch.name, source="network", kind="singular values", meta=m)
 
 
@@ -213,25 +240,46 @@ def _phase_counts(labels) -> dict:
     return {p: int(np.sum(labels == p)) for p in readouts.PHASES if np.any(labels == p)}
 
 
-def time_readouts(spec: Spectrum, delta: float = 0.1) -> list[dict]:
-    """Per time: phase, largest-gap dimension, codimension and ``D_eff`` (mean and s.e.m. over points, and
-    of the point-averaged sorted spectrum), the mean sorted spectrum and its s.e.m."""
+def _largest_gap_dict(v) -> dict:
+    i, w, lo, up = readouts.largest_gap(v)
+    return {"index": int(i), "width": float(w), "lower": float(lo), "upper": float(up)}
+
+
+def time_readouts(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> list[dict]:
+    """Readouts of :mod:`rmt.readouts` per time, for spectra at several points (draws) and times.
+
+    Per time: ``phase`` (of the point-averaged sorted spectrum), ``phase_counts`` (per point) and
+    ``phase_majority``; ``largest_gap_dimension``, ``codimension``, ``effective_dimension`` as mean and
+    s.e.m. over points, per point, and of the averaged spectrum; ``largest_gap_width`` (mean, s.e.m.);
+    ``largest_gap_of_mean_spectrum``; ``gaps`` of the averaged spectrum wider than ``min_gap`` (widest
+    first, ``index`` = values below the gap); the averaged sorted spectrum and its s.e.m.
+
+    (``min_gap = 0.02`` is ~15x the mean spacing ``1.2/d`` of a network spectrum at ``d = 784``.)
+    """
     delta = resolution(delta)
+    min_gap = positive("min_gap", min_gap)
     v = spec.values                                                 # (P, T, n)
     ms = spec.mean_sorted()
-    lg, cd, de = (readouts.largest_gap_dimension(v), readouts.codimension(v, delta),
-                  readouts.effective_dimension(v))
+    lg, width, _, _ = readouts.largest_gap(v)
+    cd, de = readouts.codimension(v, delta), readouts.effective_dimension(v)
     ph = readouts.phases(v, delta)
     _, sem_sorted = mean_sem(v)
     out = []
     for j in range(spec.n_times):
+        counts = _phase_counts(ph[:, j])
         row = {"t": float(spec.t[j]), "tau": float(spec.tau[j]),
-               "phase": readouts.phase(ms[j], delta), "phase_counts": _phase_counts(ph[:, j])}
+               "phase": readouts.phase(ms[j], delta), "phase_counts": counts,
+               "phase_majority": max(counts, key=counts.get)}
         for name, arr, fn in (("largest_gap_dimension", lg, readouts.largest_gap_dimension),
                               ("codimension", cd, lambda e: readouts.codimension(e, delta)),
                               ("effective_dimension", de, readouts.effective_dimension)):
             m, s = mean_sem(arr[:, j])
-            row[name] = {"mean": float(m), "sem": float(s), "of_mean_spectrum": int(fn(ms[j]))}
+            row[name] = {"mean": float(m), "sem": float(s), "of_mean_spectrum": int(fn(ms[j])),
+                         "per_point": arr[:, j].tolist()}
+        m, s = mean_sem(width[:, j])
+        row["largest_gap_width"] = {"mean": float(m), "sem": float(s)}
+        row["largest_gap_of_mean_spectrum"] = _largest_gap_dict(ms[j])
+        row["gaps"] = [g.as_dict() for g in readouts.spectral_gaps(ms[j], min_width=min_gap)]
         row["mean_sorted"] = ms[j].tolist()
         row["sem_sorted"] = sem_sorted[j].tolist()
         out.append(row)
@@ -288,19 +336,31 @@ def gap_widths(spec: Spectrum, boundary: int):
     return ms[:, b] - ms[:, b - 1], sem
 
 
-def gap_opening_times(spec: Spectrum, boundaries, delta: float = 0.1) -> list[dict]:
+def gap_boundaries(spec: Spectrum, delta: float = 0.1) -> list[int]:
+    """Every index ``b`` at which the point-averaged sorted spectrum has a gap of width ``>= delta`` at some
+    time of the grid (ascending): the boundaries to follow when the subspaces are not known in advance."""
+    delta = resolution(delta)
+    w = np.diff(spec.mean_sorted(), axis=-1)                       # (T, n-1)
+    return sorted({int(i) + 1 for i in np.nonzero((w >= delta).any(axis=0))[0]})
+
+
+def gap_opening_times(spec: Spectrum, boundaries=None, delta: float = 0.1) -> list[dict]:
     """Opening time of the gap above each boundary index (module docstring): first time, from large to small
     ``t``, at which the gap of the point-averaged sorted spectrum reaches ``delta``, interpolated in ``log t``.
 
-    Returns per boundary ``{"boundary", "t_open", "open_at_start", "max_width", "t_at_max_width"}``;
-    ``t_open`` is None if the gap never reaches ``delta`` on the grid; ``open_at_start`` marks a gap already
-    open at the largest grid time (``t_open`` is then only a lower bound).
+    ``boundaries``: indices (number of values below the gap); default :func:`gap_boundaries`, every gap
+    that reaches ``delta`` somewhere on the grid. Returns per boundary ``{"boundary", "t_open",
+    "open_at_start", "max_width", "t_at_max_width"}``, in the order the gaps open; ``t_open`` is None if
+    the gap never reaches ``delta`` on the grid; ``open_at_start`` marks a gap already open at the largest
+    grid time (``t_open`` is then only a lower bound).
     """
     delta = resolution(delta)
+    if boundaries is None:
+        boundaries = gap_boundaries(spec, delta)
     order = np.argsort(-spec.t)
     t = spec.t[order]
     out = []
-    for b in np.atleast_1d(boundaries):
+    for b in np.atleast_1d(np.asarray(boundaries, dtype=int)):
         w = gap_widths(spec, int(b))[0][order]
         hit = np.nonzero(w >= delta)[0]
         row = {"boundary": int(b), "t_open": None, "open_at_start": False,

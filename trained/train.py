@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import math
 import os
 import random
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rmt._io import atomic_path
 from rmt._validate import positive, positive_int
 from simulate.models import ExactModel
 
@@ -246,7 +248,6 @@ def _set_rng_states(st: dict) -> None:
 def save_checkpoint(path, step, losses, *, model, ema, opt, scaler, cfg, data) -> Path:
     """Write ``path`` atomically: model, EMA, optimiser (and AMP scaler) states, RNG states, step, configs, losses."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": "specgap-checkpoint", "version": FORMAT_VERSION, "step": int(step),
         "model_config": model.config, "data_config": data.config, "train_config": asdict(cfg),
@@ -258,12 +259,10 @@ def save_checkpoint(path, step, losses, *, model, ema, opt, scaler, cfg, data) -
     buf = io.BytesIO()
     torch.save(payload, buf)
     raw = buf.getvalue()
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:   # an interrupted write leaves the old file
         fh.write(MAGIC + hashlib.sha256(raw).digest() + raw)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
     return path
 
 
@@ -298,9 +297,17 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return ck
 
 
+def _same(x, y) -> bool:
+    """Equal configs; floats to 1e-9 relative (a data statistic such as ``sigma_data`` is summed in another
+    order under another thread count and moves in the last digits)."""
+    if isinstance(x, float) and isinstance(y, float):
+        return math.isclose(x, y, rel_tol=1e-9, abs_tol=0.0)
+    return x == y
+
+
 def _diff(a: dict, b: dict, prefix: str) -> list[str]:
     keys = sorted(set(a) | set(b))
-    return [f"{prefix}{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+    return [f"{prefix}{k}: checkpoint {a.get(k)!r} vs now {b.get(k)!r}" for k in keys if not _same(a.get(k), b.get(k))]
 
 
 def _check_compatible(ck, model, data, cfg, path):

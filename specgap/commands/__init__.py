@@ -1,38 +1,22 @@
-"""Command groups of the ``specgap`` CLI; each module defines ``register(subparsers)``.
+"""Command groups of the ``specgap`` CLI; each module defines ``register(subparsers, help)``.
 
 Handlers import numpy/scipy/torch/JAX lazily so that ``--help`` and ``theory`` commands start fast.
 """
 from __future__ import annotations
 
-import importlib
+from . import data, dimension, reproduce, simulate, spectra, theory, train
 
-MODULES = {
-    "theory": "specgap.commands.theory",
-    "simulate": "specgap.commands.simulate",
-    "spectra": "specgap.commands.spectra",
-    "dimension": "specgap.commands.dimension",
-    "train": "specgap.commands.train",
-    "reproduce": "specgap.commands.reproduce",
+GROUPS = {
+    "theory": ("analytic spectra, edges, gaps, timescales, phases (rmt)", theory),
+    "simulate": ("random F matrices, exact-score spectra, reverse-time samples (simulate)", simulate),
+    "spectra": ("Jacobian spectra of a score model through the Jacobian engine (trained)", spectra),
+    "dimension": ("intrinsic dimension of a point cloud from score spectra (trained)", dimension),
+    "train": ("train a score network (trained)", train),
+    "data": ("the data sets the package can read (bundled or from --data-dir)", data),
+    "reproduce": ("reproduce a figure of the paper (fig2, fig3, fig4, fig5)", reproduce),
 }
 
 
-def register_all(sub, groups):
-    for name, mod in MODULES.items():
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            module = None
-        if module is None:
-            p = sub.add_parser(name, help=groups[name] + " [not yet available]")
-            p.set_defaults(handler=_unavailable(name))
-            continue
-        module.register(sub, groups[name])
-
-
-def _unavailable(name):
-    def handler(args):
-        from ..cli import UsageError
-        raise UsageError(f"specgap {name}: this command group is not available in this version")
-    return handler
+def register_all(sub):
+    for name, (help_text, module) in GROUPS.items():
+        module.register(sub, help_text)

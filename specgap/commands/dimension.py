@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list
 
 
 def _run(args):

@@ -1,20 +1,15 @@
 """``specgap reproduce <figure>``: reproduce a figure of the paper (figures, summary.json, arrays).
 
-``fig2`` is defined here (package simulate). Other figures plug in as optional modules
-``specgap.commands.reproduce_<fig>`` exposing ``register(cmds)`` (``cmds`` is the subparsers object of
-this group); a missing module leaves the figure listed as not yet available.
+The reproductions live in :mod:`specgap.reproduce`; ``fig2`` is registered here, ``fig3``/``fig4``/``fig5``
+in :mod:`specgap.commands.reproduce_fig3` etc. (their options differ).
 """
 from __future__ import annotations
 
-import importlib
-
-from ..cli import add_common, emit
-
-OPTIONAL = ("fig3", "fig4", "fig5")
+from ._common import add_common, emit
 
 
 def _fig2(args):
-    from simulate.fig2 import reproduce_fig2
+    from ..reproduce.fig2 import reproduce_fig2
     for name in ("d", "draws"):
         if getattr(args, name) is not None and getattr(args, name) < (2 if name == "draws" else 4):
             raise ValueError(f"--{name} must be >= {2 if name == 'draws' else 4}, got {getattr(args, name)}")
@@ -26,7 +21,8 @@ def _fig2(args):
                        backend=args.backend, quick=args.quick, progress=not args.json)
     text = (f"fig2 (d={s['parameters']['d']}, {s['parameters']['draws']} draws): t_max theory "
             f"{s['theory']['t_max']:.5g}, simulation argmax {s['simulation']['t_max']:.5g}; "
-            + "; ".join(f"t={a['t']:.3g} KS {a['ks']['mean']:.4f}" for a in s["agreement"])
+            + f"KS {s['ks']['mean']:.4f} (the same at every t); "
+            + "; ".join(f"t={a['t']:.3g} W1 {a['w1_eta']['mean']:.4f}" for a in s["agreement"])
             + f"; files in {args.out}")
     emit(args, s, text)
 
@@ -38,13 +34,6 @@ def add_reproduce_options(c, quick_help="quick mode (fewer draws/steps)", draws_
     c.add_argument("--draws", type=int, default=None, help=draws_help)
     c.add_argument("--d", type=int, default=None, help=d_help)
     add_common(c)
-
-
-def _unavailable(fig):
-    def handler(args):
-        from ..cli import UsageError
-        raise UsageError(f"specgap reproduce {fig}: not available in this version")
-    return handler
 
 
 def register(sub, help_text):
@@ -59,17 +48,6 @@ def register(sub, help_text):
     c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy")
     c.set_defaults(handler=_fig2)
 
-    for fig in OPTIONAL:
-        mod_name = f"specgap.commands.reproduce_{fig}"
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name != mod_name:
-                raise
-            mod = None
-        if mod is not None:
-            mod.register(cmds)
-        else:
-            u = cmds.add_parser(fig, help=f"{fig} [not yet available]")
-            add_reproduce_options(u)
-            u.set_defaults(handler=_unavailable(fig))
+    from . import reproduce_fig3, reproduce_fig4, reproduce_fig5
+    for mod in (reproduce_fig3, reproduce_fig4, reproduce_fig5):
+        mod.register(cmds)

@@ -1,14 +1,14 @@
-"""``specgap reproduce fig3``: spectra of MLPs trained on linear manifolds, gap-opening order (package trained).
+"""``specgap reproduce fig3``: spectra of MLPs trained on linear manifolds, gap-opening order (:mod:`specgap.reproduce.fig34`).
 
     specgap reproduce fig3 --quick --out results/fig3          # CPU, about a minute per panel
-    specgap reproduce fig3 --out results/fig3                  # full setting (see trained.fig34.FULL)
+    specgap reproduce fig3 --out results/fig3                  # full setting (see specgap.reproduce.fig34.FULL)
 
-Plugged into the ``reproduce`` group by :mod:`specgap.commands.reproduce` (optional figure modules). The
+Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`. The
 networks are trained into ``--runs`` (default ``OUT/runs``) and reused or resumed when the command is rerun.
 """
 from __future__ import annotations
 
-from ..cli import add_common, emit
+from ._common import add_common, emit
 
 
 def add_fig34_options(c, quick_help):
@@ -22,7 +22,7 @@ def add_fig34_options(c, quick_help):
 
 
 def settings_from(args, keys):
-    """Validated :func:`trained.fig34.fig34_settings` from the options; ``keys`` maps option names to settings."""
+    """Validated :func:`specgap.reproduce.fig34.fig34_settings` from the options; ``keys`` maps option names to settings."""
     if args.out is None:
         raise ValueError("--out is required (directory for the figures, summary.json and the networks)")
     if args.seed < 0:
@@ -31,7 +31,7 @@ def settings_from(args, keys):
         v = getattr(args, name, None)
         if v is not None and v < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
-    from trained.fig34 import fig34_settings
+    from ..reproduce.fig34 import fig34_settings
     over = {key: getattr(args, name) for name, key in keys.items() if getattr(args, name, None) is not None}
     if args.steps is not None:
         over["train"] = {"steps": args.steps}
@@ -57,7 +57,7 @@ def _fig3(args):
     bad = [p for p in panels if p not in ("a", "b", "c")]
     if bad or not panels:
         raise ValueError(f"--panels must be a comma-separated subset of a,b,c, got {args.panels!r}")
-    from trained.fig34 import reproduce_fig3
+    from ..reproduce.fig34 import reproduce_fig3
     s = reproduce_fig3(args.out, quick=args.quick, seed=args.seed, runs=args.runs, panels=panels,
                        progress=not (args.json or args.no_progress), settings=settings)
     lines = [f"fig3 ({'quick' if args.quick else 'full'}, d={settings['d']}, alpha={settings['alpha']}): "

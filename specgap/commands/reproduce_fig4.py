@@ -1,12 +1,12 @@
-"""``specgap reproduce fig4``: the double-variance network spectrum against the theory density (package trained).
+"""``specgap reproduce fig4``: the double-variance network spectrum against the theory density (:mod:`specgap.reproduce.fig34`).
 
     specgap reproduce fig4 --quick --out results/fig4 [--runs results/fig3/runs]   # reuse Fig. 3's panel (a)
 
-Plugged into the ``reproduce`` group by :mod:`specgap.commands.reproduce` (optional figure modules).
+Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 """
 from __future__ import annotations
 
-from ..cli import emit, float_list
+from ._common import emit, float_list
 from .reproduce_fig3 import add_fig34_options, settings_from
 
 
@@ -23,7 +23,7 @@ def register(cmds):
 
 def _fig4(args):
     settings = settings_from(args, {"points": "fig4_points"})
-    from trained.fig34 import FIG4_TIMES, reproduce_fig4
+    from ..reproduce.fig34 import FIG4_TIMES, reproduce_fig4
     times = FIG4_TIMES if args.t is None else tuple(args.t)
     if any(t <= 0 for t in times):
         raise ValueError(f"--t must be > 0, got {args.t}")

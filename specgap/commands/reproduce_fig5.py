@@ -1,13 +1,13 @@
-"""``specgap reproduce fig5``: Jacobian spectra of UNets trained on real images (package trained).
+"""``specgap reproduce fig5``: Jacobian spectra of UNets trained on real images (:mod:`specgap.reproduce.fig5`).
 
     specgap reproduce fig5 --dataset mnist --quick --out results/fig5          # CPU, minutes
     specgap reproduce fig5 --dataset cifar10 --data-dir DIR --out results/fig5-cifar --device cuda
 
-Plugged into the ``reproduce`` group by :mod:`specgap.commands.reproduce` (optional figure modules).
+Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 """
 from __future__ import annotations
 
-from ..cli import add_common, emit
+from ._common import add_common, emit
 
 
 def register(cmds):
@@ -50,7 +50,7 @@ def _fig5(args):
         raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
     import torch
 
-    from trained.fig5 import fig5_settings, reproduce_fig5
+    from ..reproduce.fig5 import fig5_settings, reproduce_fig5
     if args.threads is not None or args.quick:
         torch.set_num_threads(args.threads or 1)
     from trained.nets import resolve_device
@@ -78,8 +78,8 @@ def _fig5(args):
     for p in s["per_time"]:
         lines.append(f"  t={p['t']:.3g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
                      f" +- {p['largest_gap_dimension']['sem']:.1f}, D_eff {p['effective_dimension']['mean']:.1f}")
-    lines.append("  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['index']})"
-                                                   for e in s["gap_events"]))
+    lines.append("  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['boundary']})"
+                                                   for e in s["gap_openings"] if e["t_open"] is not None))
     lines.append(f"  dimension at t={dim['t']:.3g}: largest gap {dim['spectral_largest_gap']['mean']:.1f}, D_eff "
                  f"{dim['spectral_d_eff']['mean']:.1f}, normal bundle {dim['normal_bundle']['dimension']}, "
                  f"MLE {dim['mle']['query_mean']:.1f}, TwoNN {dim['twonn']['global']:.1f}, "

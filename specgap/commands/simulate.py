@@ -6,9 +6,7 @@
 """
 from __future__ import annotations
 
-import importlib
-
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list, save_arrays
 
 
 def _spectra(args):
@@ -75,7 +73,7 @@ def _spectra(args):
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         spec.save(args.out / "spectra.npz")
-        np.savez(args.out / "histogram.npz", bin_edges=bins, density=hist, eigenvalues=lam)
+        save_arrays(args, "histogram.npz", bin_edges=bins, density=hist, eigenvalues=lam)
         res["files"] = ["spectra.npz", "histogram.npz", "summary.json"]
     lines = [f"{args.draws} draws, d={args.d}, {spec.n_times} times ({args.backend}); spike mass "
              f"{res['spike_mass']:.4f} (theory {M.zero_mass:.4f})"]
@@ -107,12 +105,5 @@ def register(sub, help_text):
     add_common(c)
     c.set_defaults(handler=_spectra)
 
-    # ---- `specgap simulate sample`: specgap/commands/simulate_sample.py (other owner), register_sample(cmds) ----
-    try:
-        mod = importlib.import_module("specgap.commands.simulate_sample")
-    except ModuleNotFoundError as e:
-        if e.name != "specgap.commands.simulate_sample":
-            raise
-        mod = None
-    if mod is not None:
-        getattr(mod, "register_sample", None) and mod.register_sample(cmds)
+    from .simulate_sample import register_sample
+    register_sample(cmds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list, save_arrays
 
 MODELS = ("linear", "mixture", "empirical", "subspaces")
 
@@ -60,7 +60,12 @@ def build_model(args):
     import numpy as np
 
     from rmt import LinearManifold, VarianceProfile
-    from simulate.models import EmpiricalModel, GaussianMixtureModel, LinearGaussianModel, SubspaceUnionModel
+    from simulate.models import (
+        EmpiricalModel,
+        GaussianMixtureModel,
+        LinearGaussianModel,
+        SubspaceUnionModel,
+    )
     if args.d < 1:
         raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.model in ("linear", "empirical") and args.data is None:
@@ -131,7 +136,7 @@ def _sample(args):
                            "phase": r.spectrum.phases().tolist()}
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out / "samples.npz", **arrays)
+        save_arrays(args, "samples.npz", **arrays)
         res["files"] = [str(args.out / "samples.npz"), str(args.out / "summary.json")]
     text = (f"{args.n} samples of {res['model']['model']} (d={model.d}) by reverse {args.method} "
             f"({res['steps']} steps, {args.schedule}) to t={t_end:g}: covariance rel. error "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list, save_arrays
 
 MODELS = ("linear", "mixture", "subspaces", "empirical")
 
@@ -32,7 +32,12 @@ def build_exact_model(args, schedule):
     import numpy as np
 
     from rmt import LinearManifold, VarianceProfile
-    from simulate import EmpiricalModel, GaussianMixtureModel, LinearGaussianModel, SubspaceUnionModel
+    from simulate import (
+        EmpiricalModel,
+        GaussianMixtureModel,
+        LinearGaussianModel,
+        SubspaceUnionModel,
+    )
     M = None
     if args.model in ("linear", "empirical") and args.data is None:
         M = LinearManifold(args.alpha, VarianceProfile(args.levels, args.fractions))
@@ -119,10 +124,13 @@ def _run(args):
         res = jacobian_spectrum(f, xin, **kw)
         measured.append(res.spectrum.values[:, 0, :])
         if exact is not None:
-            eta = np.abs(exact.eta(xt.reshape(len(xt), -1), float(t)))
-            eta = np.sort(eta, axis=-1)
-            if args.method == "lanczos":     # the top-k denoiser directions carry the k smallest eta
-                eta = eta[:, :args.k]
+            eta = exact.eta(xt.reshape(len(xt), -1), float(t))       # eigenvalues of -Jn (symmetric)
+            if args.method == "lanczos":
+                # top-k singular values |1 - eta|/a of the denoiser Jacobian, stored as 1 - a sigma = 1 - |1 - eta|
+                # (= eta unless a mixture's eta < 0): the k smallest such values
+                eta = np.sort(1.0 - np.abs(1.0 - eta), axis=-1)[:, :args.k]
+            else:                            # singular values of Jn = |eigenvalues|
+                eta = np.sort(np.abs(eta), axis=-1)
             closed.append(eta)
     meas = np.stack(measured, axis=1)                                       # (P, T, n)
     out = {"model": "checkpoint" if args.checkpoint else args.model, "method": args.method,
@@ -147,7 +155,7 @@ def _run(args):
         arrays = {"measured": meas, "t": np.asarray(args.t)}
         if cl is not None:
             arrays["closed_form"] = cl
-        np.savez(args.out / "spectra.npz", **arrays)
+        save_arrays(args, "spectra.npz", **arrays)
     lines = [f"{args.method} spectra of -Jn ({out['model']}, {out['points']} points):"]
     for r in out["times"]:
         s = (f"  t={r['t']:<8g} phase={max(set(r['phase']), key=r['phase'].count):<13} "

@@ -1,12 +1,11 @@
 """``specgap theory``: analytic spectra, edges, gaps, timescales, phase diagrams, formulas (package rmt)."""
 from __future__ import annotations
 
-
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list, save_arrays
 
 
 def add_model(p):
-    g = p.add_argument_group("model (THEORY.md section 1)")
+    g = p.add_argument_group("model (docs/theory.md section 1)")
     g.add_argument("--alpha", type=float, required=True, help="m/d (> 0; values above 1 allowed)")
     g.add_argument("--levels", type=float_list, default=[1.0], help="variance levels sigma_k^2, e.g. 1,0.01")
     g.add_argument("--fractions", type=float_list, default=None,
@@ -60,7 +59,7 @@ def _density(args):
     res = {"t": args.t, "tau": tau, "eta": eta.tolist(), "density": dens.tolist(), "spike_mass": js.spike_mass}
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out / "density.npz", eta=eta, density=dens)
+        save_arrays(args, "density.npz", eta=eta, density=dens)
     emit(args, res, f"tau={tau:g}: density of -Jn at {args.points} points in [0, 1]; spike mass {js.spike_mass:g}")
 
 
@@ -92,7 +91,7 @@ def _phase_diagram(args):
         fig = plot_phase_diagram(D)
         fig.savefig(args.out / "phase_diagram.png", dpi=150, bbox_inches="tight")
         fig.savefig(args.out / "phase_diagram.pdf", bbox_inches="tight")
-        np.savez(args.out / "phase_diagram.npz", tau=D.tau, values=D.values, labels=D.labels,
+        save_arrays(args, "phase_diagram.npz", tau=D.tau, values=D.values, labels=D.labels,
                  trivial_coverage=D.trivial_coverage, coverage_consolidation=D.coverage_consolidation,
                  tau_star=D.tau_star)
         res["files"] = ["phase_diagram.png", "phase_diagram.pdf", "phase_diagram.npz"]
@@ -114,7 +113,7 @@ def register(sub, help_text):
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True
 
-    def cmd(name, fn, helptext, model=True, out=False):
+    def cmd(name, fn, helptext, model=True, out=True):
         c = cmds.add_parser(name, help=helptext, description=helptext)
         if model:
             add_model(c)
@@ -125,7 +124,7 @@ def register(sub, help_text):
     cmd("edges", _edges, "bulks of the covariance spectrum: edges and masses (covariance units)")
     for name, fn, helptext in (("spectrum", _spectrum, "bulks, spike, gaps and phase of -Jn at time t"),
                                ("density", _density, "density of the -Jn spectrum on [0, 1] at time t")):
-        c = cmd(name, fn, helptext, out=name == "density")
+        c = cmd(name, fn, helptext)
         c.add_argument("--t", type=float, required=True, help="process time (VE: t = tau = noise variance)")
         c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
         if name == "spectrum":

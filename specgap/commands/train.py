@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..cli import add_common, emit, float_list
+from ._common import add_common, emit, float_list
 
 #: default architecture per dataset name (anything else: unet)
 DEFAULT_ARCH = {"linear": "mlp"}
@@ -37,7 +37,7 @@ def register(sub, help):
     g.add_argument("--n", type=int, default=None, help="number of training points (linear default 20000)")
     g.add_argument("--data-arg", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="extra keyword for the dataset factory (repeatable)")
-    g = p.add_argument_group("linear-manifold data (THEORY.md section 1; --data linear)")
+    g = p.add_argument_group("linear-manifold data (docs/theory.md section 1; --data linear)")
     g.add_argument("--d", type=int, default=100, help="ambient dimension (default 100)")
     g.add_argument("--alpha", type=float, default=0.4, help="m/d (default 0.4)")
     g.add_argument("--levels", type=float_list, default=[1.0, 0.01], help="variance levels (default 1,0.01)")

@@ -14,7 +14,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from rmt import LinearManifold, VarianceProfile
 from simulate.fmatrix import chunk_size, covariance_eigenvalues, sample_F

@@ -1,35 +1,36 @@
 """The paper's Fig. 2: exact-score Jacobian spectra of the double-variance model, theory vs simulation.
 
-Parameters (THEORY.md section 10): ``alpha = 0.5``, levels ``sigma_1^2 = 1`` and ``sigma_2^2 = 0.01``,
+Parameters (docs/theory.md section 10): ``alpha = 0.5``, levels ``sigma_1^2 = 1`` and ``sigma_2^2 = 0.01``,
 ``f = 0.75``, ``d = 100``, 100 draws of ``F``, VE schedule (``t = tau``). Panels:
 
 - theory density of ``eta`` (spectrum of ``-Jn``) against simulated histograms at several times;
 - sorted spectra over time (mean over draws) with the theory bulk edges;
-- the dimension drop: largest-gap dimension and ``D_eff = #{eta < 1/2}``, theory and simulation;
-- the intermediate gap width ``W_1(t)`` with ``t_max = sqrt(l_1 u_2)`` (theory) against the argmax of
+- the dimension drop: largest-gap dimension and ``D_eff = #{eta < 1/2}``, theory and simulation. The
+  largest-gap dimension is only defined where some gap is at least the resolution ``delta`` wide (not in
+  the trivial phase): elsewhere it is masked in the plot and ``null`` in ``summary.json``;
+- the intermediate gap width ``w_12(t)`` with ``t_max = sqrt(l_1 u_2)`` (theory) against the argmax of
   the simulated width (mean over draws, refined by a parabola in ``log t``).
+
+Agreement with the theory at the panel times: Wasserstein-1 in ``eta`` units per time; Kolmogorov-Smirnov
+once (``eta = tau/(lambda + tau)`` is monotone in ``lambda``, so KS is the same at every time).
 
 >>> summary = reproduce_fig2("results/fig2")          # PNGs, summary.json, spectra.npz, curves.npz
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from rmt.gaps import effective_dimension as theory_effective_dimension
-from rmt.gaps import intermediate_gaps, timescales
-from rmt.gaps import largest_gap_dimension as theory_largest_gap_dimension
+from rmt.gaps import intermediate_gaps, theory_effective_dimension, timescales
+from rmt.manifold import LinearManifold
 from rmt.mp import JacobianSpectrum
-from rmt.profiles import LinearManifold, VarianceProfile
-from rmt.readouts import effective_dimension, largest_gap_dimension
+from rmt.profiles import VarianceProfile
+from rmt.readouts import effective_dimension, largest_gap
+from simulate.agreement import agreement, bulk_counts, mean_sem
+from simulate.spectra import simulate_spectra
 
-from .agreement import agreement, bulk_counts, mean_sem
-from .spectra import simulate_spectra
+from ._artefacts import stamp, use_agg, write_artefacts
 
 __all__ = ["FIG2_PARAMS", "fig2_manifold", "panel_times", "simulated_gap_width", "argmax_log",
            "fig2_data", "plot_fig2", "reproduce_fig2"]
@@ -73,8 +74,37 @@ def argmax_log(t, y) -> float:
     return float(np.exp(np.clip(-c[1] / (2 * c[0]), x[0], x[2])))
 
 
+def largest_gap_dimensions(manifold: LinearManifold, spectrum, d: int, delta: float = 0.1):
+    """Largest-gap dimension over time, theory ``(T,)`` and per draw ``(R, T)``, ``nan`` where no gap is at
+    least ``delta`` wide (the readout is undefined there: trivial phase)."""
+    lg_idx, lg_w, _, _ = largest_gap(spectrum.values)
+    lg_sim = np.where(lg_w >= delta, lg_idx, np.nan)
+    lg_th = np.full(spectrum.n_times, np.nan)
+    for i, tau in enumerate(spectrum.tau):
+        g = JacobianSpectrum(manifold, float(tau)).gaps()
+        if g:
+            w = max(g, key=lambda x: x.width)
+            if w.width >= delta:
+                lg_th[i] = w.mass_below * d
+    return lg_th, lg_sim
+
+
+def _nan_mean_sem(x):
+    """Mean and s.e.m. over axis 0 ignoring nan; nan where every entry is nan."""
+    n = np.sum(np.isfinite(x), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
+        v = np.where(n > 1, np.nansum((x - m) ** 2, axis=0) / np.maximum(n - 1, 1), 0.0)
+        return m, np.where(n > 0, np.sqrt(v / np.maximum(n, 1)), np.nan)
+
+
+def _num(x):
+    return None if not np.isfinite(x) else float(x)
+
+
 def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "numpy", n_times: int = 121,
-              t_range=(1e-4, 1e2), manifold: LinearManifold | None = None, progress: bool = True) -> dict:
+              t_range=(1e-4, 1e2), manifold: LinearManifold | None = None, progress: bool = True,
+              delta: float = 0.1) -> dict:
     """All the numbers of Fig. 2 (no plotting).
 
     Returns
@@ -104,11 +134,10 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
     t_max_draws = np.array([argmax_log(t, w) for w in w_sim])
 
     # dimension curves
-    lg_sim = largest_gap_dimension(spec.values)                        # (R, T)
+    lg_th, lg_sim = largest_gap_dimensions(M, spec, d, delta)           # (T,), (R, T); nan: no gap >= delta
     de_sim = effective_dimension(spec.values)
-    lg_mean, lg_sem = mean_sem(lg_sim)
+    lg_mean, lg_sem = _nan_mean_sem(lg_sim)
     de_mean, de_sem = mean_sem(de_sim)
-    lg_th = theory_largest_gap_dimension(M, tau) * d
     de_th = theory_effective_dimension(M, tau) * d
 
     # agreement at the panel times
@@ -124,8 +153,7 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
     for j, i in enumerate(idx):
         per_time.append({
             "t": float(t[i]), "tau": float(tau[i]),
-            "ks": {k: agr["ks"][k][j] for k in ("mean", "sem", "pooled")},
-            "w1": {k: agr["w1"][k][j] for k in ("mean", "sem", "pooled")},
+            "w1_eta": {k: agr["w1"][k][j] for k in ("mean", "sem", "pooled")},
             "edges_theory": edges_th[j],
             "edges_simulated_mean": agr["edges"]["simulated_mean"][j],
             "edges_simulated_sem": agr["edges"]["simulated_sem"][j],
@@ -133,8 +161,9 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
             "gaps_simulated_mean": agr["gaps"]["simulated_mean"][j],
             "gaps_simulated_sem": agr["gaps"]["simulated_sem"][j],
             "spike_mass_simulated": float(np.mean(spec.values[:, i] == 1.0)),
-            "largest_gap_dimension": {"theory": float(lg_th[i]), "simulated_mean": float(lg_mean[i]),
-                                      "simulated_sem": float(lg_sem[i])},
+            "largest_gap_dimension": {"theory": _num(lg_th[i]), "simulated_mean": _num(lg_mean[i]),
+                                      "simulated_sem": _num(lg_sem[i]),
+                                      "draws_with_gap": int(np.sum(np.isfinite(lg_sim[:, i])))},
             "effective_dimension": {"theory": float(de_th[i]), "simulated_mean": float(de_mean[i]),
                                     "simulated_sem": float(de_sem[i])},
         })
@@ -142,7 +171,7 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
     summary = {
         "figure": "fig2",
         "parameters": {"alpha": M.alpha, "profile": M.profile.as_dict(), "d": int(d), "m": int(lam.shape[1]),
-                       "draws": int(draws), "seed": int(seed), "backend": backend, "schedule": "ve",
+                       "draws": int(draws), "seed": int(seed), "backend": backend, "schedule": "ve", "delta": float(delta),
                        "n_times": int(t.size), "t_range": [float(t[0]), float(t[-1])]},
         "theory": {"covariance_bulks": cov_edges, "zero_mass": M.zero_mass, "timescales": ts,
                    "t_max": gap.tau_star, "max_gap_width": gap.max_width, "bulk_counts": counts.tolist()},
@@ -154,6 +183,9 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
                        if draws > 1 else 0.0,
                        "max_gap_width_mean": float(w_mean[i_max]), "max_gap_width_sem": float(w_sem[i_max])},
         "t_max_relative_error": abs(t_max_sim - gap.tau_star) / gap.tau_star,
+        "ks": {"mean": agr["ks"]["mean"][0], "sem": agr["ks"]["sem"][0], "pooled": agr["ks"]["pooled"][0],
+               "t": float(t[idx[0]]),
+               "note": "eta = tau/(lambda + tau) is monotone in lambda, so KS is the same at every time"},
         "agreement": per_time,
         "runtime_s": None,
     }
@@ -229,9 +261,9 @@ def plot_fig2(data: dict, bins: int = 60):
     a1.set_xscale("log")
     a1.set_xlabel("t")
     a1.set_ylabel("dimension")
-    a1.set_title(f"dimension drop (d = {spec.n})")
+    a1.set_title(f"dimension drop (d = {spec.n}); largest-gap dimension only where a gap >= delta")
     a1.legend(fontsize=8)
-    a2.plot(t, c["gap_width_theory"], "k-", label=r"$W_1(t)$ theory")
+    a2.plot(t, c["gap_width_theory"], "k-", label=r"gap width $w_{12}(t)$, theory")
     a2.fill_between(t, c["gap_width_mean"] - c["gap_width_sem"], c["gap_width_mean"] + c["gap_width_sem"],
                     color="C0", alpha=0.3)
     a2.plot(t, c["gap_width_mean"], color="C0", label="simulation (mean over draws)")
@@ -264,26 +296,7 @@ def reproduce_fig2(out=None, d: int = 100, draws: int = 100, seed: int = 0, back
     summary = data["summary"]
     summary["parameters"]["quick"] = bool(quick)
     if out is not None:
-        import matplotlib
-        if "matplotlib.pyplot" not in sys.modules:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        figs = plot_fig2(data)
-        files = []
-        for name, fig in figs.items():
-            fig.savefig(out / f"fig2_{name}.png", dpi=130)
-            plt.close(fig)
-            files.append(f"fig2_{name}.png")
-        data["spectrum"].save(out / "spectra.npz")
-        np.savez(out / "curves.npz", **data["curves"])
-        files += ["spectra.npz", "curves.npz", "summary.json"]
-        summary["files"] = files
-        tmp = out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2, default=_jsonable))
-        os.replace(tmp, out / "summary.json")
-    return summary
-
-
-from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
+        use_agg()
+        write_artefacts(out, summary, figures={f"fig2_{k}": f for k, f in plot_fig2(data).items()},
+                        spectra={"spectra": data["spectrum"]}, arrays={"curves": data["curves"]}, dpi=130)
+    return stamp(summary)

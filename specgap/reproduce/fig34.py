@@ -1,6 +1,6 @@
 """The paper's Figs. 3 and 4: Jacobian spectra of score networks trained on linear manifolds, against theory.
 
-Setting (THEORY.md section 10): ``d = 100``, ``m = 40`` (``alpha = 0.4``), ``n`` training points ``x = F z`` with
+Setting (docs/theory.md section 10): ``d = 100``, ``m = 40`` (``alpha = 0.4``), ``n`` training points ``x = F z`` with
 one fixed ``F`` per data set (:func:`trained.data.linear_manifold_data`), VE schedule (``t`` = noise variance),
 a residual MLP trained by denoising score matching with EMA (:func:`trained.train.train`; checkpoints in
 ``RUNS/<panel>/checkpoint.pt``, so a rerun with the same settings reuses or resumes the training).
@@ -21,26 +21,40 @@ a residual MLP trained by denoising score matching with EMA (:func:`trained.trai
 from __future__ import annotations
 
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 from rmt import readouts, theory_spectrum
+from rmt._io import write_json
 from rmt._validate import positive, positive_int, resolution
-from rmt.gaps import intermediate_gaps, manifold_gap, phase_at
-from rmt.gaps import largest_gap_dimension as theory_largest_gap_dimension
+from rmt.gaps import (
+    intermediate_gaps,
+    manifold_gap,
+    phase_at,
+    theory_largest_gap_dimension,
+)
 from rmt.mp import JacobianSpectrum
 from rmt.profiles import VarianceProfile
 from rmt.spectrum import Spectrum
 from simulate.agreement import mean_sem
+from trained.data import LinearManifoldData, linear_manifold_data
+from trained.network_spectra import (
+    gap_opening_times,
+    gap_widths,
+    network_spectra,
+    noised_points,
+    reverse_trajectories,
+    sample_network,
+    separation_order,
+    subspaces,
+    tangent_ks,
+    time_readouts,
+    training_points,
+)
 
-from .data import LinearManifoldData, linear_manifold_data
-from .network_spectra import (gap_opening_times, gap_widths, network_spectra, noised_points, reverse_trajectories,
-                              sample_network, separation_order, subspaces, tangent_ks, time_readouts,
-                              training_points)
+from ._artefacts import stamp, use_agg, write_artefacts
 
 __all__ = ["PANELS", "FIG4_TIMES", "fig34_settings", "panel_profile", "panel_data", "train_panel", "time_grid",
            "fig3_panel", "fig3_data", "plot_fig3", "reproduce_fig3", "fig4_data", "plot_fig4", "reproduce_fig4"]
@@ -117,8 +131,8 @@ def train_panel(panel: str, settings: dict, runs=None, *, seed: int = 0, device=
 
     Returns ``(ema_model, data, info)``; ``info`` has the training and score-error numbers.
     """
-    from .nets import build_model
-    from .train import TrainConfig, score_error, train
+    from trained.nets import build_model
+    from trained.train import TrainConfig, score_error, train
     data = panel_data(panel, settings, seed)
     model = build_model({"arch": "mlp", "net": {"d": settings["d"], **settings["net"]},
                          "schedule": settings["schedule"], "sigma_data": data.sigma_data}, seed=seed)
@@ -144,7 +158,7 @@ def _train_seconds(path, seconds):
     f = Path(path).with_name("train_seconds.json")
     prev = json.loads(f.read_text()) if f.exists() else {"seconds": 0.0}
     total = prev["seconds"] + seconds
-    f.write_text(json.dumps({"seconds": total}))
+    write_json(f, {"seconds": total})
     return round(total, 2)
 
 
@@ -354,24 +368,6 @@ def plot_fig3(data: dict):
     return figs
 
 
-def _write(out, summary, figs, arrays):
-    import matplotlib.pyplot as plt
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    for name, fig in figs.items():
-        fig.savefig(out / f"{name}.png", dpi=120)
-        plt.close(fig)
-        files.append(f"{name}.png")
-    for name, spec in arrays.items():
-        spec.save(out / f"{name}.npz")
-        files.append(f"{name}.npz")
-    summary["files"] = files + ["summary.json"]
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, default=_jsonable))
-    os.replace(tmp, out / "summary.json")
-
-
 class _threads:
     """Set torch's CPU thread count for the block (restored afterwards)."""
 
@@ -386,12 +382,6 @@ class _threads:
     def __exit__(self, *exc):
         import torch
         torch.set_num_threads(self.old)
-
-
-def _agg():
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
 
 
 def reproduce_fig3(out=None, *, quick: bool = False, seed: int = 0, runs=None, panels=("a", "b", "c"),
@@ -410,7 +400,7 @@ def reproduce_fig3(out=None, *, quick: bool = False, seed: int = 0, runs=None, p
     s = data["summary"]
     s["runs"] = None if runs is None else str(runs)
     if out is not None:
-        _agg()
+        use_agg()
         arrays = {}
         for p, v in data["panels"].items():
             arrays[f"spectra_{p}"] = v["spectrum"]
@@ -419,9 +409,9 @@ def reproduce_fig3(out=None, *, quick: bool = False, seed: int = 0, runs=None, p
             if v["spectrum_reverse"] is not None:
                 arrays[f"reverse_{p}"] = v["spectrum_reverse"]
         s["runtime_s"] = round(time.perf_counter() - t0, 2)
-        _write(out, s, {f"fig3_{k}": f for k, f in plot_fig3(data).items()}, arrays)
+        write_artefacts(out, s, figures={f"fig3_{k}": f for k, f in plot_fig3(data).items()}, spectra=arrays)
     s["runtime_s"] = round(time.perf_counter() - t0, 2)
-    return s
+    return stamp(s)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -521,12 +511,9 @@ def reproduce_fig4(out=None, *, quick: bool = False, seed: int = 0, runs=None, t
     s = data["summary"]
     s["runs"] = None if runs is None else str(runs)
     if out is not None:
-        _agg()
+        use_agg()
         s["runtime_s"] = round(time.perf_counter() - t0, 2)
-        _write(out, s, {f"fig4_{k}": f for k, f in plot_fig4(data).items()},
-               {"spectra": data["spectrum"], "theory": data["spectrum_theory"]})
+        write_artefacts(out, s, figures={f"fig4_{k}": f for k, f in plot_fig4(data).items()},
+                        spectra={"spectra": data["spectrum"], "theory": data["spectrum_theory"]})
     s["runtime_s"] = round(time.perf_counter() - t0, 2)
-    return s
-
-
-from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
+    return stamp(s)

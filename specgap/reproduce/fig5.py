@@ -1,9 +1,9 @@
 """The paper's Fig. 5: Jacobian spectra of UNets trained on real images (MNIST, CIFAR-10, CelebA).
 
-Pipeline (THEORY.md sections 5, 9, 10):
+Pipeline (docs/theory.md sections 5, 9, 10):
 
 1. images from :func:`trained.datasets.load_images` (``[-1, 1]``), wrapped as a :class:`TensorData`
-   (:func:`image_data`; registered in the data registry as ``images``);
+   (:func:`trained.datasets.image_data`, the ``images`` data set of the registry);
 2. a UNet trained by denoising score matching with :func:`trained.train.train` (EMA, atomic checkpoint in
    ``OUT/checkpoint/``, exact resume: rerunning with the same settings reuses or continues the run);
 3. spectra of the normalised Jacobian ``Jn = s(t)^2 J`` through the one engine
@@ -13,10 +13,11 @@ Pipeline (THEORY.md sections 5, 9, 10):
    ``12288`` the matrix-free ``lanczos`` route: the top-``k`` singular values ``sigma_i`` of the denoiser
    Jacobian ``D' = (I + Jn)/a`` (the tangent directions), stored as ``1 - a sigma_i`` (= ``eta`` for a
    symmetric Jacobian) - the ``k`` smallest values of the spectrum, the other ``d - k`` lie above them;
-4. readouts of :mod:`rmt.readouts` per image and time: phase, largest-gap dimension, ``D_eff``; gap positions
-   of the image-averaged sorted spectrum and the times where gaps open (:func:`gap_events`);
+4. readouts per image and time (:func:`trained.network_spectra.time_readouts`): phase, largest-gap dimension,
+   ``D_eff``, gaps of the image-averaged sorted spectrum, and the times where gaps open
+   (:func:`trained.network_spectra.gap_opening_times`, the one definition of opening);
 5. samples from the reverse SDE of :mod:`simulate.samplers` driven by the network score
-   (:class:`NetworkScore`), and the spectra along those reverse trajectories;
+   (:func:`trained.network_spectra.reverse_trajectories`), and the spectra along those trajectories;
 6. the dimension at the smallest time compared on the same images with the normal-bundle estimator
    (:class:`trained.estimators.NormalBundle`, network score) and with scikit-dimension's MLE
    (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`).
@@ -25,9 +26,6 @@ Pipeline (THEORY.md sections 5, 9, 10):
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -35,17 +33,24 @@ import numpy as np
 
 from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
-from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
-from simulate.samplers import sample_reverse
+from simulate.agreement import mean_sem
+from trained.data import TensorData
+from trained.datasets import image_data, load_images
+from trained.estimators import NormalBundle
+from trained.network_spectra import (
+    NOISE_STREAM,
+    gap_opening_times,
+    network_spectra,
+    noised_points,
+    reverse_trajectories,
+    time_readouts,
+)
 
-from .data import TensorData, register_dataset
-from .estimators import NormalBundle
-from .jacobian import jacobian_spectrum
+from ._artefacts import stamp, use_agg, write_artefacts
 
-__all__ = ["FIG5_DATASETS", "fig5_settings", "image_data", "NetworkScore", "train_image_model",
-           "noised_images", "image_spectra", "time_summary", "gap_events", "pointcloud_dimensions",
-           "dimension_comparison", "sample_images", "fig5_data", "plot_fig5", "reproduce_fig5"]
+__all__ = ["FIG5_DATASETS", "fig5_settings", "train_image_model", "pointcloud_dimensions",
+           "dimension_comparison", "fig5_data", "plot_fig5", "reproduce_fig5"]
 
 #: per dataset: resolution, ambient dimension, Jacobian method, and the full-mode settings (GPU-sized)
 FIG5_DATASETS = {
@@ -130,32 +135,6 @@ def fig5_settings(dataset: str = "mnist", quick: bool = False, **overrides) -> d
 
 
 # ------------------------------------------------------------------------------------------------
-# data
-# ------------------------------------------------------------------------------------------------
-def image_data(dataset: str = "mnist", data_dir=None, n=None, resolution=None, seed: int = 0,
-               train: bool = True, classes=None) -> TensorData:
-    """Images of :func:`trained.datasets.load_images` as a :class:`TensorData` (``x`` (N, C, H, W) in [-1, 1]).
-
-    ``config`` (``name='images'``) rebuilds the same tensor through ``make_dataset(**config)``.
-    """
-    from .datasets import load_images
-    imgs = load_images(dataset, data_dir, train=train, classes=classes, n=n, resolution=resolution, seed=seed)
-    cfg = {"name": "images", "dataset": imgs.name,
-           "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
-           "n": None if n is None else int(n), "resolution": int(imgs.image_shape[1]), "seed": int(seed),
-           "train": bool(train), "classes": classes if classes is None or isinstance(classes, (int, str))
-           else list(classes)}
-    return TensorData(imgs.images, cfg)
-
-
-register_dataset("images", image_data)
-
-
-# the network score for the reverse-time samplers of simulate: one adapter, in trained.network_spectra
-from .network_spectra import NetworkScore  # noqa: E402
-
-
-# ------------------------------------------------------------------------------------------------
 # training
 # ------------------------------------------------------------------------------------------------
 def train_image_model(data: TensorData, settings: dict, out=None, *, seed: int = 0, device="auto",
@@ -165,8 +144,8 @@ def train_image_model(data: TensorData, settings: dict, out=None, *, seed: int =
     With ``out``, the checkpoint lives in ``out`` and an existing compatible checkpoint is resumed (a
     finished run is loaded without further steps). Returns the :class:`~trained.train.TrainResult`.
     """
-    from .nets import build_model
-    from .train import TrainConfig, train
+    from trained.nets import build_model
+    from trained.train import TrainConfig, train
     C, R = data.shape[0], data.shape[1]
     net = dict(settings["net"], in_channels=C, resolution=R)
     model = build_model({"arch": "unet", "net": net, "schedule": settings["schedule"],
@@ -174,112 +153,6 @@ def train_image_model(data: TensorData, settings: dict, out=None, *, seed: int =
     cfg = TrainConfig(seed=seed, checkpoint_every=max(1, settings["train"]["steps"] // 10),
                       **settings["train"])
     return train(model, data, cfg, out, resume=True, device=device, progress=progress)
-
-
-# ------------------------------------------------------------------------------------------------
-# spectra
-# ------------------------------------------------------------------------------------------------
-def noised_images(x0, times, schedule="ve", seed: int = 0) -> np.ndarray:
-    """``x_t = a(t) x0 + s(t) eps`` for every time, one ``eps`` per image shared over times: (P, T, d)."""
-    x0 = finite_array("x0", x0)
-    x0 = x0.reshape(x0.shape[0], -1)
-    times = finite_array("times", times, positive_values=True)
-    sch = get_schedule(schedule)
-    eps = np.random.default_rng([seed, 5]).standard_normal(x0.shape)
-    return np.stack([sch.a(t) * x0 + np.sqrt(sch.s2(t)) * eps for t in times], axis=1)
-
-
-def image_spectra(model, points, times, *, method="exact", k=None, seed: int = 0, progress: bool = True,
-                  desc: str = "spectra") -> Spectrum:
-    """Spectra of ``Jn`` of ``model`` at ``points`` (P, T, d) - point ``p`` at time ``times[j]`` is
-    ``points[p, j]`` - through :func:`trained.jacobian.jacobian_spectrum`.
-
-    Returns a Spectrum with values (P, T, n): ``n = d`` singular values of ``Jn`` (``exact``,
-    ``finite-difference``) or the ``k`` values ``1 - a sigma_i(D')`` of the top-``k`` denoiser singular
-    values (``lanczos``), ascending.
-    """
-    from tqdm import tqdm
-    pts = finite_array("points", points)
-    if pts.ndim != 3:
-        raise ValueError(f"points must have shape (P, T, d), got {pts.shape}")
-    times = finite_array("times", times, positive_values=True)
-    if times.shape != (pts.shape[1],):
-        raise ValueError(f"times must have one entry per column of points ({pts.shape[1]}), got {times.shape}")
-    kw = {"k": k} if method == "lanczos" else {}
-    if method == "lanczos":
-        kw.update(operator="denoiser", tol=1e-6, maxiter=60)
-    vals, infos = [], []
-    for j in tqdm(range(times.size), desc=desc, file=sys.stderr, disable=not progress, leave=False):
-        r = jacobian_spectrum(model, pts[:, j].astype(np.float32), method=method, t=float(times[j]),
-                              seed=seed, **kw)
-        vals.append(r.spectrum.values[:, 0])
-        infos.append({"seconds": r.info["seconds"], **{k2: v for k2, v in r.info["per_time"][0].items()
-                                                        if k2 in ("route", "solver")}})
-    sch = model.schedule.name
-    return Spectrum(np.stack(vals, axis=1), times, schedule=sch, source="network", kind="singular values",
-                    meta={"method": method, "k": k, "d": int(pts.shape[2]),
-                          "values": "1 - a sigma(D') (top k of D')" if method == "lanczos" else "sigma(Jn)",
-                          "seconds": float(sum(i["seconds"] for i in infos))})
-
-
-from simulate.agreement import mean_sem as _mean_sem  # noqa: E402  (one definition)
-
-
-def time_summary(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> list[dict]:
-    """Per time: phase (majority over images and the counts), largest-gap dimension and ``D_eff`` (mean,
-    s.e.m. over images), the largest gap of the image-averaged sorted spectrum, and its gaps wider than
-    ``min_gap`` (``index`` = number of values below the gap), widest first. All readouts from
-    :mod:`rmt.readouts`. (``min_gap = 0.02`` is ~15x the mean spacing ``1.2/d`` of a network spectrum at
-    ``d = 784``; per-image largest gaps of a network often sit among the few singular values above 1.)"""
-    min_gap = positive("min_gap", min_gap)
-    v = spec.values
-    ph = readouts.phases(v, delta)                                     # (P, T)
-    lg, width, _, _ = readouts.largest_gap(v)
-    de = readouts.effective_dimension(v)
-    mean_sorted = spec.mean_sorted()
-    out = []
-    for j, t in enumerate(spec.t):
-        names, counts = np.unique(ph[:, j], return_counts=True)
-        lg_m, lg_s = _mean_sem(lg[:, j])
-        de_m, de_s = _mean_sem(de[:, j])
-        w_m, w_s = _mean_sem(width[:, j])
-        out.append({
-            "t": float(t), "tau": float(spec.tau[j]),
-            "phase": str(names[np.argmax(counts)]),
-            "phase_counts": {str(a): int(b) for a, b in zip(names, counts)},
-            "phase_of_mean_spectrum": readouts.phase(mean_sorted[j], delta),
-            "largest_gap_dimension": {"mean": float(lg_m), "sem": float(lg_s),
-                                      "per_image": lg[:, j].tolist()},
-            "largest_gap_width": {"mean": float(w_m), "sem": float(w_s)},
-            "effective_dimension": {"mean": float(de_m), "sem": float(de_s), "per_image": de[:, j].tolist()},
-            "largest_gap_of_mean_spectrum": _largest(mean_sorted[j]),
-            "gaps": readouts.gaps(mean_sorted[j], min_width=min_gap),
-        })
-    return out
-
-
-def _largest(v):
-    i, w, lo, up = readouts.largest_gap(v)
-    return {"index": int(i), "width": float(w), "lower": float(lo), "upper": float(up)}
-
-
-def gap_events(per_time: list[dict], rel_tol: float = 0.25) -> list[dict]:
-    """Times where gaps open, scanning from large to small ``t`` (the direction of generation).
-
-    A gap of the averaged spectrum (``per_time[j]['gaps']``) *opens* at ``t_j`` if no gap at the next larger
-    time had an index within ``max(2, rel_tol * index)`` of it. Returns ``[{t_open, index, width, lower,
-    upper}]`` in order of opening; ``t_open`` is the grid time where it is first seen (it opened between
-    that time and the previous, larger one; the largest grid time itself counts as an opening).
-    """
-    order = np.argsort([-p["t"] for p in per_time])
-    events, prev = [], []
-    for j in order:
-        cur = per_time[j]["gaps"]
-        for g in cur:
-            if not any(abs(g["index"] - q["index"]) <= max(2, rel_tol * g["index"]) for q in prev):
-                events.append({"t_open": per_time[j]["t"], **g})
-        prev = cur
-    return events
 
 
 # ------------------------------------------------------------------------------------------------
@@ -335,7 +208,7 @@ def pointcloud_dimensions(X, query=None, *, knn: int = 20, lpca_neighbors: int =
 
 
 def _pointwise(pw, q, extra):
-    m, s = _mean_sem(pw[q])
+    m, s = mean_sem(pw[q])
     return {"query_mean": float(m), "query_sem": float(s), "query_median": float(np.median(pw[q])),
             "global_mean": float(np.mean(pw)), **extra}
 
@@ -352,31 +225,12 @@ def dimension_comparison(model, images, query, spec: Spectrum, *, probes=None, k
     nb = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
                       seed=seed).fit(X[query], score=model)
     res = {"t": float(spec.t[j]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]), "n_query": int(len(query)),
-           "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, _mean_sem(lg))), per_image=lg.tolist()),
-           "spectral_d_eff": dict(zip(("mean", "sem"), map(float, _mean_sem(de))), per_image=de.tolist()),
+           "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, mean_sem(lg))), per_image=lg.tolist()),
+           "spectral_d_eff": dict(zip(("mean", "sem"), map(float, mean_sem(de))), per_image=de.tolist()),
            "normal_bundle": {"dimension": int(nb.dimension_), "per_image": np.asarray(nb.dimensions_).tolist(),
                              "tau": float(nb.tau_), "probes": int(probes or 4 * X.shape[1])}}
     res.update(pointcloud_dimensions(X, query, knn=knn, lpca_neighbors=lpca_neighbors))
     return res
-
-
-# ------------------------------------------------------------------------------------------------
-# sampling
-# ------------------------------------------------------------------------------------------------
-def sample_images(model, n: int, *, steps: int = 500, t_end: float = 1e-3, record_times=None, seed: int = 0,
-                  progress: bool = False):
-    """Reverse-SDE samples (Euler-Maruyama, :func:`simulate.samplers.sample_reverse`) with the network score.
-
-    Starts from the Gaussian prior at ``tau = max(100, 1e2 sigma_data^2)`` (the network's training range
-    is not stored with the model). Returns the :class:`~simulate.samplers.SampleResult` (flat points;
-    ``denoised`` holds the final Tweedie denoised images).
-    """
-    ns = NetworkScore(model)
-    tau0 = max(100.0, 1e2 * ns.max_variance)
-    t_start = float(ns.schedule.t_of_tau(tau0))
-    return sample_reverse(ns, positive_int("n", n), method="sde", steps=steps, t_start=t_start,
-                          t_end=positive("t_end", t_end), rng=np.random.default_rng([seed, 7]),
-                          record_times=record_times, progress=progress)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -406,26 +260,27 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
     times = np.geomspace(*s["t_range"], s["n_times"])
     q = np.arange(min(s["n_images"], held.shape[0]))
     x0 = held[q].reshape(len(q), -1).numpy().astype(float)
-    pts = noised_images(x0, times, s["schedule"], seed)
-    meth, k = s["method"], s["k"]
-    spec = image_spectra(model, pts, times, method=meth, k=k, seed=seed, progress=progress)
-    spec.meta.update({"dataset": s["dataset"], "points": "held-out images noised to x_t"})
-    per_time = time_summary(spec, s["delta"], s["min_gap"])
-    events = gap_events(per_time)
+    pts = noised_points(x0, times, s["schedule"], seed, shared_noise=True)
+    meth = s["method"]
+    engine = {"k": s["k"]} if meth == "lanczos" else {}
+    spec = network_spectra(model, pts, times, method=meth, seed=seed, progress=progress,
+                           meta={"dataset": s["dataset"], "points": "held-out images noised to x_t"}, **engine)
+    per_time = time_readouts(spec, s["delta"], s["min_gap"])
+    events = gap_opening_times(spec, None, s["delta"])
 
     # samples, and spectra along reverse trajectories
     samples, traj_spec, traj_summary = None, None, None
     if s["n_samples"] or s["trajectory_points"]:
         ns = max(s["n_samples"], s["trajectory_points"])
-        sres = sample_images(model, ns, steps=s["sample_steps"], t_end=float(times[0]), record_times=times,
-                             seed=seed, progress=progress)
+        X, sres = reverse_trajectories(model, times, ns, steps=s["sample_steps"], seed=seed, method="sde",
+                                       progress=progress)
         samples = torch.as_tensor(sres.denoised).float().reshape((ns,) + tuple(data.shape)).clamp(-1, 1)
         if s["trajectory_points"]:
-            tr_pts = _states_at(sres, times)[:, :s["trajectory_points"]].transpose(1, 0, 2)   # (P, T, d)
-            traj_spec = image_spectra(model, tr_pts, times, method=meth, k=k, seed=seed, progress=progress,
-                                      desc="trajectory spectra")
-            traj_spec.meta.update({"dataset": s["dataset"], "points": "reverse-SDE trajectories"})
-            traj_summary = time_summary(traj_spec, s["delta"], s["min_gap"])
+            traj_spec = network_spectra(model, X[:s["trajectory_points"]], times, method=meth, seed=seed,
+                                        progress=progress, desc="trajectory spectra",
+                                        meta={"dataset": s["dataset"], "points": "reverse-SDE trajectories"},
+                                        **engine)
+            traj_summary = time_readouts(traj_spec, s["delta"], s["min_gap"])
 
     # dimension at small t on the same images: the cloud is the held-out pool, the query rows are q
     cloud = held[:max(s["n_cloud"], len(q))] if held.shape[0] >= s["n_cloud"] else held
@@ -440,10 +295,10 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
         "train": {"steps": int(tr.step), "resumed_from": tr.resumed_from, "seconds": round(tr.seconds, 2),
                   "loss_initial": float(np.mean(L[:kk])), "loss_final": float(np.mean(L[-kk:])),
                   "parameters": tr.info["params"], "device": tr.info["device"]},
-        "spectra": {"method": meth, "k": k, "n_images": int(len(q)), "n_values": int(spec.n),
+        "spectra": {"method": meth, "k": s["k"], "n_images": int(len(q)), "n_values": int(spec.n),
                     "points": spec.meta["points"], "seconds": spec.meta["seconds"]},
         "per_time": per_time,
-        "gap_events": events,
+        "gap_openings": events,
         "trajectory_per_time": traj_summary,
         "dimension_small_t": comp,
         "runtime_s": None,
@@ -453,21 +308,8 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
             "held_out": held[q], "summary": summary}
 
 
-def _states_at(sres, times):
-    """Recorded sampler states at ``times`` (T, n, d). The sampler records at every grid point that matches a
-    record time; a base grid point can coincide with an inserted time up to rounding (two records), so the
-    last record of each time is taken."""
-    hits = [g for g in sres.grid if np.any(np.isclose(sres.record_times, g, rtol=1e-12, atol=0))]
-    if len(hits) != sres.trajectory.shape[0]:
-        raise RuntimeError(f"sampler recorded {sres.trajectory.shape[0]} states for {len(hits)} matching grid times")
-    hits = np.asarray(hits)
-    idx = [int(np.nonzero(np.isclose(hits, t, rtol=1e-12, atol=0))[0][-1]) for t in times]
-    return sres.trajectory[idx]
-
-
 def _held_out(s, data_dir, data, seed):
     """Images not used for training: the test split where it exists, else the complement of the subset."""
-    from .datasets import load_images
     try:
         imgs = load_images(s["dataset"], data_dir, train=False, resolution=s["resolution"])
         pool = imgs.images
@@ -514,8 +356,9 @@ def plot_fig5(data: dict) -> dict:
                 fmt="o-", ms=3, label="largest-gap dimension")
     a1.errorbar(t, [p["effective_dimension"]["mean"] for p in pt], [p["effective_dimension"]["sem"] for p in pt],
                 fmt="s--", ms=3, label=r"$D_{eff} = \#\{\sigma < 1/2\}$")
-    for e in s["gap_events"]:
-        a1.axvline(e["t_open"], color="0.7", lw=0.8, ls=":")
+    for e in s["gap_openings"]:
+        if e["t_open"] is not None:
+            a1.axvline(e["t_open"], color="0.7", lw=0.8, ls=":")
     colors = {"trivial": "0.9", "coverage": "#cfe8ff", "consolidation": "#ffe0c0"}
     edges = np.sqrt(t[1:] * t[:-1])
     lo = np.concatenate([[t[0] / 1.5], edges])
@@ -568,32 +411,14 @@ def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bo
                      settings=settings)
     summary = data["summary"]
     if out is not None:
-        import matplotlib
-        if "matplotlib.pyplot" not in sys.modules:
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        files = []
-        for name, fig in plot_fig5(data).items():
-            fig.savefig(out / f"fig5_{name}.png", dpi=120)
-            plt.close(fig)
-            files.append(f"fig5_{name}.png")
-        data["spectrum"].save(out / "spectra.npz")
-        np.savez(out / "images.npz", x0=data["held_out"].numpy(), t=data["spectrum"].t, seed=seed,
-                 noise_seed=np.array([seed, 5]))
-        files += ["spectra.npz", "images.npz"]
+        use_agg()
+        spectra = {"spectra": data["spectrum"]}
         if data["trajectory_spectrum"] is not None:
-            data["trajectory_spectrum"].save(out / "trajectory_spectra.npz")
-            files.append("trajectory_spectra.npz")
+            spectra["trajectory_spectra"] = data["trajectory_spectrum"]
+        arrays = {"images": {"x0": data["held_out"].numpy(), "t": data["spectrum"].t, "seed": seed,
+                             "noise_seed": np.array([seed, NOISE_STREAM])}}
         if data["samples"] is not None:
-            np.savez(out / "samples.npz", samples=data["samples"].numpy())
-            files.append("samples.npz")
-        summary["files"] = files + ["summary.json", "checkpoint/checkpoint.pt"]
-        tmp = out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2, default=_jsonable))
-        os.replace(tmp, out / "summary.json")
-    return summary
-
-
-from rmt._io import jsonable as _jsonable  # noqa: E402  (one definition, shared)
+            arrays["samples"] = {"samples": data["samples"].numpy()}
+        write_artefacts(out, summary, figures={f"fig5_{k}": f for k, f in plot_fig5(data).items()},
+                        spectra=spectra, arrays=arrays, extra_files=["checkpoint/checkpoint.pt"])
+    return stamp(summary)

@@ -1,0 +1,78 @@
+"""The linear-manifold data model ``x0 = F z`` (docs/theory.md section 1) and its spectral methods.
+
+``LinearManifold(alpha, profile)`` holds ``alpha = m/d`` and the variance profile; its one cached
+:class:`~rmt.mp.MPSolver` (:attr:`LinearManifold.solver`) gives the covariance spectrum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from ._validate import positive, positive_int
+from .intervals import Bulk
+from .mp import JacobianSpectrum, MPSolver
+from .profiles import ContinuousProfile, VarianceProfile
+
+__all__ = ["LinearManifold"]
+
+
+@dataclass(frozen=True)
+class LinearManifold:
+    """Gaussian data on a linear manifold: ``m = alpha d`` latent directions with variance profile ``H``.
+
+    The covariance ``C = F F^T`` has, as ``d -> inf``, an atom ``max(0, 1 - alpha)`` at zero and a
+    continuous part of mass ``min(alpha, 1)`` (generalised Marchenko-Pastur, see :mod:`rmt.mp`).
+
+    Parameters
+    ----------
+    alpha : float > 0
+        ``m / d``; values above 1 are allowed (full-rank ``C``).
+    profile : VarianceProfile or ContinuousProfile
+    """
+
+    alpha: float
+    profile: VarianceProfile | ContinuousProfile = field(default_factory=lambda: VarianceProfile.single(1.0))
+
+    def __post_init__(self):
+        object.__setattr__(self, "alpha", positive("alpha", self.alpha))
+        if not isinstance(self.profile, (VarianceProfile, ContinuousProfile)):
+            raise ValueError(f"profile must be a VarianceProfile or ContinuousProfile, got {self.profile!r}")
+
+    @property
+    def zero_mass(self) -> float:
+        """Mass of the atom of the covariance spectrum at 0 (the orthogonal directions): ``max(0, 1-alpha)``."""
+        return max(0.0, 1.0 - self.alpha)
+
+    @property
+    def spike_mass(self) -> float:
+        """Mass of the spike of ``-Jn`` at ``eta = 1`` (equal to :attr:`zero_mass`)."""
+        return self.zero_mass
+
+    def latent_dim(self, d: int) -> int:
+        """``m = round(alpha d)``."""
+        return int(round(self.alpha * positive_int("d", d)))
+
+    @cached_property
+    def solver(self) -> MPSolver:
+        """The one :class:`~rmt.mp.MPSolver` of this manifold (built on first use, then cached)."""
+        return MPSolver(self)
+
+    def stieltjes(self, z):
+        """Stieltjes transform ``g(z)`` of the covariance spectrum (``Im z > 0``)."""
+        return self.solver.stieltjes(z)
+
+    def density(self, x):
+        """Continuous part of the covariance-eigenvalue density at ``x`` (``lambda`` units)."""
+        return self.solver.density(x)
+
+    def support(self, masses: bool = True) -> list[Bulk]:
+        """Bulks of the covariance spectrum (exact edges; masses by quadrature), sorted by ``lower``."""
+        return self.solver.support(masses)
+
+    def spectrum(self, tau) -> JacobianSpectrum:
+        """The spectrum of ``-Jn`` at effective noise ``tau``."""
+        return JacobianSpectrum(self, tau)
+
+    def counting(self, x):
+        """Fraction of eigenvalues of ``C`` strictly above ``x`` (the counting function, per unit ``d``)."""
+        return self.solver.counting(x)

@@ -1,0 +1,71 @@
+"""What every command shares: common options, number lists, the one output function, usage errors.
+
+Contract (DESIGN.md): ``--json`` prints one strict JSON object on stdout; ``--out DIR`` writes files and a
+``summary.json`` (atomically); ``--seed``. Every JSON output carries ``specgap_version``,
+``schema_version``, the ``command`` and its ``inputs`` (every option of the run).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import SCHEMA_VERSION, __version__
+
+__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record"]
+
+_NOT_INPUTS = ("handler", "json", "debug", "group", "command")
+
+
+class UsageError(Exception):
+    """Bad input on the command line: exit status 2, one line."""
+
+
+def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
+    """The options every command shares."""
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    if out:
+        p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="directory for figures, .npz arrays and summary.json")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def float_list(text: str) -> list[float]:
+    """Parse ``1,0.01`` into floats (argparse ``type``)."""
+    try:
+        vals = [float(v) for v in str(text).split(",") if v.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return vals
+
+
+def record(args, result: dict) -> dict:
+    """``result`` with ``specgap_version``, ``schema_version``, ``command`` and ``inputs`` (all options) first."""
+    inputs = {k: v for k, v in vars(args).items() if k not in _NOT_INPUTS and not callable(v)}
+    command = " ".join(x for x in (getattr(args, "group", None), getattr(args, "command", None)) if x)
+    rest = {k: v for k, v in result.items() if k not in ("specgap_version", "schema_version")}
+    return {"specgap_version": __version__, "schema_version": SCHEMA_VERSION, "command": command,
+            "inputs": inputs, **rest}
+
+
+def emit(args, result: dict, text: str | None = None) -> None:
+    """Print the result (strict JSON with ``--json``) and write ``summary.json`` under ``--out``."""
+    from rmt._io import dumps, write_json
+    result = record(args, result)
+    out = getattr(args, "out", None)
+    if out is not None:
+        write_json(Path(out) / "summary.json", result)
+    if getattr(args, "json", False):
+        sys.stdout.write(dumps(result) + "\n")
+    else:
+        sys.stdout.write((text if text is not None else dumps(result, indent=2)) + "\n")
+
+
+def save_arrays(args, name: str, **arrays) -> str:
+    """Write ``arrays`` to ``OUT/name`` atomically (``.npz``); returns the file name."""
+    from rmt._io import save_npz
+    save_npz(Path(args.out) / name, **arrays)
+    return name

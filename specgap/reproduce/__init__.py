@@ -1,0 +1,11 @@
+"""The paper reproductions and studies (application layer): one module each, one writer of artefacts.
+
+- :mod:`specgap.reproduce.fig2`: exact-score spectra of the double-variance model, theory vs simulation;
+- :mod:`specgap.reproduce.fig34`: networks trained on linear manifolds (Figs. 3 and 4);
+- :mod:`specgap.reproduce.fig5`: UNets on real images (Fig. 5).
+
+Each ``reproduce_<name>(out, ..., quick=...)`` returns its summary and, with ``out``, writes figures,
+arrays and ``summary.json`` through :func:`specgap.reproduce._artefacts.write_artefacts`. Modules are
+imported on use (torch is needed by Figs. 3-5 only).
+"""
+NAMES = ("fig2", "fig3", "fig4", "fig5")
