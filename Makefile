@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.specgap-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench mutate install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15 tests
 
 bench: $(STAMP)
-	$(PY) -m pytest -q tests/benchmarks --benchmark-enable -s
+	SPECGAP_BENCH=full $(PY) -m pytest -q tests/benchmarks -o addopts=-ra --benchmark-enable -s -p no:cacheprovider
+
+mutate: $(STAMP)
+	$(PY) tests/mutate.py
 
 clean:
 	rm -rf results .pytest_cache .hypothesis .benchmarks

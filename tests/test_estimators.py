@@ -21,13 +21,14 @@ def test_spectral_estimators_recover_linear_manifold_dimension_from_point_cloud(
     # the chosen tau lies between the condensation scale 1/(2 ln n) ~ 0.075 and the variance 1
     assert 0.05 < gap.tau_ < 1.0
     assert gap.spectrum_.values.shape == (8, default_tau_grid(X).size, 16)
-    deff = EffectiveDimension(n_points=8).fit(X)
-    if m == 2:
-        assert deff.dimension_ == m
-    else:
-        # known failure (reported): 800 points are sparse in 5 dimensions, the posterior condenses before
-        # #{eta < 1/2} reaches m, so D_eff underestimates; the largest gap still finds m
-        assert deff.dimension_ < m and deff.curve_.max() < m
+
+
+@pytest.mark.parametrize("m", [2, pytest.param(5, marks=pytest.mark.xfail(
+    strict=True, reason="known failure: 800 points are sparse in 5 dimensions, the empirical posterior condenses "
+                        "before #{eta < 1/2} reaches m, so D_eff underestimates (issue 16: scale selection)"))])
+def test_effective_dimension_of_a_flat_cloud(m):
+    X = flat_cloud(16, m, 800, seed=m)
+    assert EffectiveDimension(n_points=8).fit(X).dimension_ == m
 
 
 def test_gap_phase_readouts_on_exact_linear_model():

@@ -47,9 +47,6 @@ def test_files(run):
     spec = Spectrum.load(out / "spectra.npz")
     assert spec.values.shape == (3, 7, D) and spec.source == "network"
     assert s["spectra"]["method"] == "exact" and s["d"] == D
-    for p in s["per_time"]:
-        assert p["phase"] in ("trivial", "coverage", "consolidation")
-        assert all(g["width"] >= 0.02 for g in p["gaps"])
     samples = np.load(out / "samples.npz")["samples"]
     assert samples.shape == (16, 1, 28, 28) and np.all(np.abs(samples) <= 1)
 
@@ -109,9 +106,6 @@ def test_small_t_spectrum_independent_jacobian_and_gap(run):
     dens = lambda lo, hi: np.mean((v >= lo) & (v < hi)) / (hi - lo)
     low, valley, high = dens(0.0, 0.1), dens(0.25, 0.65), dens(0.85, 1.15)
     assert valley < 0.2 * min(low, high), (low, valley, high)
-    # ... and the largest gap of the image-averaged spectrum sits in that valley or its rims
-    lg = run["summary"]["per_time"][0]["largest_gap_of_mean_spectrum"]
-    assert 0.05 < lg["lower"] < lg["upper"] < 0.95 or lg["index"] >= D - 3, lg
 
 
 @pytest.mark.slow
@@ -120,12 +114,9 @@ def test_dimension_well_below_ambient(run):
     c = s["dimension_small_t"]
     assert c["t"] == s["per_time"][0]["t"] and c["d"] == D and c["n_query"] == 3
     assert c["spectral_d_eff"]["mean"] < D / 3
-    assert s["per_time"][0]["largest_gap_of_mean_spectrum"]["index"] < D / 2 or \
-        s["per_time"][0]["largest_gap_of_mean_spectrum"]["index"] >= D - 3
     for name in ("mle", "lpca"):
         assert 3 < c[name]["query_mean"] < 60, (name, c[name])
     assert 3 < c["twonn"]["global"] < 60
-    assert 1 <= c["normal_bundle"]["dimension"] <= D - 1
     # the dimension drop over time: D_eff falls as t grows (coarser scales see fewer directions)
     de = [p["effective_dimension"]["mean"] for p in s["per_time"]]
     assert de[0] > 2 * de[-1] and de[-1] < 30

@@ -162,3 +162,26 @@ def test_bad_tau(bad):
         manifold_gap(FIG2, bad)
     with pytest.raises(ValueError, match="tau"):
         JacobianSpectrum(FIG2, bad)
+
+
+@pytest.mark.parametrize("tau", [0.005, 0.3, 1.0])
+def test_effective_dimension_readout_tracks_the_counting_function_where_it_moves(tau):
+    """D_eff = #{eta < 1/2} of n = 20000 classical eigenvalue locations equals n N(tau) (eigenvalues of C above
+    tau) to within one value, at tau inside a bulk where N moves fast: a 1% error in the threshold 1/2 moves
+    the count by n rho(tau) 0.02 tau (~20-60 values here)."""
+    from rmt.readouts import effective_dimension
+    n = 20000
+    q = JacobianSpectrum(FIG2, tau).quantiles(n)
+    assert abs(int(effective_dimension(q)) - n * FIG2.counting(tau)) <= 1.5
+    moves = n * (FIG2.counting(0.98 * tau) - FIG2.counting(tau))
+    assert moves > 15
+
+
+@pytest.mark.parametrize("tau", [0.045, 2.0])
+def test_codimension_readout_counts_the_spike_cluster(tau):
+    """codimension = #{eta > 1 - delta}: the spike (1 - alpha) plus the eigenvalues lambda < tau delta/(1-delta)."""
+    from rmt.readouts import codimension
+    n, delta = 20000, 0.1
+    q = JacobianSpectrum(FIG2, tau).quantiles(n)
+    expect = n * (FIG2.zero_mass + FIG2.alpha - FIG2.counting(tau * delta / (1 - delta)))
+    assert abs(int(codimension(q, delta)) - expect) <= 1.5

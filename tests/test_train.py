@@ -275,3 +275,40 @@ def test_cli_train_and_resume(tmp_path, capsys):
                         (["--data-arg", "colour=1"], "colour"), (["--threads", "0"], "threads")]:
         code, out, err = _cli(base + ["--steps", "5", "--out", str(tmp_path / "x")] + extra, capsys)
         assert code == 2 and name in err and len(err.strip().splitlines()) == 1, (extra, err)
+
+
+def test_a_checkpoint_write_killed_midway_leaves_the_old_checkpoint(tmp_path):
+    """A process killed (SIGKILL) while it writes a checkpoint leaves the previous checkpoint intact and
+    loadable: the bytes go to a temporary file that replaces the checkpoint only once complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent(f"""
+        import os, time
+        import trained.train as T
+        from trained.data import linear_manifold_data
+        from trained.nets import build_model
+        data = linear_manifold_data(d=8, alpha=0.5, levels=[1.0], n=64, seed=0)
+        cfg = {{"arch": "mlp", "net": {{"d": 8, "width": 16, "depth": 1}}, "sigma_data": data.sigma_data}}
+        model = build_model(cfg, seed=0)
+        T.train(model, data, T.TrainConfig(steps=3, batch=16), {str(tmp_path)!r}, progress=False)
+        def stalled_fsync(fd):            # the new bytes are written; the process dies before the rename
+            print("WRITING", flush=True)
+            time.sleep(120)
+        os.fsync = stalled_fsync
+        T.train(model, data, T.TrainConfig(steps=6, batch=16), {str(tmp_path)!r}, resume=True, progress=False)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "WRITING"
+        os.kill(p.pid, signal.SIGKILL)
+    finally:
+        p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    stray = [f for f in os.listdir(tmp_path) if f != CHECKPOINT_NAME]
+    assert stray and os.path.getsize(tmp_path / stray[0]) > 0          # the interrupted write happened
+    ck = load_checkpoint(tmp_path / CHECKPOINT_NAME)                     # ... and did not touch the old file
+    assert ck["step"] == 3
+    assert load_model(tmp_path / CHECKPOINT_NAME).config["net"]["width"] == 16

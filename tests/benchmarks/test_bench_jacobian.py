@@ -6,7 +6,6 @@
 - accuracy against cost of 'finite-difference' with K = d, 2d, 4d probes (table).
 Ratios are measured in the same run; nothing here asserts a wall-clock time.
 """
-import os
 import time
 
 import numpy as np
@@ -16,7 +15,9 @@ import torch
 from simulate.models import GaussianMixtureModel, SubspaceUnionModel
 from trained.jacobian import jacobian, jacobian_spectrum
 
-QUICK = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from conftest import FULL, report
+
+QUICK = not FULL
 
 
 @pytest.fixture(autouse=True)
@@ -77,9 +78,10 @@ def test_exact_mlp_784_vs_row_by_row(benchmark, dtype):
     np.testing.assert_allclose(J, ref, atol=tol)
     np.testing.assert_allclose(J_fwd, ref, atol=tol)
     np.testing.assert_allclose(ref_b, ref, atol=tol)
-    print(f"\n[jacobian] 3-layer MLP d={d}, {B} points, {str(dtype)[6:]}: exact (reverse, default) {t_engine:.2f} s, exact (forward) "
-          f"{t_fwd:.2f} s; row-by-row autograd {t_loop:.2f} s -> ratio {t_loop / t_engine:.1f}x (target >= 5x); "
-          f"rows batched over the points {t_loop_b:.2f} s -> ratio {t_loop_b / t_engine:.1f}x")
+    report(f"exact Jacobian, 3-layer MLP d={d}, {B} points, {str(dtype)[6:]}: engine vs row-by-row autograd",
+           t_engine, t_loop, target=5)
+    report("  ... vs rows batched over the points", t_engine, t_loop_b)
+    report("  ... reverse (default) vs forward mode", t_engine, t_fwd)
 
 
 def test_lanczos_top50_vs_full_svd(benchmark):
@@ -102,9 +104,9 @@ def test_lanczos_top50_vs_full_svd(benchmark):
     err_l = np.abs(r.singular_values[0, 0] - ref).max()
     err_f = np.abs(full.singular_values[0, 0, :k] - ref).max()
     assert err_l < 1e-6 and err_f < 1e-6
-    print(f"\n[jacobian] top-{k} of the denoiser Jacobian at d={d}: lanczos (block Krylov) {t_lanczos:.2f} s "
-          f"({r.info['per_time'][0]['products'][0]} products), full Jacobian + SVD {t_full:.2f} s; ratio "
-          f"{t_full / t_lanczos:.1f}x (target >= 5x); max error vs closed form {err_l:.1e} / {err_f:.1e}")
+    report(f"top-{k} of the denoiser Jacobian at d={d}: lanczos (block Krylov, "
+           f"{r.info['per_time'][0]['products'][0]} products) vs full Jacobian + SVD; max error vs closed form "
+           f"{err_l:.1e} / {err_f:.1e}", t_lanczos, t_full, target=5)
 
 
 def test_lanczos_solvers_compared():
@@ -125,7 +127,25 @@ def test_lanczos_solvers_compared():
     print(f"\n[jacobian] matrix-free solvers, top-{k} at d={d}:")
     for s, sec, prods, err in rows:
         print(f"  {s:<7} {sec:7.2f} s  {prods:6d} products  max error {err:.1e}")
+    report(f"top-{k} at d={d}: block Krylov (default) vs ARPACK", rows[0][1], rows[1][1])
     assert max(r[3] for r in rows) < 1e-6
+
+
+def test_reverse_vs_forward_mode_on_a_small_unet():
+    """Why reverse mode is the default for square maps: one forward pass serves all output rows."""
+    from trained.nets import build_model
+    R = 16 if FULL else 8
+    model = build_model({"arch": "unet", "net": {"in_channels": 1, "resolution": R, "width": 16,
+                                                 "channel_mult": [1, 2], "num_res_blocks": 1}}, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((2, R * R)).astype(np.float32)
+    t0 = time.perf_counter()
+    Jr = jacobian(model, x, t=0.1, mode="reverse")
+    t_rev = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    Jf = jacobian(model, x, t=0.1, mode="forward")
+    t_fwd = time.perf_counter() - t0
+    np.testing.assert_allclose(Jr, Jf, rtol=1e-3, atol=1e-3 * np.abs(Jr).max())
+    report(f"exact Jacobian of a small UNet ({R}x{R}, 2 points): reverse vs forward mode", t_rev, t_fwd)
 
 
 def test_finite_difference_accuracy_vs_cost():

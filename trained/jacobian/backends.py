@@ -86,8 +86,8 @@ class TorchBackend:
         per_pair = self._bytes_per_pair(Xt[0])
         d_out = self.d_out
         chunk = max(1, int(self.budget // per_pair))
-        # reverse mode shares one forward pass over all output rows and was faster on every network we
-        # measured (square maps included, e.g. 80x on a small UNet); forward only when d < d_out
+        # reverse mode shares one forward pass over all output rows (make bench prints reverse vs forward
+        # on an MLP and a small UNet); forward only when d < d_out
         first = self.mode if self.mode != "auto" else ("forward" if d < d_out else "reverse")
         other = "reverse" if first == "forward" else "forward"
         errors = []

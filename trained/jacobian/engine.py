@@ -9,10 +9,9 @@
   other mode, then with a plain per-point loop (``info['route']`` says which ran).
 - ``"lanczos"``: matrix-free top-``k`` singular triplets from JVP/VJP products only: a restarted block
   Krylov iteration with Rayleigh-Ritz (``solver='krylov'``, default), scipy ``svds`` (ARPACK, implicitly
-  restarted Lanczos) on a ``LinearOperator`` (``'arpack'``) or scipy LOBPCG (``'lobpcg'``). Measured in
-  tests/benchmarks/test_bench_jacobian.py: the block method needs ~3x more products than ARPACK but
-  batches them (vmap), and was 1.6-5x faster on an idle 2-core machine (d = 1024-3072, k = 50);
-  LOBPCG was two orders of magnitude slower. Aimed at the denoiser Jacobian (tangent space on top).
+  restarted Lanczos) on a ``LinearOperator`` (``'arpack'``) or scipy LOBPCG (``'lobpcg'``). The block method
+  needs more products than ARPACK but batches them (vmap); ``make bench`` measures both on the same operator
+  and prints the ratio (tests/benchmarks/test_bench_jacobian.py). Aimed at the denoiser Jacobian (tangent space on top).
 - ``"finite-difference"``: scores at ``x + sigma q_i`` for ``K`` orthonormal probes ``q_i`` (blocks of
   random orthonormal bases), one-sided or central (``central=True``, the symmetrised form), and a
   least-squares fit ``J Q^T = Delta`` (exact for ``K = d`` orthonormal probes).
