@@ -82,13 +82,26 @@ class TimeEmbedding(nn.Module):
 # ------------------------------------------------------------------------------------------------
 # residual MLP for vectors
 # ------------------------------------------------------------------------------------------------
+#: activations of the score networks (``activation=``); local complexity is exact (knots) for relu/leaky_relu
+ACTIVATION_NAMES = ("silu", "relu", "leaky_relu", "gelu", "tanh", "softplus")
+
+
+def make_activation(name: str) -> nn.Module:
+    """A fresh activation module by name (one module per use, so that hooks see every pre-activation)."""
+    makers = {"silu": nn.SiLU, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "gelu": nn.GELU,
+              "tanh": nn.Tanh, "softplus": nn.Softplus}
+    if name not in makers:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATION_NAMES)}, got {name!r}")
+    return makers[name]()
+
+
 class _MLPBlock(nn.Module):
-    def __init__(self, width, emb):
+    def __init__(self, width, emb, act="silu"):
         super().__init__()
         self.norm = nn.LayerNorm(width, elementwise_affine=False)
         self.film = nn.Linear(emb, 2 * width)          # scale and shift from the noise level
-        self.act1, self.fc1 = nn.SiLU(), nn.Linear(width, width)
-        self.act2, self.fc2 = nn.SiLU(), nn.Linear(width, width)
+        self.act1, self.fc1 = make_activation(act), nn.Linear(width, width)
+        self.act2, self.fc2 = make_activation(act), nn.Linear(width, width)
 
     def forward(self, h, e):
         g, b = self.film(e).chunk(2, dim=1)
@@ -108,15 +121,16 @@ class ResMLP(nn.Module):
     """
 
     def __init__(self, d: int, width: int = 256, depth: int = 2, emb_dim: int = 128,
-                 time_embedding: str = "sinusoidal"):
+                 time_embedding: str = "sinusoidal", activation: str = "silu"):
         super().__init__()
         self.config = {"d": positive_int("d", d), "width": positive_int("width", width),
                        "depth": positive_int("depth", depth), "emb_dim": positive_int("emb_dim", emb_dim),
-                       "time_embedding": time_embedding}
+                       "time_embedding": time_embedding, "activation": activation}
+        make_activation(activation)                               # validates the name
         self.data_shape = (d,)
         self.temb = TimeEmbedding(emb_dim, time_embedding)
         self.inp = nn.Linear(d, width)
-        self.blocks = nn.ModuleList(_MLPBlock(width, emb_dim) for _ in range(depth))
+        self.blocks = nn.ModuleList(_MLPBlock(width, emb_dim, activation) for _ in range(depth))
         self.gain = nn.Linear(emb_dim, width)     # log-gain of each residual channel at the read-out
         nn.init.zeros_(self.gain.weight)
         nn.init.zeros_(self.gain.bias)
@@ -140,11 +154,11 @@ def _gn(ch):
 
 
 class _ResBlock(nn.Module):
-    def __init__(self, cin, cout, emb):
+    def __init__(self, cin, cout, emb, act="silu"):
         super().__init__()
-        self.n1, self.a1, self.c1 = _gn(cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1)
+        self.n1, self.a1, self.c1 = _gn(cin), make_activation(act), nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb, cout)
-        self.n2, self.a2, self.c2 = _gn(cout), nn.SiLU(), nn.Conv2d(cout, cout, 3, padding=1)
+        self.n2, self.a2, self.c2 = _gn(cout), make_activation(act), nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, e):
@@ -187,7 +201,7 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels: int = 1, resolution: int = 28, width: int = 32,
                  channel_mult=(1, 2, 2), num_res_blocks: int = 1, attention=False, emb_dim: int = 128,
-                 time_embedding: str = "sinusoidal"):
+                 time_embedding: str = "sinusoidal", activation: str = "silu"):
         super().__init__()
         in_channels = positive_int("in_channels", in_channels)
         resolution = positive_int("resolution", resolution)
@@ -208,7 +222,8 @@ class UNet(nn.Module):
             attn_res = [positive_int("attention", r) for r in attention]
         self.config = {"in_channels": in_channels, "resolution": resolution, "width": width,
                        "channel_mult": mult, "num_res_blocks": nres, "attention": attn_res,
-                       "emb_dim": emb_dim, "time_embedding": time_embedding}
+                       "emb_dim": emb_dim, "time_embedding": time_embedding, "activation": activation}
+        make_activation(activation)                               # validates the name
         self.data_shape = (in_channels, resolution, resolution)
         self.temb = TimeEmbedding(emb_dim, time_embedding)
         self.inp = nn.Conv2d(in_channels, width, 3, padding=1)
@@ -217,7 +232,7 @@ class UNet(nn.Module):
         self.down = nn.ModuleList()
         for i, mu in enumerate(mult):
             for _ in range(nres):
-                self.down.append(_ResBlock(ch, width * mu, emb_dim))
+                self.down.append(_ResBlock(ch, width * mu, emb_dim, activation))
                 ch = width * mu
                 if res in attn_res:
                     self.down.append(_Attention(ch))
@@ -226,12 +241,13 @@ class UNet(nn.Module):
                 self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
                 res //= 2
                 chans.append(ch)
-        mid = [_ResBlock(ch, ch, emb_dim)] + ([_Attention(ch)] if attn_res else []) + [_ResBlock(ch, ch, emb_dim)]
+        mid = [_ResBlock(ch, ch, emb_dim, activation)] + ([_Attention(ch)] if attn_res else []) + [
+            _ResBlock(ch, ch, emb_dim, activation)]
         self.mid = nn.ModuleList(mid)
         self.up = nn.ModuleList()
         for i, mu in reversed(list(enumerate(mult))):
             for _ in range(nres + 1):
-                self.up.append(_ResBlock(ch + chans.pop(), width * mu, emb_dim))
+                self.up.append(_ResBlock(ch + chans.pop(), width * mu, emb_dim, activation))
                 ch = width * mu
                 if res in attn_res:
                     self.up.append(_Attention(ch))
@@ -239,7 +255,7 @@ class UNet(nn.Module):
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
                                              nn.Conv2d(ch, ch, 3, padding=1)))
                 res *= 2
-        self.norm, self.act, self.out = _gn(ch), nn.SiLU(), nn.Conv2d(ch, in_channels, 3, padding=1)
+        self.norm, self.act, self.out = _gn(ch), make_activation(activation), nn.Conv2d(ch, in_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

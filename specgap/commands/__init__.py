@@ -4,13 +4,14 @@ Handlers import numpy/scipy/torch/JAX lazily so that ``--help`` and ``theory`` c
 """
 from __future__ import annotations
 
-from . import data, dimension, reproduce, simulate, spectra, theory, train
+from . import data, descriptors, dimension, reproduce, simulate, spectra, theory, train
 
 GROUPS = {
     "theory": ("analytic spectra, edges, gaps, timescales, phases (rmt)", theory),
     "simulate": ("random F matrices, exact-score spectra, reverse-time samples (simulate)", simulate),
     "spectra": ("Jacobian spectra of a score model through the Jacobian engine (trained)", spectra),
     "dimension": ("intrinsic dimension of a point cloud from score spectra (trained)", dimension),
+    "descriptors": ("local scaling, rank and complexity of a score model's maps (trained)", descriptors),
     "train": ("train a score network (trained)", train),
     "data": ("the data sets the package can read (bundled or from --data-dir)", data),
     "reproduce": ("reproduce a figure of the paper (fig2, fig3, fig4, fig5)", reproduce),

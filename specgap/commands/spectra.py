@@ -13,7 +13,7 @@ from ._common import add_common, emit, float_list, save_arrays
 MODELS = ("linear", "mixture", "subspaces", "empirical")
 
 
-def add_exact_model_options(p):
+def add_exact_model_options(p, data_option: bool = True):
     g = p.add_argument_group("exact model (when no --checkpoint is given)")
     g.add_argument("--model", choices=MODELS, default="linear")
     g.add_argument("--d", type=int, default=100, help="ambient dimension")
@@ -24,7 +24,8 @@ def add_exact_model_options(p):
     g.add_argument("--variance", type=float, default=0.1, help="mixture: component variance")
     g.add_argument("--dims", type=float_list, default=[3, 7], help="subspaces: dimensions, e.g. 3,7")
     g.add_argument("--n-train", type=int, default=200, help="empirical: number of training points")
-    g.add_argument("--data", type=Path, default=None, help="empirical: training points (.npy, shape (n, d))")
+    if data_option:
+        g.add_argument("--data", type=Path, default=None, help="empirical: training points (.npy, shape (n, d))")
 
 
 def build_exact_model(args, schedule):
@@ -39,7 +40,8 @@ def build_exact_model(args, schedule):
         SubspaceUnionModel,
     )
     M = None
-    if args.model in ("linear", "empirical") and args.data is None:
+    data = getattr(args, "data", None)
+    if args.model in ("linear", "empirical") and data is None:
         M = LinearManifold(args.alpha, VarianceProfile(args.levels, args.fractions))
     if args.model == "linear":
         return LinearGaussianModel.from_manifold(args.d, M, seed=args.seed, schedule=schedule), M
@@ -51,29 +53,29 @@ def build_exact_model(args, schedule):
         if any(v != int(v) or v < 1 for v in args.dims):
             raise ValueError(f"--dims must be positive integers, got {args.dims}")
         return SubspaceUnionModel.random(args.d, dims, seed=args.seed, schedule=schedule), None
-    if args.data is not None:
-        pts = load_points(args.data)
+    if data is not None:
+        pts = load_points(data)
     else:
         lin = LinearGaussianModel.from_manifold(args.d, M, seed=args.seed)
         pts = lin.sample(args.n_train, np.random.default_rng(args.seed + 1))
     return EmpiricalModel(pts, schedule=schedule), None
 
 
-def load_points(path):
-    """A point cloud from ``.npy`` (shape (n, d)); clear errors naming the file."""
+def load_points(path, option: str = "--data", min_points: int = 2):
+    """A point cloud from ``.npy`` (shape (n, d)); clear errors naming the option and the file."""
     import numpy as np
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"--data: no such file {str(path)!r}")
+        raise ValueError(f"{option}: no such file {str(path)!r}")
     try:
         X = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
-        raise ValueError(f"--data: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
-    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
-        raise ValueError(f"--data: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
+        raise ValueError(f"{option}: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
+    if X.ndim != 2 or X.shape[0] < min_points or X.shape[1] < 1:
+        raise ValueError(f"{option}: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
     X = X.astype(float)
     if not np.all(np.isfinite(X)):
-        raise ValueError(f"--data: {str(path)!r} contains NaN or inf")
+        raise ValueError(f"{option}: {str(path)!r} contains NaN or inf")
     return X
 
 

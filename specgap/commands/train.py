@@ -51,6 +51,8 @@ def register(sub, help):
     g.add_argument("--depth", type=int, default=2, help="MLP residual blocks (default 2)")
     g.add_argument("--attention", action="store_true", help="UNet: self-attention at the lowest resolution")
     g.add_argument("--time-embedding", choices=["sinusoidal", "fourier"], default="sinusoidal")
+    g.add_argument("--activation", choices=["silu", "relu", "leaky_relu", "gelu", "tanh", "softplus"], default="silu",
+                   help="nonlinearity (relu: piecewise linear, local complexity counts exact knots)")
     g.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="forward process (default ve)")
     g = p.add_argument_group("training")
     g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
@@ -117,12 +119,14 @@ def _train(args):
     if arch == "mlp":
         if len(data.shape) != 1:
             raise ValueError(f"--arch mlp needs vector data, got points of shape {data.shape}")
-        net = {"d": data.shape[0], "width": args.width, "depth": args.depth, "time_embedding": args.time_embedding}
+        net = {"d": data.shape[0], "width": args.width, "depth": args.depth, "time_embedding": args.time_embedding,
+               "activation": args.activation}
     else:
         if len(data.shape) != 3 or data.shape[1] != data.shape[2]:
             raise ValueError(f"--arch unet needs square images (C, R, R), got points of shape {data.shape}")
         net = {"in_channels": data.shape[0], "resolution": data.shape[1], "width": args.width,
-               "attention": args.attention, "time_embedding": args.time_embedding}
+               "attention": args.attention, "time_embedding": args.time_embedding,
+               "activation": args.activation}
     model: ScoreModel = build_model({"arch": arch, "net": net, "schedule": args.schedule,
                                      "sigma_data": data.sigma_data}, seed=args.seed)
     res = train(model, data, cfg, args.out, resume=args.resume, device=args.device,

@@ -1,0 +1,96 @@
+"""``specgap descriptors``: local scaling psi, local rank nu and local complexity delta per point (trained.descriptors).
+
+    specgap descriptors --checkpoint runs/lin/checkpoint.pt --data X.npy --t 0.5 --map sampler --radius 0.1 --json
+    specgap descriptors --model linear --d 50 --points 8 --t 1 --map step --json
+
+The map is the deterministic reverse sampler from ``--t`` to ``--t-end`` (``--map sampler``, Heun, ``--steps``),
+one reverse step ``t -> t/2`` (``--map step``) or the score itself (``--map score``). ``delta`` needs a torch
+network (a checkpoint); for exact models it is null.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._common import add_common, emit, float_list  # noqa: F401
+from .spectra import add_exact_model_options, build_exact_model, load_points
+
+
+def _run(args):
+    import numpy as np
+
+    from rmt import get_schedule
+    from trained.descriptors import local_complexity, local_geometry, sampler_map
+
+    if args.t <= 0:
+        raise ValueError(f"--t must be > 0, got {args.t}")
+    if args.points < 1:
+        raise ValueError(f"--points must be >= 1, got {args.points}")
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.radius is not None and args.radius <= 0:
+        raise ValueError(f"--radius must be > 0, got {args.radius}")
+    rng = np.random.default_rng(args.seed)
+    if args.checkpoint is not None:
+        from trained.train import load_model
+        if not Path(args.checkpoint).exists():
+            raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
+        model = load_model(args.checkpoint, device=args.device).requires_grad_(False)
+        d = int(np.prod(model.data_shape))
+        sch = get_schedule(model.schedule)
+    else:
+        model, _ = build_exact_model(args, args.schedule)
+        d, sch = model.d, get_schedule(args.schedule)
+    if args.data is not None:
+        X = load_points(args.data, "--data", min_points=1)
+        if X.shape[1] != d:
+            raise ValueError(f"--data: points must have d={d} coordinates, got {X.shape[1]}")
+    elif args.checkpoint is None:
+        X = model.sample_t(args.points, args.t, int(rng.integers(2 ** 31)))
+    else:
+        from trained.train import checkpoint_dataset
+        data = checkpoint_dataset(args.checkpoint)
+        idx = rng.choice(len(data.x), size=min(args.points, len(data.x)), replace=False)
+        x0 = data.x[idx].reshape(len(idx), -1).double().numpy()
+        X = sch.a(args.t) * x0 + np.sqrt(sch.s2(args.t)) * rng.standard_normal(x0.shape)
+    t_end = args.t_end if args.t_end is not None else args.t / 100
+    if args.map == "sampler":
+        f, t_arg = sampler_map(model, args.t, t_end, steps=args.steps), None
+    elif args.map == "step":
+        f, t_arg = sampler_map(model, args.t), None
+    else:
+        f, t_arg = model, args.t
+    g = local_geometry(f, X, projection=args.projection, seed=args.seed, t=t_arg)
+    res = {"map": args.map, "t": args.t, "t_end": t_end if args.map == "sampler" else
+           (args.t / 2 if args.map == "step" else None), "schedule": sch.name, "points": int(X.shape[0]), "d": d,
+           "projection": args.projection, "psi": g["psi"].tolist(), "nu": g["nu"].tolist(), "rank": g["rank"].tolist(),
+           "delta": None, "delta_per_layer": None, "radius": args.radius}
+    if args.radius is not None:
+        net = f if args.map != "score" else model
+        if hasattr(net, "parameters") and any(True for _ in net.parameters()) and args.checkpoint is not None:
+            lc = local_complexity(net, X, radius=args.radius, n_directions=args.directions, seed=args.seed,
+                                  per_layer=True, t=t_arg)
+            res["delta"] = lc["delta"].tolist()
+            res["delta_per_layer"] = {k: v.tolist() for k, v in lc["per_layer"].items()}
+    text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"] else "")
+                     for i, (p, n) in enumerate(zip(res["psi"], res["nu"])))
+    emit(args, res, f"descriptors of the {args.map} map at t={args.t:g} ({res['points']} points, d={d}):\n" + text)
+
+
+def register(sub, help_text):
+    p = sub.add_parser("descriptors", help=help_text, description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
+    add_exact_model_options(p, data_option=False)
+    p.add_argument("--data", type=Path, default=None, help="query points x_t (.npy, shape (n, d)); default: "
+                                                           "--points points of p_t")
+    p.add_argument("--points", type=int, default=8, help="number of points of p_t when --data is not given")
+    p.add_argument("--t", type=float, default=0.5, help="process time of the points (noise level)")
+    p.add_argument("--map", choices=["sampler", "step", "score"], default="sampler")
+    p.add_argument("--t-end", type=float, default=None, help="sampler: final time (default t/100)")
+    p.add_argument("--steps", type=int, default=20, help="sampler: Heun steps")
+    p.add_argument("--projection", type=int, default=None, metavar="P", help="use J B with a random D x P frame")
+    p.add_argument("--radius", type=float, default=None, help="local complexity: cross-polytope radius")
+    p.add_argument("--directions", type=int, default=None, help="local complexity: number of directions P")
+    p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
+    add_common(p)
+    p.set_defaults(handler=_run)
