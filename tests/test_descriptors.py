@@ -155,3 +155,28 @@ def test_cli_descriptors_on_a_relu_checkpoint_and_an_exact_model(tmp_path, capsy
     np.testing.assert_allclose(r["psi"], 0.5 * np.sum(np.log((lam + 0.01) / (lam + 1.0))), rtol=1e-3)
     assert r["delta"] is None
     assert main(["descriptors", "--model", "linear", "--radius", "-1"]) == 2
+
+
+def test_local_complexity_counts_every_call_of_a_module_in_an_unrolled_map():
+    """A sampler map calls the network twice per Heun step: the units of both calls count (brute force on
+    the two evaluations, written out here)."""
+    from trained.nets import build_model
+    model = build_model({"arch": "mlp", "net": {"d": 3, "width": 8, "depth": 1, "activation": "relu"}}, seed=0)
+    with torch.no_grad():
+        for p_ in model.parameters():
+            p_.copy_(torch.randn(p_.shape, generator=torch.Generator().manual_seed(p_.numel())) * 0.5)
+    z = np.random.default_rng(2).standard_normal((5, 3))
+    V = orthonormal_directions(3, 2, seed=1)
+    f = sampler_map(model, 0.5)                                   # one Heun step: score at t and at t/2
+    got = local_complexity(f, z, radius=0.3, directions=V)["delta"]
+    verts = z[:, None, :] + 0.3 * np.concatenate([V.T, -V.T])[None]
+    x = torch.as_tensor(verts.reshape(-1, 3), dtype=torch.float32)
+    signs = []
+    hooks = [m.register_forward_hook(lambda m_, i, o: signs.append((i[0] > 0).reshape(len(x), -1)))
+             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        f(x)
+    for h in hooks:
+        h.remove()
+    S = torch.cat(signs, 1).reshape(5, 4, -1).numpy()
+    assert len(signs) == 2 * 2 and np.array_equal(got, np.sum(np.any(S != S[:, :1], axis=1), axis=1))

@@ -86,6 +86,7 @@ def test_cli_phase_diagram_and_formulas(tmp_path, capsys):
     out = tmp_path / "pd"
     r = run_json(["theory", "phase-diagram", "--parameter", "alpha", "--n-values", "20", "--n-tau", "30",
                   "--out", str(out)], capsys)
+    assert r["command"] == "theory phase-diagram" and r["inputs"]["n_tau"] == 30
     assert (out / "phase_diagram.png").exists() and (out / "summary.json").exists()
     # the labels against the outer boundaries from independently computed edges (numpy polynomial route):
     # trivial above lambda_max (1 - delta)/delta, consolidation below l_min delta/(1 - delta)

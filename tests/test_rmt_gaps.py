@@ -175,6 +175,11 @@ def test_effective_dimension_readout_tracks_the_counting_function_where_it_moves
     assert abs(int(effective_dimension(q)) - n * FIG2.counting(tau)) <= 1.5
     moves = n * (FIG2.counting(0.98 * tau) - FIG2.counting(tau))
     assert moves > 15
+    # the analytic curve D_eff(tau)/d against a quadrature of the density above tau
+    from scipy import integrate
+    above = sum(integrate.quad(lambda x: FIG2.density(np.array([x]))[0], max(b.lower, tau), b.upper, limit=200,
+                               epsabs=1e-12)[0] for b in FIG2.support() if b.upper > tau)
+    assert theory_effective_dimension(FIG2, tau)[()] == pytest.approx(above, abs=2e-6)
 
 
 @pytest.mark.parametrize("tau", [0.045, 2.0])

@@ -168,14 +168,21 @@ def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed
     dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
     device = p.device if p is not None else torch.device("cpu")
     shape = tuple(getattr(net, "data_shape", (D,)))
+    # a module called several times in one forward pass (e.g. a sampler map with two score evaluations per
+    # step) contributes the units of every call: they are different neurons of the unrolled network
     store: dict[str, list] = {name: [] for name, _ in acts}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: store[name].append(
+    calls: dict[str, list] = {name: [] for name, _ in acts}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: calls[name].append(
         (inp[0] > 0).reshape(inp[0].shape[0], -1).cpu())) for name, m in acts]
     try:
         with torch.no_grad():
             for s in range(0, flat.shape[0], positive_int("batch", batch)):
                 x = torch.as_tensor(flat[s:s + batch], dtype=dtype, device=device).reshape((-1,) + shape)
                 net(x) if t is None else net(x, float(t))
+                for name in calls:
+                    if calls[name]:
+                        store[name].append(torch.cat(calls[name], dim=1))
+                        calls[name] = []
     finally:
         for h in hooks:
             h.remove()

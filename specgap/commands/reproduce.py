@@ -51,3 +51,36 @@ def register(sub, help_text):
     from . import reproduce_fig3, reproduce_fig4, reproduce_fig5
     for mod in (reproduce_fig3, reproduce_fig4, reproduce_fig5):
         mod.register(cmds)
+
+    for name, help_, fn in (
+            ("relu-partition", "linear regions of a ReLU generator R^2 -> R^3, psi per region, density vs psi",
+             _relu_partition),
+            ("toy-ddpm", "psi, nu, delta of a 2-D diffusion model on a circle, on vs off the manifold, against t",
+             _toy_ddpm)):
+        c = cmds.add_parser(name, help=help_, description=help_)
+        c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
+        add_common(c)
+        c.set_defaults(handler=fn)
+
+
+def _study_args(args):
+    if args.out is None:
+        raise ValueError("--out is required (directory for the figures and summary.json)")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+
+
+def _relu_partition(args):
+    _study_args(args)
+    from ..reproduce.relu_partition import reproduce_relu_partition
+    s = reproduce_relu_partition(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    emit(args, s, f"relu-partition: {s['regions']} regions ({s['regions_used']} with enough samples); Spearman "
+                  f"(psi, generated density) {s['spearman_psi_vs_density']:.3f}; files in {args.out}")
+
+
+def _toy_ddpm(args):
+    _study_args(args)
+    from ..reproduce.toy_ddpm import reproduce_toy_ddpm
+    s = reproduce_toy_ddpm(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    best = "; ".join(f"{k}: AUROC {v['auroc']:.3f} at t={v['t']:.3g}" for k, v in s["max_separation"].items())
+    emit(args, s, f"toy-ddpm: on- vs off-manifold separation, maximal: {best}; files in {args.out}")

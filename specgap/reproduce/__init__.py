@@ -2,10 +2,12 @@
 
 - :mod:`specgap.reproduce.fig2`: exact-score spectra of the double-variance model, theory vs simulation;
 - :mod:`specgap.reproduce.fig34`: networks trained on linear manifolds (Figs. 3 and 4);
-- :mod:`specgap.reproduce.fig5`: UNets on real images (Fig. 5).
+- :mod:`specgap.reproduce.fig5`: UNets on real images (Fig. 5);
+- :mod:`specgap.reproduce.relu_partition`, :mod:`specgap.reproduce.toy_ddpm`: local geometry descriptors
+  (linear regions of a ReLU generator; a 2-D diffusion model on and off its data manifold).
 
 Each ``reproduce_<name>(out, ..., quick=...)`` returns its summary and, with ``out``, writes figures,
 arrays and ``summary.json`` through :func:`specgap.reproduce._artefacts.write_artefacts`. Modules are
 imported on use (torch is needed by Figs. 3-5 only).
 """
-NAMES = ("fig2", "fig3", "fig4", "fig5")
+NAMES = ("fig2", "fig3", "fig4", "fig5", "relu-partition", "toy-ddpm")
