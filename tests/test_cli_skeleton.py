@@ -41,3 +41,29 @@ def test_console_script_installed():
     exe = shutil.which("specgap") or str(__import__("pathlib").Path(sys.executable).parent / "specgap")
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "reproduce" in r.stdout
+
+
+def test_data_list_names_every_dataset_with_its_source(capsys):
+    import json
+    assert main(["data", "list", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    src = {d["name"]: d["source"] for d in r["datasets"]}
+    assert src == {"linear": "generated", "mnist": "bundled", "digits": "bundled", "cifar10": "needs --data-dir",
+                   "celeba": "needs --data-dir"}
+    assert set(r["training_registry"]) == {"linear", "images"}
+    assert r["schema_version"] == 1 and r["command"] == "data list"
+
+
+def test_internal_errors_are_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    """An unexpected exception (not bad input) exits 1 with one line pointing at --debug; with --debug the
+    exception propagates with its traceback. The fault is injected into a real command handler."""
+    import specgap.commands.theory as theory
+
+    def broken(args):
+        raise RuntimeError("injected fault")
+    monkeypatch.setattr(theory, "_edges", broken)
+    assert main(["theory", "edges", "--alpha", "0.5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RuntimeError: injected fault" in err[0] and "--debug" in err[0]
+    with pytest.raises(RuntimeError, match="injected fault"):
+        main(["--debug", "theory", "edges", "--alpha", "0.5"])

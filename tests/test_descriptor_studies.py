@@ -9,7 +9,7 @@ from specgap.cli import main
 from specgap.reproduce.relu_partition import activation_patterns, relu_generator, reproduce_relu_partition
 from specgap.reproduce.toy_ddpm import auroc, reproduce_toy_ddpm
 
-from conftest import run_notebook
+from notebook_runner import run_notebook
 
 
 def test_relu_partition_regions_and_psi_against_the_masked_weight_product(tmp_path):

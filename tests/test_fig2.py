@@ -16,7 +16,7 @@ from rmt import Spectrum
 from specgap.cli import main
 from specgap.reproduce.fig2 import argmax_log, reproduce_fig2
 
-from conftest import run_notebook
+from notebook_runner import run_notebook
 
 ALPHA, LEVELS, FRACS = 0.5, (1.0, 0.01), (0.75, 0.25)
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from scipy import integrate, optimize
 from rmt import Spectrum, VarianceProfile
 from specgap.cli import main
 
-from conftest import run_notebook
+from notebook_runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA, D, M_DIM, DELTA = 0.4, 100, 40, 0.1

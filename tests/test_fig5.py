@@ -19,7 +19,7 @@ from specgap.cli import main
 from specgap.reproduce.fig5 import fig5_settings, pointcloud_dimensions, reproduce_fig5
 from trained.network_spectra import NetworkScore, gap_opening_times, time_readouts
 
-from conftest import run_notebook
+from notebook_runner import run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

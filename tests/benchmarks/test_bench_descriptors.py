@@ -7,7 +7,7 @@ from scipy import stats
 from trained.descriptors import local_complexity, local_geometry
 from trained.nets import build_model
 
-from conftest import FULL, report, timed
+from benchutil import FULL, report, timed
 
 
 def _unet(R):

@@ -15,7 +15,7 @@ import torch
 from simulate.models import GaussianMixtureModel, SubspaceUnionModel
 from trained.jacobian import jacobian, jacobian_spectrum
 
-from conftest import FULL, report
+from benchutil import FULL, report
 
 QUICK = not FULL
 

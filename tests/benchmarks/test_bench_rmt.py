@@ -10,7 +10,7 @@ import numpy as np
 from rmt import LinearManifold, MPSolver, VarianceProfile
 from rmt.diagram import phase_diagram
 
-from conftest import FULL, report, timed
+from benchutil import FULL, report, timed
 
 FIG2 = LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25]))
 

@@ -18,7 +18,7 @@ from rmt import LinearManifold, VarianceProfile
 from simulate.fmatrix import chunk_size, covariance_eigenvalues, sample_F
 from simulate.spectra import eta_from_eigenvalues, simulate_spectra
 
-from conftest import report
+from benchutil import report
 
 FIG2 = LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25]))
 
