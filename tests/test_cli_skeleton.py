@@ -50,7 +50,7 @@ def test_data_list_names_every_dataset_with_its_source(capsys):
     src = {d["name"]: d["source"] for d in r["datasets"]}
     assert src == {"linear": "generated", "mnist": "bundled", "digits": "bundled", "cifar10": "needs --data-dir",
                    "celeba": "needs --data-dir"}
-    assert set(r["training_registry"]) == {"linear", "images"}
+    assert {"linear", "images"} <= set(r["training_registry"])      # other tests may register more
     assert r["schema_version"] == 1 and r["command"] == "data list"
 
 
