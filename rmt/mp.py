@@ -18,7 +18,7 @@ import numpy as np
 from numpy.polynomial import polynomial as P
 from scipy.optimize import brentq
 
-from ._validate import finite_array, positive
+from ._validate import finite_array, positive, positive_int
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
 
@@ -438,6 +438,9 @@ class JacobianSpectrum:
 
     def quantiles(self, n: int) -> np.ndarray:
         """Classical locations ``eta_(i)``, ``i = 1..n`` at probabilities ``(i - 1/2)/n`` (sorted)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise ValueError(f"n must be a positive integer (the number of locations), got {n!r}")
+        n = positive_int("n", n)
         p = (np.arange(n) + 0.5) / n
         xs, Fs = self.solver._cdf_table
         cont = self.manifold.alpha if self.manifold.alpha < 1 else 1.0

@@ -153,7 +153,12 @@ def bulk_counts(manifold: LinearManifold, d: int) -> np.ndarray:
         cum = np.round(cum_mass * d).astype(int)
     else:
         cum_frac = manifold.alpha * np.cumsum(prof.fractions)
-        cols = np.cumsum(np.unique(prof.column_variances(m), return_counts=True)[1][::-1])
+        cv = prof.column_variances(m)                    # per level, in the profile's order
+        per = [int(np.sum(np.isclose(cv, lev, rtol=1e-12, atol=0))) for lev in prof.levels]
+        if min(per) == 0:
+            raise ValueError(f"d={d} is too small for this profile: m = round(alpha d) = {m} columns leave a variance "
+                             f"level without a column (columns per level {per}); increase d")
+        cols = np.cumsum(per)
         k = np.argmin(np.abs(cum_frac[None, :] - cum_mass[:, None]), axis=1)
         ok = np.abs(cum_frac[k] - cum_mass) < 1e-4
         cum = np.where(ok, cols[k], np.round(cum_mass * d).astype(int))

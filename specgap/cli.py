@@ -12,7 +12,7 @@ import sys
 
 from . import __version__
 from .commands import GROUPS, register_all
-from .commands._common import UsageError
+from .commands._common import UsageError, check_out
 
 #: optional dependency (top-level module) -> the extra that installs it
 EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        check_out(args)
         return int(args.handler(args) or 0)
     except UsageError as e:
         sys.stderr.write(f"{e}\n")
@@ -60,8 +61,8 @@ def main(argv=None) -> int:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"specgap: error: {msg}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("specgap: interrupted\n")
+    except KeyboardInterrupt as e:  # training writes a checkpoint first and says how to resume
+        sys.stderr.write(f"specgap: {str(e) or 'interrupted'}\n")
         return 130
     except SystemExit as e:  # --help / --version
         return int(e.code or 0)

@@ -169,7 +169,55 @@ def train(model: ScoreModel, data: TensorData, config: TrainConfig, out=None, *,
     log_s_min, log_s_max = np.log(cfg.sigma_min), np.log(cfg.sigma_max)
     bar = _progress(start, cfg.steps, progress)
     t0 = time.perf_counter()
+    with _StopRequest(enabled=ckpt_path is not None) as stop:  # SIGINT/SIGTERM stop at a step boundary
+        _steps(start, cfg, data, X, dev, sch, model, ema, opt, scaler, losses, log_s_min, log_s_max, use_amp,
+               amp_dtype, bar, ckpt_path, state, stop)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if ckpt_path is not None and (start < cfg.steps or not ckpt_path.exists()):
+        save_checkpoint(ckpt_path, max(start, cfg.steps), losses, **state)
+    model.eval()
+    ema.eval()
+    return TrainResult(model=model, ema=ema, losses=np.asarray(losses), step=max(start, cfg.steps),
+                       seconds=seconds, checkpoint=ckpt_path, resumed_from=resumed_from,
+                       info={"device": str(dev), "amp": use_amp, "params": sum(p.numel() for p in model.parameters())})
+
+
+class _StopRequest:
+    """Within the block, SIGINT and SIGTERM set ``requested`` instead of raising at an arbitrary point, so the
+    training loop stops between steps and writes a checkpoint that resumes exactly. The previous handlers
+    are restored on exit; off the main thread (or without a checkpoint directory) nothing is installed."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.requested, self.old = enabled, False, {}
+
+    def __enter__(self):
+        import signal
+        import threading
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        import signal
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+        return False
+
+
+def _steps(start, cfg, data, X, dev, sch, model, ema, opt, scaler, losses, log_s_min, log_s_max, use_amp,
+           amp_dtype, bar, ckpt_path, state, stop):
+    """The training loop (steps ``start .. cfg.steps - 1``); on a stop request: checkpoint, then KeyboardInterrupt."""
     for step in range(start, cfg.steps):
+        if stop.requested:
+            save_checkpoint(ckpt_path, step, losses, **state)
+            bar.close()
+            raise KeyboardInterrupt(f"interrupted at step {step} of {cfg.steps}; checkpoint written to "
+                                    f"{str(ckpt_path)!r}; rerun with --resume to continue")
         g = _step_generator(cfg.seed, step)
         x0 = X[torch.randint(data.n, (cfg.batch,), generator=g).to(dev)]
         u = torch.rand(cfg.batch, generator=g, dtype=torch.float64).numpy()
@@ -201,15 +249,6 @@ def train(model: ScoreModel, data: TensorData, config: TrainConfig, out=None, *,
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if ckpt_path is not None and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
             save_checkpoint(ckpt_path, step + 1, losses, **state)
-    bar.close()
-    seconds = time.perf_counter() - t0
-    if ckpt_path is not None and (start < cfg.steps or not ckpt_path.exists()):
-        save_checkpoint(ckpt_path, max(start, cfg.steps), losses, **state)
-    model.eval()
-    ema.eval()
-    return TrainResult(model=model, ema=ema, losses=np.asarray(losses), step=max(start, cfg.steps),
-                       seconds=seconds, checkpoint=ckpt_path, resumed_from=resumed_from,
-                       info={"device": str(dev), "amp": use_amp, "params": sum(p.numel() for p in model.parameters())})
 
 
 def _progress(start, total, enabled):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record"]
+__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record", "check_out"]
 
-_NOT_INPUTS = ("handler", "json", "debug", "group", "command")
+_NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite")
 
 
 class UsageError(Exception):
@@ -27,6 +27,8 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
     if out:
         p.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="directory for figures, .npz arrays and summary.json")
+        p.add_argument("--overwrite", action="store_true",
+                       help="allow --out to hold another run (a different command or different options)")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
@@ -49,6 +51,42 @@ def record(args, result: dict) -> dict:
     rest = {k: v for k, v in result.items() if k not in ("specgap_version", "schema_version")}
     return {"specgap_version": __version__, "schema_version": SCHEMA_VERSION, "command": command,
             "inputs": inputs, **rest}
+
+
+def check_out(args) -> None:
+    """``--out`` must be a directory that can be created, and must not hold another run.
+
+    Another run is a ``summary.json`` written by a different command or with different options (a rerun
+    with the same options, e.g. a reproduction reusing its trained networks, or ``train --resume``, is
+    allowed); ``--overwrite`` allows it anyway."""
+    import json
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {str(out)!r} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out: cannot create {str(out)!r} ({e.strerror or type(e).__name__})") from None
+    prev = out / "summary.json"
+    if not prev.exists() or getattr(args, "overwrite", False):
+        return
+    mine = record(args, {})
+    try:
+        old = json.loads(prev.read_text())
+    except (OSError, ValueError):
+        old = {}
+    same_command = old.get("command") == mine["command"]
+    ignore = ("out", "resume", "steps")
+    same_inputs = {k: v for k, v in (old.get("inputs") or {}).items() if k not in ignore} == \
+        {k: v for k, v in json.loads(json.dumps(mine["inputs"], default=str)).items() if k not in ignore}
+    resuming = getattr(args, "resume", False)
+    if not same_command or not (same_inputs or resuming):
+        what = f"a run of 'specgap {old['command']}'" if old.get("command") else "another run"
+        raise UsageError(f"--out: {str(out)!r} holds {what} with other options; choose another directory or "
+                         f"pass --overwrite")
 
 
 def emit(args, result: dict, text: str | None = None) -> None:

@@ -71,6 +71,11 @@ def load_points(path, option: str = "--data", min_points: int = 2):
         X = np.load(path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
         raise ValueError(f"{option}: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
+    if not isinstance(X, np.ndarray):                    # an .npz archive: not one array
+        X.close()
+        raise ValueError(f"{option}: {str(path)!r} is an .npz archive; give one array saved with numpy.save (.npy)")
+    if np.iscomplexobj(X):
+        raise ValueError(f"{option}: {str(path)!r} holds complex numbers; points must be real")
     if X.ndim != 2 or X.shape[0] < min_points or X.shape[1] < 1:
         raise ValueError(f"{option}: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
     X = X.astype(float)

@@ -1,0 +1,86 @@
+"""Issue 12 (part): extremes end as a correct answer or a one-line named error, never a traceback."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from specgap.cli import main
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def test_simulate_spectra_with_fewer_columns_than_levels_names_d(capsys):
+    assert main(["simulate", "spectra", "--d", "2", "--alpha", "0.5", "--levels", "1,0.01", "--fractions", "0.5,0.5",
+                 "--t", "0.1", "--json"]) == 2
+    assert "d=2 is too small" in _err(capsys)
+
+
+def test_dimension_on_an_npz_archive_or_complex_points_names_data(tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", a=np.zeros((5, 3)))
+    assert main(["dimension", "--data", str(tmp_path / "x.npz")]) == 2
+    assert "--data" in _err(capsys)
+    np.save(tmp_path / "c.npy", np.ones((5, 3)) * 1j)
+    assert main(["dimension", "--data", str(tmp_path / "c.npy")]) == 2
+    assert "complex" in _err(capsys)
+
+
+def test_out_must_be_a_creatable_directory_and_not_hold_another_run(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["theory", "edges", "--alpha", "0.5", "--out", str(f)]) == 2
+    assert "--out" in _err(capsys)
+    assert main(["theory", "edges", "--alpha", "0.5", "--out", str(f / "sub")]) == 2
+    assert "--out" in _err(capsys)
+    out = tmp_path / "run"
+    assert main(["theory", "edges", "--alpha", "0.5", "--out", str(out), "--json"]) == 0
+    first = (out / "summary.json").read_text()
+    capsys.readouterr()
+    assert main(["theory", "edges", "--alpha", "0.5", "--out", str(out), "--json"]) == 0     # the same run again
+    capsys.readouterr()
+    assert main(["theory", "edges", "--alpha", "0.6", "--out", str(out)]) == 2               # other options
+    assert "--overwrite" in _err(capsys)
+    assert (out / "summary.json").read_text() == first                                     # untouched
+    assert main(["theory", "timescales", "--alpha", "0.5", "--out", str(out), "--overwrite", "--json"]) == 0
+    assert json.loads((out / "summary.json").read_text())["command"] == "theory timescales"
+
+
+def test_quantiles_refuse_a_non_integer_count():
+    from rmt import JacobianSpectrum, LinearManifold, VarianceProfile
+    js = JacobianSpectrum(LinearManifold(0.5, VarianceProfile([1.0, 0.01], [0.75, 0.25])), 0.1)
+    for bad in ([1.5], 0.5, -3, 0):
+        with pytest.raises(ValueError, match="n must be"):
+            js.quantiles(bad)
+    assert js.quantiles(4).shape == (4,)
+
+
+def test_sigint_during_training_writes_a_checkpoint_that_resumes(tmp_path):
+    """SIGINT mid-run (no --checkpoint-every): the run stops at a step boundary, writes a checkpoint, says how
+    to resume (one line, exit 130), and --resume continues from that step."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "specgap", "train", "--data", "linear", "--d", "8", "--alpha", "0.5", "--n", "256",
+           "--width", "16", "--depth", "1", "--batch", "16", "--steps", "1000000", "--device", "cpu", "--no-progress",
+           "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    time.sleep(8)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--resume" in lines[0], err
+    from trained.train import load_checkpoint
+    step = load_checkpoint(out / "checkpoint.pt")["step"]
+    assert 0 < step < 1_000_000
+    r = subprocess.run(cmd[:cmd.index("--steps") + 1] + [str(step + 3)] + cmd[cmd.index("--steps") + 2:]
+                       + ["--resume", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["resumed_from"] == step and json.loads(r.stdout)["step"] == step + 3
