@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rmt._budget import check_memory, memory_budget
 from rmt._validate import positive_int
 from rmt.manifold import LinearManifold
 from rmt.profiles import ContinuousProfile
@@ -261,6 +262,10 @@ def covariance_eigenvalues(manifold: LinearManifold, d: int, draws: int = 1, see
     sig = np.sqrt(column_variances(manifold, d))
     draws = positive_int("draws", draws)
     m = sig.size
+    # one draw holds F (d x m) and its Gram matrix (min(d, m)^2), float64
+    one = 8.0 * (d * m + min(d, m) ** 2)
+    check_memory("d", one, f"one draw at d={d} (F is {d} x {m})",
+                 f"d up to about {int(np.sqrt(memory_budget() / 8 / (manifold.alpha + min(manifold.alpha, 1) ** 2)))} fits")
     out = np.empty((draws, min(d, m)))
     bar = _bar(draws, progress, f"F draws ({backend}, d={d})")
     if backend == "numba":

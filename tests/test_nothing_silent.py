@@ -84,3 +84,26 @@ def test_sigint_during_training_writes_a_checkpoint_that_resumes(tmp_path):
                        + ["--resume", "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["resumed_from"] == step and json.loads(r.stdout)["step"] == step + 3
+
+
+def test_size_guards_refuse_past_the_memory_budget_and_say_what_fits(monkeypatch, capsys):
+    monkeypatch.setenv("SPECGAP_MAX_MEMORY", "8M")
+    # one draw at d = 1000, alpha = 0.5: F (1000 x 500) + Gram (500^2) = 8 (5e5 + 2.5e5) B = 5.7 MiB: fits
+    assert main(["simulate", "spectra", "--d", "1000", "--alpha", "0.5", "--t", "0.1", "--draws", "1",
+                 "--no-agreement", "--json"]) == 0
+    capsys.readouterr()
+    # d = 2000: 22.9 MiB > 8 MiB; the largest d that fits is sqrt(8 MiB / 8 / 0.75) = 1182
+    assert main(["simulate", "spectra", "--d", "2000", "--alpha", "0.5", "--t", "0.1", "--json"]) == 2
+    err = _err(capsys)
+    assert "d: one draw at d=2000" in err and "d up to about 1182 fits" in err
+    assert main(["theory", "density", "--alpha", "0.5", "--t", "0.1", "--points", "1000000"]) == 2
+    assert "--points" in _err(capsys)
+    monkeypatch.setenv("SPECGAP_MAX_MEMORY", "lots")
+    assert main(["theory", "density", "--alpha", "0.5", "--t", "0.1", "--points", "10"]) == 2
+    assert "SPECGAP_MAX_MEMORY" in _err(capsys)
+
+
+def test_phase_diagram_range_names_its_valid_interval(capsys):
+    assert main(["theory", "phase-diagram", "--parameter", "f", "--range", "0.5,2"]) == 2
+    err = _err(capsys)
+    assert "--range" in err and "(0, 1)" in err

@@ -51,6 +51,8 @@ def _density(args):
     from rmt import JacobianSpectrum, get_schedule
     if args.points < 2:
         raise ValueError(f"--points must be >= 2, got {args.points}")
+    from rmt._budget import check_memory
+    check_memory("--points", 8.0 * 12 * args.points, f"the density at {args.points} points")
     M = manifold_from(args)
     tau = float(get_schedule(args.schedule).tau(args.t))
     js = JacobianSpectrum(M, tau)
@@ -74,8 +76,11 @@ def _phase_diagram(args):
     from rmt.diagram import phase_diagram, plot_phase_diagram
     lo, hi = (args.range or {"ratio": [1e-3, 0.9], "sigma2": [1e-3, 0.9], "alpha": [0.05, 0.95],
                              "f": [0.05, 0.95]}[args.parameter])
-    if not (0 < lo < hi):
-        raise ValueError(f"--range must satisfy 0 < LOW < HIGH, got {lo},{hi}")
+    valid = {"ratio": "(0, 1]", "sigma2": "(0, 1]", "alpha": "(0, inf)", "f": "(0, 1)"}[args.parameter]
+    upper = {"ratio": 1.0, "sigma2": 1.0, "alpha": float("inf"), "f": 1.0}[args.parameter]
+    if not (0 < lo < hi) or hi > upper or (args.parameter == "f" and hi >= 1):
+        raise ValueError(f"--range must be LOW,HIGH with 0 < LOW < HIGH inside {valid} for --parameter "
+                         f"{args.parameter}, got {lo},{hi}")
     if len(args.tau_range) != 2 or not 0 < args.tau_range[0] < args.tau_range[1]:
         raise ValueError(f"--tau-range must be LOW,HIGH with 0 < LOW < HIGH, got {args.tau_range}")
     log = args.parameter in ("ratio", "sigma2")
