@@ -107,3 +107,18 @@ def test_phase_diagram_range_names_its_valid_interval(capsys):
     assert main(["theory", "phase-diagram", "--parameter", "f", "--range", "0.5,2"]) == 2
     err = _err(capsys)
     assert "--range" in err and "(0, 1)" in err
+
+
+def test_extreme_level_ratios_are_right_or_refused(capsys):
+    """Down to a ratio 1e-7 the edges match the independent polynomial route and the masses the level
+    fractions; below, the solver refuses (the masses would drift: 0.6% at 1e-8), naming --levels."""
+    from independent import mp_edges
+    from rmt import LinearManifold, VarianceProfile
+    for r in (1e-4, 1e-6, 1e-7):
+        M = LinearManifold(0.5, VarianceProfile([1.0, r], [0.75, 0.25]))
+        b = M.support()
+        np.testing.assert_allclose([v for x in b for v in (x.lower, x.upper)], mp_edges(0.5, [1, r], [0.75, 0.25]),
+                                   rtol=1e-7)
+        np.testing.assert_allclose([x.mass for x in b], [0.125, 0.375], atol=1e-5)
+    assert main(["theory", "edges", "--alpha", "0.5", "--levels", "1,1e-8", "--fractions", "0.75,0.25"]) == 2
+    assert "levels" in _err(capsys)
