@@ -130,7 +130,7 @@ def local_rank(f, z, *, projection=None, seed: int = 0, method: str = "exact", t
 
 
 def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed: int = 0, per_layer: bool = False,
-                     t=None, batch: int = 4096) -> dict:
+                     t=None, batch: int | None = None) -> dict:
     """Local complexity ``delta``: neurons whose pre-activation changes sign over the cross-polytope
     ``{z +/- r v_p}`` (docs/theory.md section 7).
 
@@ -141,6 +141,8 @@ def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed
     z : (B, D) points;  radius : r > 0
     n_directions : P (default ``min(D, 32)``), random orthonormal from ``seed``; or ``directions`` (D, P)
     per_layer : also return the count of every hooked pre-activation (by module name)
+    batch : vertices per forward pass (default 128 on the CPU - measured fastest for a small UNet at d = 784,
+        1.7x faster than 4096 - and 4096 on a GPU)
 
     Returns
     -------
@@ -168,6 +170,7 @@ def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed
     dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
     device = p.device if p is not None else torch.device("cpu")
     shape = tuple(getattr(net, "data_shape", (D,)))
+    batch = positive_int("batch", batch if batch is not None else (4096 if device.type == "cuda" else 128))
     # a module called several times in one forward pass (e.g. a sampler map with two score evaluations per
     # step) contributes the units of every call: they are different neurons of the unrolled network
     store: dict[str, list] = {name: [] for name, _ in acts}
@@ -176,7 +179,7 @@ def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed
         (inp[0] > 0).reshape(inp[0].shape[0], -1).cpu())) for name, m in acts]
     try:
         with torch.no_grad():
-            for s in range(0, flat.shape[0], positive_int("batch", batch)):
+            for s in range(0, flat.shape[0], batch):
                 x = torch.as_tensor(flat[s:s + batch], dtype=dtype, device=device).reshape((-1,) + shape)
                 net(x) if t is None else net(x, float(t))
                 for name in calls:
