@@ -156,17 +156,20 @@ def theory_effective_dimension(manifold: LinearManifold, tau):
     return manifold.counting(_taus(tau))
 
 
-def theory_largest_gap_dimension(manifold: LinearManifold, tau):
+def theory_largest_gap_dimension(manifold: LinearManifold, tau, min_width: float = 0.0):
     """Analytic dimension (fraction of ``d``) below the widest gap of the ``eta`` spectrum at each ``tau``.
 
     Gaps are those of :meth:`JacobianSpectrum.gaps` (between bulks and to the spike); ``nan`` where the
-    spectrum has no gap. The empirical readout is :func:`rmt.readouts.largest_gap_dimension`.
+    spectrum has no gap, or its widest gap is narrower than ``min_width`` (e.g. the resolution ``delta``:
+    the readout is then undefined). The empirical readout is :func:`rmt.readouts.largest_gap_dimension`.
     """
     tau = np.atleast_1d(_taus(tau))
+    min_width = positive("min_width", min_width, allow_zero=True)
     out = np.empty(tau.shape)
     for i, t in enumerate(tau.ravel()):
         g = JacobianSpectrum(manifold, t).gaps()
-        out.flat[i] = max(g, key=lambda x: x.width).mass_below if g else np.nan
+        w = max(g, key=lambda x: x.width) if g else None
+        out.flat[i] = w.mass_below if w is not None and w.width >= min_width else np.nan
     return out
 
 

@@ -201,12 +201,22 @@ def _gap_widths(edges, spike: bool):
     return w
 
 
-def mean_sem(x, axis=0):
-    """Mean and standard error of the mean (``std(ddof=1)/sqrt(R)``, 0 for ``R = 1``) over ``axis``."""
+def mean_sem(x, axis=0, skip_nan: bool = False):
+    """Mean and standard error of the mean (``std(ddof=1)/sqrt(R)``, 0 for ``R = 1``) over ``axis``.
+
+    ``skip_nan``: ignore ``nan`` entries (undefined readouts); ``R`` is then the number of finite entries and
+    the result is ``nan`` where there is none."""
     x = np.asarray(x, dtype=float)
-    n = x.shape[axis]
-    mean = x.mean(axis=axis)
-    sem = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    if not skip_nan:
+        n = x.shape[axis]
+        mean = x.mean(axis=axis)
+        sem = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+        return mean, sem
+    n = np.sum(np.isfinite(x), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(x, axis=axis) / np.maximum(n, 1), np.nan)
+        dev = np.nansum((x - np.expand_dims(mean, axis)) ** 2, axis=axis)
+        sem = np.where(n > 1, np.sqrt(dev / np.maximum(n - 1, 1) / np.maximum(n, 1)), np.where(n == 1, 0.0, np.nan))
     return mean, sem
 
 

@@ -133,3 +133,11 @@ def test_bad_input():
         agreement(FIG2, np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="ds"):
         finite_size_study(FIG2, ds=(10,))
+
+
+def test_mean_sem_skips_undefined_entries_on_request():
+    x = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [5.0, np.nan, np.nan]])
+    m, s = mean_sem(x, skip_nan=True)
+    np.testing.assert_allclose(m[:2], [3.0, 2.0])
+    np.testing.assert_allclose(s[:2], [2.0 / np.sqrt(3), 0.0])                # std(1,3,5) = 2; one value: 0
+    assert np.isnan(m[2]) and np.isnan(s[2])

@@ -138,13 +138,27 @@ def test_cli_descriptors_on_a_relu_checkpoint_and_an_exact_model(tmp_path, capsy
     assert main(["descriptors", "--checkpoint", str(run / "checkpoint.pt"), "--data", str(tmp_path / "x.npy"),
                  "--t", "0.5", "--map", "step", "--radius", "0.2", "--directions", "3", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    # the same numbers from the library on the loaded network
+    # independent routes on the loaded network: psi from torch.autograd.functional.jacobian + numpy SVD of the
+    # one-step map; delta from the signs of every ReLU input at the 6 vertices, read with plain hooks
     model = load_model(run / "checkpoint.pt")
     f = sampler_map(model, 0.5)
-    ref = local_geometry(f, X)
-    np.testing.assert_allclose(r["psi"], ref["psi"], rtol=1e-9)
-    lc = local_complexity(f, X, radius=0.2, n_directions=3, seed=0)
-    assert r["delta"] == lc["delta"].tolist() and sum(r["delta_per_layer"][k][0] for k in r["delta_per_layer"]) == r["delta"][0]
+    for i, x in enumerate(X):
+        J = torch.autograd.functional.jacobian(lambda v: f(v[None])[0], torch.as_tensor(x, dtype=torch.float32))
+        sv = np.linalg.svd(J.double().numpy(), compute_uv=False)
+        assert r["psi"][i] == pytest.approx(np.log(sv[sv > 1e-6 * sv.max()]).sum(), abs=1e-4)
+    V = orthonormal_directions(6, 3, seed=0)
+    verts = torch.as_tensor((X[:, None, :] + 0.2 * np.concatenate([V.T, -V.T])[None]).reshape(-1, 6),
+                            dtype=torch.float32)
+    signs = []
+    hooks = [m.register_forward_hook(lambda m_, i_, o_: signs.append((i_[0] > 0).reshape(len(verts), -1)))
+             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        f(verts)
+    for h in hooks:
+        h.remove()
+    S = torch.cat(signs, 1).reshape(4, 6, -1).numpy()
+    assert r["delta"] == np.sum(np.any(S != S[:, :1], axis=1), axis=1).tolist()
+    assert [sum(v[i] for v in r["delta_per_layer"].values()) for i in range(4)] == r["delta"]
     assert r["inputs"]["radius"] == 0.2 and r["schema_version"] == 1
     # exact linear model, sampler map: psi equals the closed form of the flow (see the test above)
     assert main(["descriptors", "--model", "linear", "--d", "20", "--points", "2", "--t", "1", "--t-end", "0.01",

@@ -46,12 +46,12 @@ def _run(args):
             raise ValueError(f"--data: points must have d={d} coordinates, got {X.shape[1]}")
     elif args.checkpoint is None:
         X = model.sample_t(args.points, args.t, int(rng.integers(2 ** 31)))
-    else:
+    else:                                                   # training points noised to x_t (one definition)
+        from trained.network_spectra import noised_points, training_points
         from trained.train import checkpoint_dataset
         data = checkpoint_dataset(args.checkpoint)
-        idx = rng.choice(len(data.x), size=min(args.points, len(data.x)), replace=False)
-        x0 = data.x[idx].reshape(len(idx), -1).double().numpy()
-        X = sch.a(args.t) * x0 + np.sqrt(sch.s2(args.t)) * rng.standard_normal(x0.shape)
+        x0 = training_points(data, min(args.points, data.n), seed=args.seed)
+        X = noised_points(x0, [args.t], sch, seed=args.seed)[:, 0]
     t_end = args.t_end if args.t_end is not None else args.t / 100
     if args.map == "sampler":
         f, t_arg = sampler_map(model, args.t, t_end, steps=args.steps), None

@@ -22,7 +22,12 @@ import time
 
 import numpy as np
 
-from rmt.gaps import intermediate_gaps, theory_effective_dimension, timescales
+from rmt.gaps import (
+    intermediate_gaps,
+    theory_effective_dimension,
+    theory_largest_gap_dimension,
+    timescales,
+)
 from rmt.manifold import LinearManifold
 from rmt.mp import JacobianSpectrum
 from rmt.profiles import VarianceProfile
@@ -75,27 +80,11 @@ def argmax_log(t, y) -> float:
 
 
 def largest_gap_dimensions(manifold: LinearManifold, spectrum, d: int, delta: float = 0.1):
-    """Largest-gap dimension over time, theory ``(T,)`` and per draw ``(R, T)``, ``nan`` where no gap is at
-    least ``delta`` wide (the readout is undefined there: trivial phase)."""
+    """Largest-gap dimension over time, theory ``(T,)`` and per draw ``(R, T)``, ``nan`` where no gap is at least
+    ``delta`` wide (the readout is undefined there: trivial phase)."""
     lg_idx, lg_w, _, _ = largest_gap(spectrum.values)
     lg_sim = np.where(lg_w >= delta, lg_idx, np.nan)
-    lg_th = np.full(spectrum.n_times, np.nan)
-    for i, tau in enumerate(spectrum.tau):
-        g = JacobianSpectrum(manifold, float(tau)).gaps()
-        if g:
-            w = max(g, key=lambda x: x.width)
-            if w.width >= delta:
-                lg_th[i] = w.mass_below * d
-    return lg_th, lg_sim
-
-
-def _nan_mean_sem(x):
-    """Mean and s.e.m. over axis 0 ignoring nan; nan where every entry is nan."""
-    n = np.sum(np.isfinite(x), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        m = np.where(n > 0, np.nansum(x, axis=0) / np.maximum(n, 1), np.nan)
-        v = np.where(n > 1, np.nansum((x - m) ** 2, axis=0) / np.maximum(n - 1, 1), 0.0)
-        return m, np.where(n > 0, np.sqrt(v / np.maximum(n, 1)), np.nan)
+    return theory_largest_gap_dimension(manifold, spectrum.tau, min_width=delta) * d, lg_sim
 
 
 def _num(x):
@@ -136,7 +125,7 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
     # dimension curves
     lg_th, lg_sim = largest_gap_dimensions(M, spec, d, delta)           # (T,), (R, T); nan: no gap >= delta
     de_sim = effective_dimension(spec.values)
-    lg_mean, lg_sem = _nan_mean_sem(lg_sim)
+    lg_mean, lg_sem = mean_sem(lg_sim, skip_nan=True)
     de_mean, de_sem = mean_sem(de_sim)
     de_th = theory_effective_dimension(M, tau) * d
 
