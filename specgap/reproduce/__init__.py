@@ -10,4 +10,3 @@ Each ``reproduce_<name>(out, ..., quick=...)`` returns its summary and, with ``o
 arrays and ``summary.json`` through :func:`specgap.reproduce._artefacts.write_artefacts`. Modules are
 imported on use (torch is needed by Figs. 3-5 only).
 """
-NAMES = ("fig2", "fig3", "fig4", "fig5", "relu-partition", "toy-ddpm")
