@@ -24,12 +24,12 @@ from .profiles import ContinuousProfile, VarianceProfile
 
 __all__ = ["MPSolver", "JacobianSpectrum"]
 
-#: smallest ratio of variance levels the solver answers for: the edges stay exact below it, but the bulk masses
-#: (quadrature) drift - measured 2e-6 at 1e-7 and 0.6% at 1e-8 (alpha 0.5, fractions 0.75/0.25)
-MIN_LEVEL_RATIO = 1e-7
+#: smallest ratio of variance levels the solver answers for. Each point is solved in its own unit and masses come
+#: from residues, so edges and masses stay exact far below (two levels: checked to 1e-30, lost at 1e-35); the
+#: property tests cover ratios down to this value.
+MIN_LEVEL_RATIO = 1e-20
 
 _POLY_MAX_K = 12          # companion-matrix roots up to this many levels, continuation above
-_MASS_NODES = 128         # Gauss-Legendre nodes per bulk for masses (after the cos substitution)
 
 
 class MPSolver:
@@ -61,7 +61,7 @@ class MPSolver:
         ratio = float(prof.levels.min() / prof.levels.max())
         if ratio < MIN_LEVEL_RATIO:
             raise ValueError(f"levels: the smallest level is {ratio:.3g} of the largest; the solver answers for ratios "
-                             f">= {MIN_LEVEL_RATIO:g} (below, bulk masses lose accuracy: 0.6% at 1e-8); rescale or "
+                             f">= {MIN_LEVEL_RATIO:g} (below, bulks are lost in double precision); rescale or "
                              f"merge the small levels")
         self.profile: VarianceProfile = prof
         self.scale = float(prof.levels.max())
@@ -157,8 +157,8 @@ class MPSolver:
                 # closest to the large-|z| branch; inside, the root with Im g > 0.
                 rr = r[real_axis]
                 gz = g[real_axis]
-                tiny = 1e-9 * (np.abs(rr).max(axis=1) + 1.0)
-                outside = gz.imag <= tiny
+                # relative to the picked root itself: levels far apart give roots of very different sizes
+                outside = gz.imag <= 1e-9 * np.abs(gz)
                 if np.any(outside):
                     ro = rr[outside].real
                     dz = self.dzinv(ro)
@@ -170,29 +170,48 @@ class MPSolver:
         return self._g_continuation(z)
 
     def _g_continuation(self, z):
-        """Newton continuation in ``Im z`` from far above the axis down to ``z`` (any number of levels)."""
-        x, y = z.real, np.maximum(z.imag, 0.0)
+        """Newton continuation in ``Im z`` from far above the axis down to ``z`` (any number of levels).
+
+        Each point is solved in its own unit ``u = max(|z|, s_min/1000)``: ``g = h/u`` with levels ``s/u`` and
+        ``z/u``, so that bulks many decades below the largest level are resolved (the equation is scale covariant).
+        """
+        z = np.asarray(z, dtype=complex)
+        u = np.maximum(np.abs(z), 1e-3 * self.s.min())
+        s = self.s[None, :] / u[:, None]                           # (N, K) levels in each point's unit
+        aw = self.alpha * self.w
+
+        def zinv(h):
+            return -1.0 / h + np.sum(aw * s / (1.0 + s * h[:, None]), axis=-1)
+
+        def dzinv(h):
+            return 1.0 / h**2 - np.sum(aw * s**2 / (1.0 + s * h[:, None]) ** 2, axis=-1)
+
+        x, y = z.real / u, np.maximum(z.imag, 0.0) / u
         etas = np.geomspace(2.0, 1e-13, 60)
-        g = -1.0 / (x + 2.0j)
-        for eta in etas:
-            zz = x + 1j * np.maximum(y, eta)
-            for _ in range(4):
-                g_new = g - (self.zinv(g) - zz) / self.dzinv(g)
-                bad = ~np.isfinite(g_new) | (g_new.imag < 0)
-                # fall back to a fixed-point step (a contraction in the upper half plane)
-                fp = 1.0 / (-zz + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), -1))
-                g = np.where(bad, fp, g_new)
-        # on the real axis finish with Newton at y = 0 itself: outside the support the root is real and
-        # Newton removes the O(eta) Lorentzian tail (of the atom at 0, say); inside it stays complex
-        real = y == 0
-        if np.any(real):
-            gr = g[real]
-            for _ in range(8):
-                step = (self.zinv(gr) - x[real]) / self.dzinv(gr)
-                ok = np.isfinite(step)
-                gr = np.where(ok, gr - np.where(ok, step, 0), gr)
-            g[real] = gr.real + 1j * np.maximum(gr.imag, 0.0)
-        return g
+        h = -1.0 / (x + 2.0j)
+        with np.errstate(all="ignore"):
+            for eta in etas:
+                zz = x + 1j * np.maximum(y, eta)
+                for _ in range(4):
+                    r0 = zinv(h) - zz
+                    h_new = h - r0 / dzinv(h)
+                    # Newton may jump to another branch far away: keep only steps that reduce the residual
+                    bad = ~np.isfinite(h_new) | (h_new.imag < 0) | ~(np.abs(zinv(h_new) - zz) < np.abs(r0))
+                    # fall back to a fixed-point step (a contraction in the upper half plane)
+                    fp = 1.0 / (-zz + np.sum(aw * s / (1.0 + s * h[:, None]), -1))
+                    h = np.where(bad, fp, h_new)
+            # on the real axis finish with Newton at y = 0 itself: outside the support the root is real and
+            # Newton removes the O(eta) Lorentzian tail (of the atom at 0, say); inside it stays complex
+            real = y == 0
+            if np.any(real):
+                hr, sr, xr = h[real], s[real], x[real]
+                for _ in range(8):
+                    step = ((-1.0 / hr + np.sum(aw * sr / (1.0 + sr * hr[:, None]), -1) - xr)
+                            / (1.0 / hr**2 - np.sum(aw * sr**2 / (1.0 + sr * hr[:, None]) ** 2, -1)))
+                    ok = np.isfinite(step)
+                    hr = np.where(ok, hr - np.where(ok, step, 0), hr)
+                h[real] = hr.real + 1j * np.maximum(hr.imag, 0.0)
+        return h / u
 
     def stieltjes(self, z):
         """``g(z) = (1/d) tr (C - z)^{-1}`` (physical branch, ``Im g > 0`` for ``Im z > 0``).
@@ -249,9 +268,13 @@ class MPSolver:
                         Qk = P.polymul(Qk, P.polypow([1.0, sj], 2))
                 acc = P.polyadd(acc, a * w[k] * sk**2 * Qk)
             R = P.polysub(Q, P.polymul([0.0, 0.0, 1.0], acc))
-            r = P.polyroots(R)
-            r = r[np.abs(r.imag) <= 1e-6 * (np.abs(r) + 1e-12)].real
-            cands.append(r)
+            try:                    # many levels decades apart under/overflow here: the brackets below suffice
+                with np.errstate(all="ignore"):
+                    r = P.polyroots(R)
+                r = r[np.isfinite(r) & (np.abs(r.imag) <= 1e-6 * (np.abs(r) + 1e-12))].real
+                cands.append(r)
+            except np.linalg.LinAlgError:
+                pass
         # bracketing search between consecutive poles (robust for clustered levels / many levels)
         poles = self.poles
         u = 0.5 * (1 - np.cos(np.pi * np.linspace(0, 1, 402)[1:-1]))
@@ -303,8 +326,8 @@ class MPSolver:
         if "_support_m" in self.__dict__:
             return self.__dict__["_support_m"]
         cand = self._critical_values()
-        top = cand.max() if cand.size else 1.0
-        cand = np.unique(np.concatenate([[0.0], cand[cand > 1e-13 * top]]))   # ~0 is the hard edge 0
+        # ~0 is the hard edge 0; "small" is relative to the smallest level, not the largest (levels may be 1e-14 apart)
+        cand = np.unique(np.concatenate([[0.0], cand[cand > 1e-9 * self.s.min()]]))
         self._candidates = cand
         # merge numerically identical candidates
         keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
@@ -327,12 +350,52 @@ class MPSolver:
             else:
                 i += 1
         if not bulks:
-            raise RuntimeError("no support found; please report this profile")
+            raise ValueError("levels: the solver found no support for this profile; merge or drop levels that are "
+                             "many decades apart")
         out = [Bulk(float(lo), float(hi), float("nan")) for lo, hi in bulks]
         self.__dict__["_support"] = out
         if masses:
-            out = [Bulk(b.lower, b.upper, self._bulk_mass(b.lower, b.upper)) for b in out]
+            out = [Bulk(b.lower, b.upper, m) for b, m in zip(out, self._masses(out))]
             self.__dict__["_support_m"] = out
+        return out
+
+    def _masses(self, bulks):
+        """Bulk masses: exact from the poles of ``z(g)`` (docs/theory.md section 3), quadrature where that fails.
+
+        A contour around one bulk maps to a contour in ``g`` crossing the real axis at the critical points of
+        its two edges; ``mass = -(1/2 pi i) oint g dz = (1/2 pi i) oint z(g) dg`` is the sum of the residues
+        of ``z(g)`` between them (``alpha w_k`` at ``-1/s_k``, ``-1`` at ``0``), signed by the orientation. This
+        holds at any level ratio; quadrature of ``Im g`` loses the narrow bulks of widely spread levels. A
+        total different from ``min(alpha, 1)`` means a bulk was missed: refused rather than answered.
+        """
+        g = self._critical_points()
+        with np.errstate(all="ignore"):
+            val = self.zinv(g) if g.size else np.zeros(0)
+        poles = np.concatenate([-1.0 / self.s, [0.0]])
+        res = np.concatenate([self.alpha * self.w, [-1.0]])
+        total = min(self.alpha, 1.0)
+        out, unknown = [], []
+        for i, b in enumerate(bulks):
+            ends = []
+            for e in (b.lower / self.scale, b.upper / self.scale):
+                hit = g[np.abs(val - e) <= 1e-9 * max(e, 1e-300)] if e > 0 else np.zeros(0)
+                ends.append(hit)
+            if len(ends[0]) == 1 and len(ends[1]) == 1:
+                gl, gh = float(ends[0][0]), float(ends[1][0])
+                between = (poles > min(gl, gh)) & (poles < max(gl, gh))
+                out.append(float(np.sign(gh - gl) * np.sum(res[between])))
+            else:                         # the hard edge 0 (or an ambiguous edge): complement or quadrature
+                out.append(float("nan"))
+                unknown.append(i)
+        if len(unknown) == 1:
+            out[unknown[0]] = total - sum(m for m in out if m == m)
+        else:
+            for i in unknown:
+                out[i] = self._bulk_mass(bulks[i].lower, bulks[i].upper)
+        if any(not (m > 0) for m in out) or abs(sum(out) - total) > 1e-8:
+            raise ValueError(f"levels: the solver could not resolve the support of this profile (bulk masses "
+                             f"{[round(m, 6) for m in out]}, total {sum(out):.6g} instead of {total:.6g}); "
+                             "merge or drop levels that are many decades apart")
         return out
 
     def _theta_grid(self, lo, hi, n):
@@ -422,6 +485,30 @@ class JacobianSpectrum:
         t = self.tau
         return sorted((Bulk(t / (b.upper + t), t / (b.lower + t), b.mass) for b in self.solver.support()),
                       key=lambda b: b.lower)
+
+    @staticmethod
+    def resolved(bulk: Bulk) -> bool:
+        """Whether float64 ``eta`` resolves ``bulk``: at least ``1e4`` spacings wide. At extreme ``tau`` bulks
+        shrink towards ``eta = 0`` (``tau -> 0``, fine) or ``eta = 1`` (``tau -> inf``, lost to round-off)."""
+        return bool(bulk.upper - bulk.lower >= 1e4 * np.spacing(bulk.upper))
+
+    def grid(self, n: int, per_bulk: int = 64) -> np.ndarray:
+        """An ``eta`` grid on ``[0, 1]`` that resolves every bulk: ``n`` uniform points, plus ``per_bulk``
+        cos-spaced nodes (denser at the square-root edges) inside each bulk, however narrow.
+
+        Bulks that are not :meth:`resolved` get no nodes; ``ValueError`` if none is resolved.
+        """
+        n = positive_int("n", n)
+        parts = [np.linspace(0.0, 1.0, max(n, 2))]
+        th = np.linspace(0.0, np.pi, per_bulk)
+        bulks = self.support()
+        if not any(self.resolved(b) for b in bulks):
+            raise ValueError(f"tau: at tau={self.tau:g} every bulk of eta is narrower than double precision "
+                             "resolves (they sit at eta = 1); use the covariance units (lambda = tau (1-eta)/eta)")
+        for b in bulks:
+            if self.resolved(b):
+                parts.append(b.lower + (b.upper - b.lower) * 0.5 * (1 - np.cos(th)))
+        return np.unique(np.concatenate(parts))
 
     def gaps(self) -> list[Gap]:
         """Gaps between consecutive ``eta`` bulks and between the top bulk and the spike at 1, sorted by

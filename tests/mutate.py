@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ("rmt", "simulate", "trained", "specgap", "tests", "pyproject.toml", "README.md", "docs", "notebooks")
 
-RMT = ["tests/test_rmt_mp.py", "tests/test_rmt_gaps.py", "tests/test_rmt_diagram_cli.py"]
+RMT = ["tests/test_rmt_mp.py", "tests/test_rmt_gaps.py", "tests/test_rmt_diagram_cli.py", "tests/test_solver_extremes.py"]
 SIM = ["tests/test_simulate_fmatrix.py", "tests/test_simulate_spectra.py", "tests/test_agreement.py"]
 MODELS = ["tests/test_models.py", "tests/test_samplers.py"]
 ENGINE = ["tests/test_jacobian.py", "tests/test_estimators.py", "tests/test_network_spectra.py"]
@@ -45,6 +45,9 @@ MUTATIONS = [
              "return -1.0 / g + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), axis=-1)",
              "return -1.0 / g + 1.01 * self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), axis=-1)",
              RMT),
+    Mutation("mp: residue alpha w_k of a bulk mass +1%", "rmt/mp.py",
+             "res = np.concatenate([self.alpha * self.w, [-1.0]])",
+             "res = np.concatenate([1.01 * self.alpha * self.w, [-1.0]])", ["tests/test_solver_extremes.py"]),
     Mutation("mp: lambda(eta) = tau (1 - eta)/eta +1%", "rmt/mp.py",
              "return self.tau * (1.0 - eta) / eta", "return 1.01 * self.tau * (1.0 - eta) / eta", RMT + SIM),
     Mutation("mp: eta density Jacobian tau/eta^2 +1%", "rmt/mp.py",
