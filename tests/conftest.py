@@ -17,6 +17,17 @@ except ImportError:  # pragma: no cover - torch is a hard dependency
 # CI=true runs slow tests in their quick mode (see README).
 QUICK = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# CI draws the same hypothesis examples on every run (a landing must not hinge on a lucky draw); locally each
+# run explores new ones and keeps failures in .hypothesis/.
+try:
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    if QUICK:
+        settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is a dev dependency
+    pass
+
 
 @pytest.fixture
 def quick():
