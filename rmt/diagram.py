@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._budget import check_memory, check_time, memory_budget, time_budget
+
 from ._validate import finite_array, resolution
 from .gaps import intermediate_gaps, phase_at, phase_boundaries
 from .manifold import LinearManifold
@@ -90,6 +92,11 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
     tau = np.atleast_1d(finite_array("tau", tau, positive_values=True))
     delta = resolution(delta)
     P, T = values.size, tau.size
+    # labels (int8) plus the phase readouts of one row; the JSON of the labels takes ~3 bytes a cell
+    check_memory("values x tau", 12.0 * P * T, f"a {P} x {T} phase diagram",
+                 f"about {int(memory_budget() / 12)} cells fit")
+    check_time("values x tau", 0.01 * P + 5e-6 * P * T, f"a {P} x {T} phase diagram",
+               f"about {int(time_budget() / 5e-6)} cells and {int(time_budget() / 0.01)} values fit")
     labels = np.empty((P, T), dtype=np.int8)
     tc = np.full(P, np.nan)
     cc = np.full(P, np.nan)

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.polynomial import polynomial as P
 from scipy.optimize import brentq
 
+from ._budget import check_time, time_budget
 from ._validate import finite_array, positive, positive_int
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
@@ -63,6 +64,10 @@ class MPSolver:
             raise ValueError(f"levels: the smallest level is {ratio:.3g} of the largest; the solver answers for ratios "
                              f">= {MIN_LEVEL_RATIO:g} (below, bulks are lost in double precision); rescale or "
                              f"merge the small levels")
+        K = prof.levels.size
+        # the support search evaluates z' at O(K) points per level: O(K^2)
+        check_time("levels", 1.8e-5 * K * K, f"a profile of {K} levels",
+                   f"at most {int(np.sqrt(time_budget() / 1.8e-5))} levels fit")
         self.profile: VarianceProfile = prof
         self.scale = float(prof.levels.max())
         self.s = prof.levels / self.scale

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from . import __version__
 from .commands import GROUPS, register_all
-from .commands._common import UsageError, check_out
+from .commands._common import UsageError, budgets, check_out, snapshot, write_manifest
 
 #: optional dependency (top-level module) -> the extra that installs it
 EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
@@ -39,11 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    args, before, status, t0 = None, None, "error", time.perf_counter()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         check_out(args)
-        return int(args.handler(args) or 0)
+        before = snapshot(args.out) if getattr(args, "out", None) is not None else None
+        with budgets(args):
+            code = int(args.handler(args) or 0)
+        status = "ok" if code == 0 else "error"
+        return code
     except UsageError as e:
         sys.stderr.write(f"{e}\n")
         return 2
@@ -62,6 +68,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"specgap: error: {msg}\n")
         return 2
     except KeyboardInterrupt as e:  # training writes a checkpoint first and says how to resume
+        status = "interrupted"
         sys.stderr.write(f"specgap: {str(e) or 'interrupted'}\n")
         return 130
     except SystemExit as e:  # --help / --version
@@ -72,6 +79,13 @@ def main(argv=None) -> int:
         sys.stderr.write(f"specgap: internal error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                          f" (rerun with --debug for the traceback)\n")
         return 1
+    finally:
+        # the run manifest: written whenever the command got as far as running (its --out was accepted)
+        if before is not None:
+            try:
+                write_manifest(args, argv, before, status, time.perf_counter() - t0)
+            except OSError as e:  # pragma: no cover - the out directory vanished or is read-only
+                sys.stderr.write(f"specgap: warning: could not write the run manifest ({e})\n")
 
 
 if __name__ == "__main__":

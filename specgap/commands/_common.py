@@ -7,14 +7,17 @@ Contract (DESIGN.md): ``--json`` prints one strict JSON object on stdout; ``--ou
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record", "check_out"]
+__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
+           "write_manifest", "snapshot"]
 
-_NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite")
+_NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
 
 
 class UsageError(Exception):
@@ -31,6 +34,43 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
                        help="allow --out to hold another run (a different command or different options)")
     if seed:
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--max-memory", default=None, metavar="BYTES",
+                   help="memory budget, e.g. 4G (default: SPECGAP_MAX_MEMORY, else half the machine); larger work "
+                        "is refused up front with what fits")
+    p.add_argument("--max-time", default=None, metavar="SECONDS",
+                   help="time budget, e.g. 30m (default: SPECGAP_MAX_TIME, else 1h); work estimated to take longer "
+                        "is refused up front")
+
+
+@contextlib.contextmanager
+def budgets(args):
+    """``--max-memory`` / ``--max-time`` as ``SPECGAP_MAX_MEMORY`` / ``SPECGAP_MAX_TIME`` for the duration of
+    one command (restored afterwards: ``main`` may run in a longer-lived process)."""
+    from rmt._budget import memory_budget, parse_time
+    new = {}
+    if getattr(args, "max_memory", None) is not None:
+        new["SPECGAP_MAX_MEMORY"] = str(args.max_memory)
+    if getattr(args, "max_time", None) is not None:
+        parse_time(args.max_time, "--max-time")
+        new["SPECGAP_MAX_TIME"] = str(args.max_time)
+    old = {k: os.environ.get(k) for k in new}
+    os.environ.update(new)
+    try:
+        if "SPECGAP_MAX_MEMORY" in new:
+            try:
+                ok = memory_budget() > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise UsageError(f"--max-memory: expected a positive number of bytes (suffix K, M or G), got "
+                                 f"{args.max_memory!r}")
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def float_list(text: str) -> list[float]:
@@ -79,7 +119,7 @@ def check_out(args) -> None:
     except (OSError, ValueError):
         old = {}
     same_command = old.get("command") == mine["command"]
-    ignore = ("out", "resume", "steps")
+    ignore = ("out", "resume", "steps", "max_memory", "max_time")
     same_inputs = {k: v for k, v in (old.get("inputs") or {}).items() if k not in ignore} == \
         {k: v for k, v in json.loads(json.dumps(mine["inputs"], default=str)).items() if k not in ignore}
     resuming = getattr(args, "resume", False)
@@ -107,3 +147,40 @@ def save_arrays(args, name: str, **arrays) -> str:
     from rmt._io import save_npz
     save_npz(Path(args.out) / name, **arrays)
     return name
+
+
+def snapshot(out) -> dict:
+    """``{relative path: (size, mtime_ns)}`` of the files under ``out`` (to tell which files a run wrote)."""
+    out = Path(out)
+    if not out.is_dir():
+        return {}
+    snap = {}
+    for f in out.rglob("*"):
+        if f.is_file() and not f.name.startswith(".") and f.name != "manifest.json":
+            st = f.stat()
+            snap[str(f.relative_to(out))] = (st.st_size, st.st_mtime_ns)
+    return snap
+
+
+def write_manifest(args, argv, before: dict, status: str, seconds: float) -> None:
+    """``OUT/manifest.json``: the command line, command, every input, version, status, wall time and the
+    files this run wrote (new or changed since it started), with sizes and SHA-256."""
+    import hashlib
+    import platform
+
+    from rmt._io import write_json
+    out = Path(args.out)
+    after = snapshot(out)
+    files = []
+    for name, (size, mtime) in sorted(after.items()):
+        if before.get(name) != (size, mtime):
+            h = hashlib.sha256()
+            with open(out / name, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            files.append({"path": name, "bytes": size, "sha256": h.hexdigest()})
+    rec = record(args, {})
+    write_json(out / "manifest.json", {**rec, "argv": ["specgap", *argv], "status": status,
+                                       "seconds": round(seconds, 3), "python": platform.python_version(),
+                                       "files_written": files,
+                                       "files_kept": sorted(n for n in after if before.get(n) == after[n])})

@@ -105,8 +105,13 @@ def _phase_diagram(args):
     log = args.parameter in ("ratio", "sigma2")
     values = np.geomspace(lo, hi, args.n_values) if log else np.linspace(lo, hi, args.n_values)
     tau = np.geomspace(*args.tau_range, args.n_tau)
-    D = phase_diagram(args.parameter, values, tau, alpha=args.alpha, levels=args.levels,
-                      fractions=args.fractions or [1.0 / len(args.levels)] * len(args.levels), delta=args.delta)
+    try:
+        D = phase_diagram(args.parameter, values, tau, alpha=args.alpha, levels=args.levels,
+                          fractions=args.fractions or [1.0 / len(args.levels)] * len(args.levels), delta=args.delta)
+    except ValueError as e:
+        if str(e).startswith("values x tau:"):
+            raise ValueError("--n-values x --n-tau:" + str(e)[len("values x tau:"):]) from None
+        raise
     res = D.as_dict()
     if args.out is not None:
         import matplotlib
