@@ -18,9 +18,11 @@ The JAX backend computes in float64 inside :func:`simulate._jax.x64` (no global 
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-from rmt._budget import check_memory, memory_budget
+from rmt._budget import check_memory, check_time, memory_budget, time_budget
 from rmt._validate import positive_int
 from rmt.manifold import LinearManifold
 from rmt.profiles import ContinuousProfile
@@ -266,6 +268,14 @@ def covariance_eigenvalues(manifold: LinearManifold, d: int, draws: int = 1, see
     one = 8.0 * (d * m + min(d, m) ** 2)
     check_memory("d", one, f"one draw at d={d} (F is {d} x {m})",
                  f"d up to about {int(np.sqrt(memory_budget() / 8 / (manifold.alpha + min(manifold.alpha, 1) ** 2)))} fits")
+    # time: F^T F (2 d m k flops) and the eigenvalues of the k x k Gram matrix (~10 k^3), k = min(d, m), at a
+    # conservative 5 GFLOP/s (measured 6-11 on the 2-core reference machine)
+    k = min(d, m)
+    per_draw = (2.0 * d * m * k + 10.0 * k ** 3) / 5e9
+    check_time("draws", draws * per_draw, f"{draws} draws at d={d} (F is {d} x {m})",
+               f"{max(int(time_budget() // per_draw), 0)} draws fit at this d")
+    if progress and draws * per_draw > 10:
+        sys.stderr.write(f"{draws} draws at d={d}: about {draws * per_draw:.0f} s ({per_draw:.1f} s each)\n")
     out = np.empty((draws, min(d, m)))
     bar = _bar(draws, progress, f"F draws ({backend}, d={d})")
     if backend == "numba":

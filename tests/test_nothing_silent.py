@@ -152,6 +152,9 @@ def test_time_budget_refuses_hour_long_work_up_front(capsys, monkeypatch):
     assert main(["theory", "phase-diagram", "--parameter", "ratio", "--n-values", "20000", "--n-tau", "1000",
                  "--max-time", "1m"]) == 2
     assert "time budget 60 s" in _err(capsys)
+    # d = 20000: one draw is ~1.4e13 flops (F^T F and a 10000^2 eigenproblem), 8 of them hours
+    assert main(["simulate", "spectra", "--d", "20000", "--alpha", "0.5", "--t", "0.1", "--draws", "8"]) == 2
+    assert "draws: 8 draws at d=20000" in _err(capsys)
     assert time.perf_counter() - t0 < 60           # refused up front, not after grinding
     assert main(["theory", "edges", "--alpha", "0.5", "--max-time", "-3"]) == 2
     assert "--max-time" in _err(capsys)
