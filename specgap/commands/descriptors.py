@@ -30,6 +30,8 @@ def _run(args):
     if args.radius is not None and args.radius <= 0:
         raise ValueError(f"--radius must be > 0, got {args.radius}")
     rng = np.random.default_rng(args.seed)
+    if args.vae is not None:
+        return _run_vae(args)
     if args.checkpoint is not None:
         from trained.train import load_model
         if not Path(args.checkpoint).exists():
@@ -76,9 +78,50 @@ def _run(args):
     emit(args, res, f"descriptors of the {args.map} map at t={args.t:g} ({res['points']} points, d={d}):\n" + text)
 
 
+def _run_vae(args):
+    """Descriptors of a VAE decoder (trained.vae) at the encoder means of --data, or at prior draws z ~ N(0, I)."""
+    import numpy as np
+    import torch
+
+    from trained.descriptors import local_complexity, local_geometry
+    from trained.vae import load_vae
+    if args.checkpoint is not None:
+        raise ValueError("--vae and --checkpoint exclude each other (a VAE decoder or a score model)")
+    if not Path(args.vae).is_file():
+        raise ValueError(f"--vae: no such file {str(args.vae)!r}")
+    try:
+        vae = load_vae(args.vae)
+    except ValueError as e:
+        raise ValueError(f"--vae: {e}") from None
+    k, D = vae.config.latent, vae.config.d
+    if args.data is not None:
+        X = load_points(args.data, "--data", min_points=1)
+        if X.shape[1] != D:
+            raise ValueError(f"--data: points must have D={D} coordinates (the VAE's input), got {X.shape[1]}")
+        with torch.no_grad():
+            z = vae.encode(torch.as_tensor(X, dtype=torch.float32))[0].double().numpy()
+        where = "encoder means of --data"
+    else:
+        z = np.random.default_rng(args.seed).standard_normal((args.points, k))
+        where = "prior draws z ~ N(0, I)"
+    g = local_geometry(vae.decoder, z, projection=args.projection, seed=args.seed)
+    res = {"map": "vae-decoder", "latent": k, "d": D, "points": int(z.shape[0]), "at": where,
+           "projection": args.projection, "psi": g["psi"].tolist(), "nu": g["nu"].tolist(), "rank": g["rank"].tolist(),
+           "delta": None, "radius": args.radius}
+    if args.radius is not None:
+        res["delta"] = local_complexity(vae.decoder, z, radius=args.radius, n_directions=args.directions,
+                                        seed=args.seed)["delta"].tolist()
+    text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"] else "")
+                     for i, (p, n) in enumerate(zip(res["psi"], res["nu"])))
+    emit(args, res, f"descriptors of the VAE decoder R^{k} -> R^{D} at {res['points']} {where}:\n" + text)
+
+
 def register(sub, help_text):
     p = sub.add_parser("descriptors", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
+    p.add_argument("--vae", type=Path, default=None,
+                   help="a VAE (vae.pt of 'reproduce ood'): descriptors of its decoder at the encoder means of "
+                        "--data, or at --points prior draws")
     add_exact_model_options(p, data_option=False)
     p.add_argument("--data", type=Path, default=None, help="query points x_t (.npy, shape (n, d)); default: "
                                                            "--points points of p_t")

@@ -56,7 +56,13 @@ def register(sub, help_text):
             ("relu-partition", "linear regions of a ReLU generator R^2 -> R^3, psi per region, density vs psi",
              _relu_partition),
             ("toy-ddpm", "psi, nu, delta of a 2-D diffusion model on a circle, on vs off the manifold, against t",
-             _toy_ddpm)):
+             _toy_ddpm),
+            ("vae-dynamics", "psi, nu, delta of a VAE decoder on MNIST over training, for several input-noise levels",
+             _vae_dynamics),
+            ("ood", "AUROC of psi, nu, delta (and the ELBO) separating MNIST from 8x8 digits, photo patches, noise",
+             _ood),
+            ("guidance", "classifier guidance of a latent diffusion model toward high / low local scaling psi",
+             _guidance)):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
         add_common(c)
@@ -84,3 +90,32 @@ def _toy_ddpm(args):
     s = reproduce_toy_ddpm(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     best = "; ".join(f"{k}: AUROC {v['auroc']:.3f} at t={v['t']:.3g}" for k, v in s["max_separation"].items())
     emit(args, s, f"toy-ddpm: on- vs off-manifold separation, maximal: {best}; files in {args.out}")
+
+
+def _vae_dynamics(args):
+    _study_args(args)
+    from ..reproduce.vae_studies import reproduce_vae_dynamics
+    s = reproduce_vae_dynamics(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    rows = "; ".join(f"noise {r['noise_std']:g}: " + ", ".join(f"{k} {r[k]['spearman_log_step']:+.2f}"
+                                                                for k in ("psi", "nu", "delta"))
+                     for r in s["per_noise"])
+    emit(args, s, f"vae-dynamics: Spearman of each descriptor with log(step): {rows}; files in {args.out}")
+
+
+def _ood(args):
+    _study_args(args)
+    from ..reproduce.vae_studies import reproduce_ood
+    s = reproduce_ood(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    rows = "; ".join(f"{name}: " + ", ".join(f"{k} {v['auroc']:.2f}" for k, v in t.items())
+                     for name, t in s["auroc"].items())
+    emit(args, s, f"ood: AUROC (OOD positive) {rows}; files in {args.out}")
+
+
+def _guidance(args):
+    _study_args(args)
+    from ..reproduce.guidance import reproduce_guidance
+    s = reproduce_guidance(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    rows = "; ".join(f"toward {d}: psi " + " -> ".join(f"{r['psi_mean']:.2f}" for r in R)
+                     for d, R in s["per_rho"].items())
+    emit(args, s, f"guidance (rho {s['parameters']['rhos']}): {rows}; Spearman {s['spearman_psi_vs_rho']}; "
+                  f"files in {args.out}")

