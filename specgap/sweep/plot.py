@@ -1,0 +1,191 @@
+"""Phase diagrams of a sweep store: the theory's, and measured (simulate / finite-n) against the theory.
+
+Measured phase of a cell at time ``t``: the most frequent phase code over its draws (and query points),
+each read from one measured spectrum with :func:`rmt.readouts.phases` (docs/theory.md section 5). Over
+every computed cell and time: ``agreement`` = fraction of (cell, t) where measured and theory phases agree.
+Measured boundaries along ``tau`` (grid ascending): trivial|coverage between the largest ``tau`` whose
+phase is not trivial and the next grid point; coverage|consolidation between the smallest ``tau`` whose
+phase is not consolidation and the previous one (geometric midpoints). ``boundary_offset`` =
+``|log10(measured / theory)|`` in decades against :func:`rmt.gaps.phase_boundaries`, counted where both
+lie inside the grid; its resolution is half a grid step (``grid_step_decades / 2``).
+
+finite-n (docs/theory.md section 6): ``D(tau)`` = mean over draws and points of ``#{eta < 1 - delta}``,
+``D_inf(tau)`` its ``n = infinity`` value; level ``i`` (high variance first) counts as condensed once the
+deficit ``D_inf - D`` exceeds the columns of the levels before it plus half of its own; the measured
+condensation ``tau_c,i`` (log-interpolated crossing) is compared with ``sigma_i^2 / (2 ln n)``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_taus"]
+
+
+def majority_phase(codes, axes) -> np.ndarray:
+    """Most frequent code (0, 1, 2) over ``axes`` (ties: lowest code); NaN where every entry is NaN."""
+    c = np.asarray(codes, float)
+    counts = np.stack([np.sum(c == k, axis=axes) for k in (0, 1, 2)], axis=-1)
+    out = np.argmax(counts, axis=-1).astype(float)
+    out[counts.sum(-1) == 0] = np.nan
+    return out
+
+
+def measured_boundaries(labels, tau):
+    """(trivial|coverage, coverage|consolidation) ``tau`` of each row of ``labels`` (rows, T); NaN if none."""
+    labels = np.atleast_2d(labels)
+    tc = np.full(labels.shape[0], np.nan)
+    cc = np.full(labels.shape[0], np.nan)
+    for r, row in enumerate(labels):
+        if np.any(np.isnan(row)):
+            continue
+        i = np.flatnonzero(row != 0)
+        if i.size and i[-1] < row.size - 1 and np.any(row == 0):
+            tc[r] = np.sqrt(tau[i[-1]] * tau[i[-1] + 1])
+        j = np.flatnonzero(row != 2)
+        if j.size and j[0] > 0:
+            cc[r] = np.sqrt(tau[j[0] - 1] * tau[j[0]])
+    return tc, cc
+
+
+def _offsets(measured, theory, tau):
+    inside = np.isfinite(measured) & np.isfinite(theory) & (theory > tau[0]) & (theory < tau[-1])
+    return np.abs(np.log10(measured[inside] / theory[inside]))
+
+
+def condensation_taus(D, D_inf, tau, counts):
+    """Measured condensation ``tau`` of each level (see module doc): ``D``, ``D_inf`` (T,), ``counts`` (L,)."""
+    deficit = np.asarray(D_inf, float) - np.asarray(D, float)
+    out = []
+    before = 0.0
+    for m_i in counts:
+        thr = before + m_i / 2.0
+        above = deficit > thr
+        if not above.any() or above[-1]:
+            out.append(np.nan)                  # never condensed on the grid (or already at the top)
+        else:
+            k = np.flatnonzero(above)[-1]        # last tau (ascending) still condensed; k + 1 is not
+            x0, x1 = np.log(tau[k]), np.log(tau[k + 1])
+            y0, y1 = deficit[k] - thr, deficit[k + 1] - thr
+            out.append(float(np.exp(x0 + (x1 - x0) * y0 / (y0 - y1))))
+        before += m_i
+    return np.array(out)
+
+
+def _diagram(ax, tau, values, labels, tc, cc, ts, delta, parameter, title):
+    from rmt.diagram import PhaseDiagram, plot_phase_diagram
+    name = {"ratio": "ratio", "alpha": "alpha", "fraction": "f"}.get(parameter, "alpha")
+    D = PhaseDiagram(tau, np.asarray(values, float), name, np.ma.masked_invalid(labels), tc, cc,
+                     np.asarray(ts, float)[:, None], delta)
+    plot_phase_diagram(D, ax)
+    if parameter not in ("ratio", "alpha", "fraction"):
+        ax.set_ylabel(parameter)
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+
+
+def plot_sweep(store, out, parameter: str | None = None) -> dict:
+    """Figures of a sweep store into ``out`` and the summary numbers (see the module doc).
+
+    Returns
+    -------
+    dict with ``task``, ``dims``, ``done`` (cells computed / total), ``parameter`` and ``fixed`` (the values of
+    the other dims in the figure), ``files``; for measured tasks ``measured``: ``agreement``,
+    ``worst_boundary_offset_decades``, ``grid_step_decades``, ``cells_compared``; finite-n ``memorisation``.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .store import open_sweep, read_spec
+    spec = read_spec(store)
+    ds = open_sweep(store).load()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    outer = list(spec.outer_dims)
+    if parameter is None:
+        order = [k for k in ("ratio", "alpha", "fraction", "n", "d") if k in outer]
+        parameter = next((k for k in order if ds.sizes[k] > 1), order[0])
+    if parameter not in outer:
+        raise ValueError(f"--parameter must be one of the store's dims {outer}, got {parameter!r}")
+    fixed = {k: float(ds[k].values[0]) for k in outer if k != parameter}
+    sl = ds.isel({k: 0 for k in outer if k != parameter})
+    tau = ds.tau.values
+    done = ds.done.values
+    res = {"task": spec.task, "dims": outer, "shape": list(spec.shape), "done": int(done.sum()),
+           "cells": spec.n_cells, "parameter": parameter, "fixed": fixed, "files": []}
+    vals = ds[parameter].values
+    args = (sl.trivial_coverage.values, sl.coverage_consolidation.values, sl.tau_star.values, spec.delta)
+    panels = [("theory", sl.phase_theory.values)]
+    if spec.task != "theory":
+        axes = ("draw",) if spec.task == "simulate" else ("draw", "point")
+        meas = majority_phase(ds.phase.values, tuple(ds.phase.dims.index(a) for a in axes))   # outer + (t,)
+        th = ds.phase_theory.values
+        ok = np.isfinite(meas) & np.isfinite(th)
+        mt_c, mt_cc = measured_boundaries(meas.reshape(-1, tau.size), tau)
+        offs = np.concatenate([_offsets(mt_c, ds.trivial_coverage.values.ravel(), tau),
+                               _offsets(mt_cc, ds.coverage_consolidation.values.ravel(), tau)])
+        res["measured"] = {
+            "agreement": float(np.mean(meas[ok] == th[ok])) if ok.any() else None,
+            "worst_boundary_offset_decades": float(offs.max()) if offs.size else None,
+            "grid_step_decades": float(np.max(np.diff(np.log10(tau)))) if tau.size > 1 else None,
+            "cells_compared": int(np.isfinite(meas).all(-1).sum()), "boundaries_compared": int(offs.size)}
+        idx = tuple(0 if k != parameter else slice(None) for k in outer)
+        panels.append(("measured (majority over draws" + (", points)" if spec.task == "finite-n" else ")"),
+                       meas[idx]))
+    fig, axs = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (title, lab) in zip(axs[0], panels):
+        fx = ", ".join(f"{k}={v:g}" for k, v in fixed.items())
+        _diagram(ax, tau, vals, lab, *args[:3], args[3], parameter, f"{spec.task}: {title}\n{fx}")
+    if spec.schedule != "ve":
+        for ax in axs[0]:
+            ax.set_xlabel(rf"$\tau$ ({spec.schedule} schedule: $\tau(t)$)")
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"phase_diagram.{ext}", dpi=150, bbox_inches="tight")
+        res["files"].append(f"phase_diagram.{ext}")
+    plt.close(fig)
+    if spec.task == "finite-n":
+        res["memorisation"] = _memorisation(ds, spec, tau, out, res["files"])
+    return res
+
+
+def _memorisation(ds, spec, tau, out, files):
+    import matplotlib.pyplot as plt
+
+    from simulate.fmatrix import column_variances
+
+    from .tasks import cell_manifold
+    rows = []
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for flat, c in enumerate(spec.cells()):
+        idx = dict(zip(spec.outer_dims, spec.cell_index(flat)))
+        cell = ds.isel(idx)
+        if not bool(cell.done):
+            continue
+        M = cell_manifold(c["alpha"], c["ratio"], c["fraction"])
+        cv = column_variances(M, c["d"])
+        levels = np.unique(cv)[::-1]
+        counts = np.array([np.sum(cv == lv) for lv in levels])
+        D = cell.dimension.mean(("draw", "point")).values
+        Dinf = cell.dimension_theory.values
+        meas = condensation_taus(D, Dinf, tau, counts)
+        est = levels / (2 * np.log(c["n"]))
+        rows.append({**c, "levels": levels.tolist(), "tau_c_measured": meas.tolist(), "tau_c_estimate": est.tolist(),
+                     "ratio_measured_to_estimate": (meas / est).tolist()})
+        if flat < 8:
+            line, = ax.plot(tau, D, label=f"n={c['n']}, d={c['d']}, ratio={c['ratio']:g}")
+            ax.plot(tau, Dinf, color=line.get_color(), ls=":", lw=1)
+            for e in est:
+                ax.axvline(e, color=line.get_color(), ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(r"$\tau$")
+    ax.set_ylabel(r"$\#\{\eta < 1 - \Delta\}$ (dotted: $n = \infty$; dashed: $\sigma_i^2 / 2\ln n$)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"memorisation.{ext}", dpi=150, bbox_inches="tight")
+        files.append(f"memorisation.{ext}")
+    plt.close(fig)
+    return rows
