@@ -75,7 +75,8 @@ def test_theory_sweep_equals_the_serial_phase_diagram(client, tmp_path):
     from rmt.diagram import phase_diagram
     ratio = np.geomspace(1e-3, 0.9, 6).tolist()
     spec = SweepSpec(task="theory", alpha=[0.5], ratio=ratio, fraction=[0.75], t="1e-5:100:30")
-    run_sweep(spec, tmp_path / "th.zarr", client=client, progress=False)
+    res = run_sweep(spec, tmp_path / "th.zarr", client=client, batch=4, progress=False)
+    assert res["chunk"] == [1, 4, 1] and res["computed"] == 6                 # blocks of 4 + 2 cells
     ds = open_sweep(tmp_path / "th.zarr").load().isel(alpha=0, fraction=0)
     D = phase_diagram("ratio", ratio, spec.tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25])
     np.testing.assert_array_equal(ds.phase_theory.values, D.labels)
@@ -109,22 +110,30 @@ def test_resume_after_an_interrupted_sweep_computes_only_the_missing_cells(clien
 
 
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path):
+    import threading
+    import time
     spec = SweepSpec(task="simulate", alpha=[0.3, 0.5, 0.7], ratio=[0.01, 0.2], t="1e-3:10:8", d=[120],
                      draws=6, seed=3)
     writes, killed = [], []
     pids = client.run(os.getpid)
+    stop = threading.Event()
 
-    def kill_a_busy_worker(flat):
-        writes.append(flat)
-        if killed:
-            return
-        busy = [w for w, keys in client.processing().items() if keys]
-        if busy:
-            os.kill(pids[busy[0]], signal.SIGKILL)
-            killed.append(busy[0])
+    def kill_the_first_busy_worker():                  # SIGKILL, as a crashed node or the OOM killer would
+        while not stop.is_set() and not killed:
+            busy = [w for w, keys in client.processing().items() if keys and w in pids]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append((busy[0], len(writes)))
+            time.sleep(0.01)
 
-    res = run_sweep(spec, tmp_path / "k.zarr", client=client, batch=1, progress=False, on_cell=kill_a_busy_worker)
-    assert killed, "no worker was busy when the first cell finished"
+    th = threading.Thread(target=kill_the_first_busy_worker, daemon=True)
+    th.start()
+    try:
+        res = run_sweep(spec, tmp_path / "k.zarr", client=client, batch=1, progress=False, on_cell=writes.append)
+    finally:
+        stop.set()
+        th.join()
+    assert killed and killed[0][1] < spec.n_cells, killed                 # killed mid-sweep
     assert res["failed"] == [] and res["complete"] and res["computed"] == spec.n_cells
     assert sorted(writes) == list(range(spec.n_cells))                    # every cell once
     _assert_cells_equal(tmp_path / "k.zarr", spec)
@@ -185,6 +194,17 @@ def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
                      "--quiet"] + bad) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and word in err, err
+
+
+def test_chunk_blocks_are_contiguous_runs_of_cells():
+    from specgap.sweep.store import blocks, outer_chunks
+    assert outer_chunks((1, 10, 1), 4) == (1, 4, 1)
+    assert outer_chunks((3, 4, 5), 25) == (1, 4, 5)
+    assert outer_chunks((3, 4, 5), 7) == (1, 1, 5)
+    for shape, c in (((1, 10, 1), 4), ((3, 4, 5), 25), ((3, 4, 5), 7), ((2, 3), 1)):
+        got = [cells for _, cells in blocks(shape, outer_chunks(shape, c))]
+        assert sum(got, []) == list(range(int(np.prod(shape))))             # every cell once, in order
+        assert all(len(b) <= c for b in got)
 
 
 def test_plot_helpers_on_hand_made_labels():

@@ -71,16 +71,12 @@ class Progress:
             self.stream.flush()
 
 
-def _batches(todo, size):
-    return [todo[i:i + size] for i in range(0, len(todo), size)]
-
-
-def _default_batch(spec: SweepSpec, n_todo: int, workers: int) -> int:
-    # theory cells take ~10 ms: batch them so each worker gets ~4 tasks; measured cells take 0.1 s or more:
-    # small batches keep the loss on interruption small and the load balanced
+def _default_batch(spec: SweepSpec, n_cells: int, workers: int) -> int:
+    # theory cells take ~20 ms: batch them so that each worker gets ~4 tasks; measured cells take 0.1 s or
+    # more: small batches keep the loss on interruption small and the load balanced
     per = 4 if spec.task == "theory" else 16
-    cap = 256 if spec.task == "theory" else 8
-    return int(max(1, min(cap, math.ceil(n_todo / (max(1, workers) * per)))))
+    cap = 1024 if spec.task == "theory" else 8
+    return int(max(1, min(cap, math.ceil(n_cells / (max(1, workers) * per)))))
 
 
 def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: str | None = None,
@@ -94,7 +90,9 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     workers : worker processes of the default LocalCluster (default: the machine's cores); 0 = serial
     scheduler : address of an existing Dask scheduler;  client : an open ``distributed.Client`` to use
     resume : complete an existing store written with the same spec (only cells not done are computed)
-    overwrite : replace an existing store;  batch : cells per task (default: by task and worker count)
+    overwrite : replace an existing store
+    batch : cells per task = per chunk block of a new store (default: by task and worker count; a resumed
+        store keeps its blocks)
     progress : progress line on stderr;  on_cell : ``f(flat)`` called after each cell is written
 
     Returns
@@ -102,6 +100,7 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     dict: ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
     "error"}``), ``seconds``, ``rate`` (cells/s), ``scheduler``, ``workers``, ``batch``, ``complete``.
     """
+    from .store import blocks, outer_chunks
     if not isinstance(spec, SweepSpec):
         raise ValueError(f"spec must be a SweepSpec, got {type(spec).__name__}")
     store = Path(store)
@@ -109,42 +108,23 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
         raise ValueError(f"--workers must be an integer >= 0, got {workers!r}")
     if batch is not None and (int(batch) != batch or batch < 1):
         raise ValueError(f"--batch must be an integer >= 1, got {batch!r}")
-    if resume and store.exists():
+    resuming = resume and store.exists()
+    if resuming:
         old = read_spec(store)
         if old != spec:
             diff = [k for k, v in spec.as_dict().items() if old.as_dict().get(k) != v]
             raise ValueError(f"--resume: {str(store)!r} was written by another sweep (different {', '.join(diff)})")
-    else:
-        create_store(store, spec, overwrite=overwrite)
-    done = read_done(store).ravel()
-    todo = np.flatnonzero(~done).tolist()
-    skipped = int(done.sum())
-    writer = CellWriter(store, spec)
+    elif store.exists() and not overwrite:
+        raise ValueError(f"--out: {str(store)!r} exists; pass --resume to complete it or --overwrite")
     t0 = time.perf_counter()
-    bar = Progress(spec.n_cells, skipped, enabled=progress)
-    failed, computed = [], 0
-    where, n_workers = "serial", 1
-
-    def take(results):
-        nonlocal computed
-        for flat, values, err in results:
-            if err is not None:
-                failed.append({"index": flat, "cell": spec.cell(flat), "error": err})
-            else:
-                writer.write(flat, values)
-                computed += 1
-                if on_cell is not None:
-                    on_cell(flat)
-            bar.update(1)
-
+    serial = workers == 0 and scheduler is None and client is None
+    pending = (~read_done(store)).sum() if resuming else spec.n_cells
     own_client = own_cluster = None
+    where, n_workers = "serial", 1
+    failed, computed, skipped, bar, futures = [], 0, 0, None, []
     try:
-        if todo and (workers == 0 and scheduler is None and client is None):
-            size = batch or _default_batch(spec, len(todo), 1)
-            for cells in _batches(todo, size):
-                take(compute_batch(spec, cells))
-        elif todo:
-            from distributed import Client, LocalCluster, as_completed
+        if pending and not serial:
+            from distributed import Client, LocalCluster
             if client is None and scheduler is not None:
                 try:
                     client = own_client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -152,30 +132,62 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
                     raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0] if str(e) else ''})") from None
             elif client is None:
-                n = workers or default_workers()
-                own_cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+                own_cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                           processes=True, dashboard_address=None)
                 client = own_client = Client(own_cluster)
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             where = "local" if own_cluster is not None else str(client.scheduler.address)
-            size = batch or _default_batch(spec, len(todo), n_workers)
-            groups = _batches(todo, size)
-            futures = [client.submit(compute_batch, spec, cells, pure=False) for cells in groups]
-            owner = {f.key: cells for f, cells in zip(futures, groups)}
-            try:
-                for fut in as_completed(futures):
-                    try:
-                        res = fut.result()
-                    except Exception as e:  # noqa: BLE001 - the task died (e.g. KilledWorker): its cells fail
-                        msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                        res = [(c, None, msg) for c in owner[fut.key]]
-                    take(res)
-                    fut.release()
-            except BaseException:
-                client.cancel(futures)
-                raise
+        if resuming:
+            chunks, done = tuple(CellWriter(store, spec).chunks), read_done(store).ravel()
+        else:
+            chunks = outer_chunks(spec.shape, batch or _default_batch(spec, spec.n_cells, n_workers))
+            done = np.zeros(spec.n_cells, dtype=bool)
+        skipped = int(done.sum())
+        work = []
+        for region, cells in blocks(spec.shape, chunks):
+            todo = [c for c in cells if not done[c]]
+            if todo:
+                work.append((region, cells, todo))
+        futures = [] if serial else [client.submit(compute_batch, spec, todo, pure=False) for _, _, todo in work]
+        if not resuming:                     # while the workers start on the first blocks
+            create_store(store, spec, overwrite=overwrite, chunks=chunks)
+        writer = CellWriter(store, spec)
+        bar = Progress(spec.n_cells, skipped, enabled=progress)
+
+        def take(region, cells, todo, results):
+            nonlocal computed
+            for flat, _, err in results:
+                if err is not None:
+                    failed.append({"index": flat, "cell": spec.cell(flat), "error": err})
+            for flat in writer.write_block(region, cells, results):
+                computed += 1
+                if on_cell is not None:
+                    on_cell(flat)
+            bar.update(len(results))
+
+        if work and serial:
+            for region, cells, todo in work:
+                take(region, cells, todo, compute_batch(spec, todo))
+        elif work:
+            from distributed import as_completed
+            owner = {f.key: w for f, w in zip(futures, work)}
+            for fut in as_completed(futures):
+                region, cells, todo = owner[fut.key]
+                try:
+                    res = fut.result()
+                except Exception as e:  # noqa: BLE001 - the task died (e.g. KilledWorker): its cells fail
+                    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    res = [(c, None, msg) for c in todo]
+                take(region, cells, todo, res)
+                fut.release()
+    except BaseException:                    # interrupted: nothing more runs for this sweep
+
+        if futures:
+            client.cancel(futures)
+        raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if own_client is not None:
             own_client.close()
         if own_cluster is not None:
@@ -185,5 +197,4 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     return {"store": str(store), "task": spec.task, "dims": list(spec.outer_dims), "shape": list(spec.shape),
             "cells": spec.n_cells, "computed": computed, "skipped": skipped, "failed": failed,
             "complete": done_now == spec.n_cells, "seconds": dt, "rate": computed / dt if dt > 0 else None,
-            "scheduler": where, "workers": n_workers,
-            "batch": (batch or (_default_batch(spec, len(todo), n_workers) if todo else None))}
+            "scheduler": where, "workers": n_workers, "chunk": list(CellWriter(store, spec).chunks)}
