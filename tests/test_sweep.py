@@ -161,6 +161,10 @@ def test_store_opens_with_xarray_with_the_documented_dims(client, tmp_path):
     assert np.all(dim == 0) and np.allclose(ds.dimension_theory.isel(t=0).values, 6.0)
     est = ds.condensation_estimate.isel(alpha=0, ratio=0, fraction=0, d=0).values    # (n, level)
     np.testing.assert_allclose(est, np.array([[1.0, 0.01]]) / (2 * np.log([[20], [40]])))
+    from specgap.sweep.plot import plot_sweep
+    res = plot_sweep(store, tmp_path / "fig")
+    assert res["parameter"] == "n" and [m["n"] for m in res["memorisation"]] == [20, 40]
+    assert {"phase_diagram.png", "memorisation.png"} <= set(res["files"])
 
 
 def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
@@ -220,6 +224,36 @@ def test_plot_helpers_on_hand_made_labels():
     D = np.array([0.0, 3.0, 5.0, 6.0, 6.0])
     t = condensation_taus(D, D_inf, tau, [4, 2])
     np.testing.assert_allclose(t, [np.sqrt(1e-2 * 1e-1), 1e-3 * 10 ** (1 / 3)])
+
+
+def test_finite_size_fit_recovers_known_constants():
+    from specgap.sweep.plot import fit_finite_size
+    d = np.array([64, 128, 256, 512, 1024])
+    x = d ** (-2 / 3)
+    f = fit_finite_size(d, 0.3 + 2.0 * x, np.full(5, 1e-3))
+    assert abs(f["c0"] - 0.3) < 1e-12 and abs(f["c1"] - 2.0) < 1e-10 and f["chi2_dof"] < 1e-20
+    rng = np.random.default_rng(0)
+    inside = 0
+    for _ in range(200):                                   # the 95% interval covers the truth ~95% of the time
+        f = fit_finite_size(d, 0.3 + 2.0 * x + 1e-3 * rng.standard_normal(5), np.full(5, 1e-3))
+        inside += f["interval"][0] <= 0.3 <= f["interval"][1]
+    assert 180 <= inside <= 200
+
+
+def test_finite_size_scaling_of_a_small_simulated_sweep(client, tmp_path):
+    """Fig. 2 parameters at tau* (the maximal gap): edges and gap width extrapolated from d = 32..256 land on
+    the theory (loosely at these small d; the full study, d = 64..1024, is within 0.5%, see README)."""
+    from specgap.sweep.plot import plot_sweep
+    spec = SweepSpec(task="simulate", alpha=[0.5], ratio=[0.01], fraction=[0.75], t=[0.0444023], d=[32, 64, 128, 256],
+                     draws=12, seed=2)
+    run_sweep(spec, tmp_path / "fss.zarr", client=client, progress=False)
+    res = plot_sweep(tmp_path / "fss.zarr", tmp_path / "fig")
+    fs = res["finite_size"]
+    assert (tmp_path / "fig" / "finite_size.png").exists() and len(fs["times"][0]["quantities"]) == 5
+    assert fs["worst_relative_error"] < 0.03
+    gap = fs["times"][0]["quantities"][-1]
+    assert abs(gap["theory"] - 0.54678) < 1e-5                           # max width at tau* (README value)
+    assert gap["relative_error"] < gap["relative_error_largest_d"]     # extrapolating helps
 
 
 def test_spec_validation_and_times():

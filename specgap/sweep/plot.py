@@ -11,8 +11,15 @@ lie inside the grid; its resolution is half a grid step (``grid_step_decades / 2
 
 finite-n (docs/theory.md section 6): ``D(tau)`` = mean over draws and points of ``#{eta < 1 - delta}``,
 ``D_inf(tau)`` its ``n = infinity`` value; level ``i`` (high variance first) counts as condensed once the
-deficit ``D_inf - D`` exceeds the columns of the levels before it plus half of its own; the measured
+deficit ``D_inf - D`` exceeds the columns of the levels before it plus half of its own (NaN when ``D`` never
+reached that many directions: the level was memorised before it was resolved); the measured
 condensation ``tau_c,i`` (log-interpolated crossing) is compared with ``sigma_i^2 / (2 ln n)``.
+
+Finite-size scaling (simulate stores with three or more ``d``; the first ``alpha, ratio, fraction``): each
+bulk edge and the gap width, averaged over draws, is fitted by ``c0 + c1 d^(-2/3)`` (the scale of the edge
+fluctuations) with weights ``1/sem^2``; ``c0`` is the ``d -> infinity`` extrapolation, with a 95% interval
+(standard error inflated by ``sqrt(chi2/dof)`` when the fit is worse than the error bars), compared with the
+theory at that time.
 """
 from __future__ import annotations
 
@@ -20,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_taus"]
+__all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_taus", "fit_finite_size",
+           "finite_size_scaling"]
 
 
 def majority_phase(codes, axes) -> np.ndarray:
@@ -56,13 +64,15 @@ def _offsets(measured, theory, tau):
 
 def condensation_taus(D, D_inf, tau, counts):
     """Measured condensation ``tau`` of each level (see module doc): ``D``, ``D_inf`` (T,), ``counts`` (L,)."""
-    deficit = np.asarray(D_inf, float) - np.asarray(D, float)
+    D = np.asarray(D, float)
+    deficit = np.asarray(D_inf, float) - D
     out = []
     before = 0.0
     for m_i in counts:
         thr = before + m_i / 2.0
         above = deficit > thr
-        if not above.any() or above[-1]:
+        resolved = D.max() >= before + m_i / 2.0        # the level was visible at some tau
+        if not resolved or not above.any() or above[-1]:
             out.append(np.nan)                  # never condensed on the grid (or already at the top)
         else:
             k = np.flatnonzero(above)[-1]        # last tau (ascending) still condensed; k + 1 is not
@@ -134,20 +144,30 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
         idx = tuple(0 if k != parameter else slice(None) for k in outer)
         panels.append(("measured (majority over draws" + (", points)" if spec.task == "finite-n" else ")"),
                        meas[idx]))
-    fig, axs = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
-    for ax, (title, lab) in zip(axs[0], panels):
-        fx = ", ".join(f"{k}={v:g}" for k, v in fixed.items())
-        _diagram(ax, tau, vals, lab, *args[:3], args[3], parameter, f"{spec.task}: {title}\n{fx}")
-    if spec.schedule != "ve":
-        for ax in axs[0]:
-            ax.set_xlabel(rf"$\tau$ ({spec.schedule} schedule: $\tau(t)$)")
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"phase_diagram.{ext}", dpi=150, bbox_inches="tight")
-        res["files"].append(f"phase_diagram.{ext}")
-    plt.close(fig)
+    if tau.size > 1:                         # a diagram needs at least two times
+        fig, axs = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+        for ax, (title, lab) in zip(axs[0], panels):
+            fx = ", ".join(f"{k}={v:g}" for k, v in fixed.items())
+            _diagram(ax, tau, vals, lab, *args[:3], args[3], parameter, f"{spec.task}: {title}\n{fx}")
+        if spec.schedule != "ve":
+            for ax in axs[0]:
+                ax.set_xlabel(rf"$\tau$ ({spec.schedule} schedule: $\tau(t)$)")
+        fig.tight_layout()
+        for ext in ("png", "pdf"):
+            fig.savefig(out / f"phase_diagram.{ext}", dpi=150, bbox_inches="tight")
+            res["files"].append(f"phase_diagram.{ext}")
+        plt.close(fig)
     if spec.task == "finite-n":
         res["memorisation"] = _memorisation(ds, spec, tau, out, res["files"])
+    if spec.task == "simulate" and len(spec.d) >= 3:
+        rows = finite_size_scaling(ds, spec)
+        if any(r["quantities"] for r in rows):
+            plot_finite_size([r for r in rows if r["quantities"]], out, res["files"])
+        qs = [q for r in rows for q in r["quantities"]]
+        res["finite_size"] = {"cell": {k: float(ds[k].values[0]) for k in ("alpha", "ratio", "fraction")},
+                              "worst_relative_error": max((q["relative_error"] for q in qs), default=None),
+                              "all_theory_inside_interval": all(q["theory_inside_interval"] for q in qs),
+                              "times": rows}
     return res
 
 
@@ -189,3 +209,84 @@ def _memorisation(ds, spec, tau, out, files):
         files.append(f"memorisation.{ext}")
     plt.close(fig)
     return rows
+
+
+# -- finite-size scaling ---------------------------------------------------------------------------------
+_FSS = (("edges", 0, 0, "lower edge of bulk 1 (high variance)"), ("edges", 0, 1, "upper edge of bulk 1"),
+        ("edges", 1, 0, "lower edge of bulk 2 (low variance)"), ("edges", 1, 1, "upper edge of bulk 2"),
+        ("gap_width", None, None, "width of the gap between the bulks"))
+
+
+def fit_finite_size(d, mean, sem, z: float = 1.96) -> dict:
+    """Weighted least squares ``y(d) = c0 + c1 d^(-2/3)`` (weights ``1/sem^2``).
+
+    Returns ``c0``, ``c1``, ``c0_se`` (standard error, scaled by ``sqrt(chi2/dof)`` when that exceeds 1),
+    ``interval`` ``c0 -+ z c0_se`` and ``chi2_dof``.
+    """
+    x = np.asarray(d, float) ** (-2.0 / 3.0)
+    y, s = np.asarray(mean, float), np.asarray(sem, float)
+    if x.size < 3:
+        raise ValueError(f"finite-size fit needs at least 3 values of d, got {x.size}")
+    s = np.where(s > 0, s, np.max(s[s > 0]) if np.any(s > 0) else 1.0)
+    A = np.stack([np.ones_like(x), x], axis=1) / s[:, None]
+    coef, *_ = np.linalg.lstsq(A, y / s, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    chi2 = float(np.sum(((y - coef[0] - coef[1] * x) / s) ** 2)) / (x.size - 2) if x.size > 2 else float("nan")
+    se = float(np.sqrt(cov[0, 0] * max(1.0, chi2)))
+    return {"c0": float(coef[0]), "c1": float(coef[1]), "c0_se": se,
+            "interval": [float(coef[0] - z * se), float(coef[0] + z * se)], "chi2_dof": chi2}
+
+
+def finite_size_scaling(ds, spec, cell: dict | None = None) -> list:
+    """For each time: every bulk edge and the gap width, mean and s.e.m. over draws at each ``d``, fitted by
+    :func:`fit_finite_size` and extrapolated to ``d -> infinity``, against the theory at that time."""
+    from simulate.agreement import mean_sem
+    sel = {k: 0 for k in ("alpha", "ratio", "fraction")} if cell is None else cell
+    sub = ds.isel(sel)
+    d = sub.d.values
+    rows = []
+    for i, t in enumerate(ds.t.values):
+        entry = {"t": float(t), "tau": float(ds.tau.values[i]), "quantities": []}
+        for var, b, e, label in _FSS:
+            if var == "edges":
+                y = sub.edges.isel(t=i, bulk=b, edge=e).values                      # (d, draw)
+                th = float(sub.edges_theory.isel(t=i, bulk=b, edge=e).values.ravel()[0])
+            else:
+                y = sub.gap_width.isel(t=i).values
+                th = float(sub.gap_width_theory.isel(t=i).values.ravel()[0])
+            if not np.isfinite(th) or not np.all(np.isfinite(y)):
+                continue
+            m, s = mean_sem(y, axis=-1)
+            fit = fit_finite_size(d, m, s)
+            entry["quantities"].append({
+                "name": label, "theory": th, "d": d.tolist(), "mean": m.tolist(), "sem": s.tolist(), **fit,
+                "relative_error": abs(fit["c0"] - th) / abs(th),
+                "relative_error_largest_d": abs(float(m[-1]) - th) / abs(th),
+                "theory_inside_interval": bool(fit["interval"][0] <= th <= fit["interval"][1])})
+        rows.append(entry)
+    return rows
+
+
+def plot_finite_size(rows, out, files) -> None:
+    import matplotlib.pyplot as plt
+    n = max(len(r["quantities"]) for r in rows)
+    fig, axs = plt.subplots(len(rows), n, figsize=(3.2 * n, 2.8 * len(rows)), squeeze=False)
+    for r, row in enumerate(rows):
+        for q, (ax, Q) in enumerate(zip(axs[r], row["quantities"])):
+            x = np.asarray(Q["d"], float) ** (-2 / 3)
+            ax.errorbar(x, Q["mean"], yerr=Q["sem"], fmt="o", ms=3, label="simulated")
+            xx = np.linspace(0, x.max(), 50)
+            ax.plot(xx, Q["c0"] + Q["c1"] * xx, "-", lw=1, label=r"$c_0 + c_1 d^{-2/3}$")
+            ax.errorbar([0], [Q["c0"]], yerr=[[Q["c0"] - Q["interval"][0]], [Q["interval"][1] - Q["c0"]]],
+                        fmt="s", color="C1", ms=3)
+            ax.plot([0], [Q["theory"]], "k*", ms=8, label="theory")
+            ax.set_title(f"{Q['name']}\nt={row['t']:.3g}: rel. err. {Q['relative_error']:.2%}", fontsize=7)
+            ax.set_xlabel(r"$d^{-2/3}$", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if r == 0 and q == 0:
+                ax.legend(fontsize=6)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(Path(out) / f"finite_size.{ext}", dpi=130, bbox_inches="tight")
+        files.append(f"finite_size.{ext}")
+    plt.close(fig)

@@ -1,6 +1,6 @@
 """Sweep engine speed (issue 17): a 2-worker LocalCluster against the serial loop on the same grid.
 
-Printed (no timed assertion), both routes in the same run:
+Printed (no timed assertion), both routes in the same run (medians of 3 under ``make bench``):
 - a simulated grid (``make bench``: 4 alpha x 4 ratio at d = 400, 8 draws, 40 times; otherwise 2 x 2 at d = 100):
   the serial loop of ``compute_cell`` against ``run_sweep`` on a 2-worker LocalCluster, once with the
   cluster already running (``client=``, as with ``--scheduler``) and once end to end (start-up and store
@@ -33,8 +33,12 @@ def test_simulated_grid_two_workers_vs_serial(client, tmp_path):
     spec = SweepSpec(task="simulate", alpha=np.linspace(0.3, 0.7, n).tolist(),
                      ratio=np.geomspace(0.01, 0.3, n).tolist(), t="1e-3:10:40", d=[400 if FULL else 100],
                      draws=8, seed=1)
-    serial, t_serial = timed(lambda: [compute_cell(spec, i) for i in range(spec.n_cells)])
-    res, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, batch=1, progress=False)
+    reps = 3 if FULL else 1
+    warm = SweepSpec(**{**spec.as_dict(), "alpha": [0.5], "ratio": [0.1]})     # first-use costs on the workers
+    run_sweep(warm, tmp_path / "w.zarr", client=client, progress=False)
+    serial, t_serial = timed(lambda: [compute_cell(spec, i) for i in range(spec.n_cells)], repeats=reps)
+    res, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, batch=1, progress=False,
+                        overwrite=True, repeats=reps)
     _, t_cold = timed(run_sweep, spec, tmp_path / "cold.zarr", workers=2, batch=1, progress=False)
     assert res["computed"] == spec.n_cells
     ds = open_sweep(tmp_path / "warm.zarr").load()
@@ -51,9 +55,12 @@ def test_theory_phase_diagram_sweep_vs_serial_diagram(client, tmp_path):
     P = 200 if FULL else 40
     ratio = np.geomspace(1e-3, 0.9, P)
     tau = np.geomspace(1e-5, 1e2, 200)
-    D, t_serial = timed(phase_diagram, "ratio", ratio, tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25])
+    reps = 3 if FULL else 1
+    D, t_serial = timed(phase_diagram, "ratio", ratio, tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25],
+                        repeats=reps)
     spec = SweepSpec(task="theory", alpha=[0.5], ratio=ratio.tolist(), fraction=[0.75], t=tau.tolist())
-    _, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, progress=False)
+    _, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, progress=False, overwrite=True,
+                      repeats=reps)
     _, t_cold = timed(run_sweep, spec, tmp_path / "cold.zarr", workers=2, progress=False)
     ds = open_sweep(tmp_path / "warm.zarr").load().isel(alpha=0, fraction=0)
     np.testing.assert_array_equal(ds.phase_theory.values, D.labels)
