@@ -1,4 +1,5 @@
-"""Phase diagrams of a sweep store: the theory's, and measured (simulate / finite-n) against the theory.
+"""Phase diagrams of a sweep store: the theory's, and measured (simulate / finite-n) against the theory
+(docs/theory.md section 11).
 
 Measured phase of a cell at time ``t``: the most frequent phase code over its draws (and query points),
 each read from one measured spectrum with :func:`rmt.readouts.phases` (docs/theory.md section 5). Over
