@@ -14,7 +14,7 @@ pytest.importorskip("zarr")
 
 from specgap.cli import main  # noqa: E402
 from specgap.sweep import SweepSpec, compute_cell, open_sweep, run_sweep  # noqa: E402
-from specgap.sweep.plot import condensation_taus, majority_phase, measured_boundaries  # noqa: E402
+from specgap.sweep.plot import condensation_tau, majority_phase, measured_boundaries  # noqa: E402
 from specgap.sweep.store import read_done  # noqa: E402
 
 SIM = SweepSpec(task="simulate", alpha=[0.3, 0.5], ratio=[0.01, 0.2], fraction=[0.75], t="1e-3:10:8", d=[40],
@@ -164,7 +164,19 @@ def test_store_opens_with_xarray_with_the_documented_dims(client, tmp_path):
     from specgap.sweep.plot import plot_sweep
     res = plot_sweep(store, tmp_path / "fig")
     assert res["parameter"] == "n" and [m["n"] for m in res["memorisation"]] == [20, 40]
-    assert {"phase_diagram.png", "memorisation.png"} <= set(res["files"])
+    # n = infinity: the kept variance along bulk k is the mean of lambda/(lambda + tau) over its eigenvalues,
+    # here from numpy's eigvalsh of F F^T (draw 0 of cell (n=20): F from SeedSequence(0).spawn(2)[0])
+    from simulate.fmatrix import column_variances, sample_F
+    from specgap.sweep.tasks import cell_manifold
+    M = cell_manifold(0.5, 0.01, 0.75)
+    seed = int(np.random.SeedSequence(0).spawn(2)[0].generate_state(1)[0])
+    F = sample_F(M, 12, 1, seed)[0]
+    m1 = int(np.sum(column_variances(M, 12) == 1.0))                      # columns of variance 1 (of m = 6)
+    lam = np.sort(np.linalg.eigvalsh(F @ F.T))[::-1][:6]
+    tau_all = ds.tau.values
+    want = np.stack([[np.mean(lam[:m1] / (lam[:m1] + t)), np.mean(lam[m1:] / (lam[m1:] + t))] for t in tau_all])
+    got = ds.retained_theory.isel(alpha=0, ratio=0, fraction=0, d=0, n=0, draw=0).values
+    np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
 def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
@@ -219,11 +231,10 @@ def test_plot_helpers_on_hand_made_labels():
     np.testing.assert_allclose(cc, [np.sqrt(1e-3), np.nan])
     codes = np.array([[0, 1, 1], [2, 2, 0], [np.nan, np.nan, np.nan]])
     np.testing.assert_array_equal(majority_phase(codes, 1), [1, 2, np.nan])
-    # level of 4 columns condenses where the deficit crosses 2 (between tau 1e-2 and 1e-1: 3 -> 1, at the middle)
-    D_inf = np.full(5, 6.0)
-    D = np.array([0.0, 3.0, 5.0, 6.0, 6.0])
-    t = condensation_taus(D, D_inf, tau, [4, 2])
-    np.testing.assert_allclose(t, [np.sqrt(1e-2 * 1e-1), 1e-3 * 10 ** (1 / 3)])
+    # kept-variance ratio climbing through 1/2 between tau = 1e-2 (0.2) and 1e-1 (0.8): half way in log tau
+    np.testing.assert_allclose(condensation_tau([0.0, 0.2, 0.8, 1.0, 0.9], tau), np.sqrt(1e-3))
+    assert np.isnan(condensation_tau([0.6, 0.9, 1, 1, 1], tau))         # never condensed on the grid
+    assert np.isnan(condensation_tau([0.0, 0.1, 0.2, 0.3, 0.4], tau))   # never resolved
 
 
 def test_finite_size_fit_recovers_known_constants():

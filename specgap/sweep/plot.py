@@ -10,11 +10,11 @@ phase is not consolidation and the previous one (geometric midpoints). ``boundar
 ``|log10(measured / theory)|`` in decades against :func:`rmt.gaps.phase_boundaries`, counted where both
 lie inside the grid; its resolution is half a grid step (``grid_step_decades / 2``).
 
-finite-n (docs/theory.md section 6): ``D(tau)`` = mean over draws and points of ``#{eta < 1 - delta}``,
-``D_inf(tau)`` its ``n = infinity`` value; level ``i`` (high variance first) counts as condensed once the
-deficit ``D_inf - D`` exceeds the columns of the levels before it plus half of its own (NaN when ``D`` never
-reached that many directions: the level was memorised before it was resolved); the measured
-condensation ``tau_c,i`` (log-interpolated crossing) is compared with ``sigma_i^2 / (2 ln n)``.
+finite-n (docs/theory.md sections 6, 11): for each variance level ``k`` the variance kept along its
+directions, ``retained`` (mean of ``1 - eta`` over the level's subspace, averaged over draws and points),
+divided by its ``n = infinity`` value; the level has condensed where this ratio is below 1/2, and the
+measured ``tau_c,k`` is the (log-interpolated) ``tau`` where it first climbs back to 1/2, compared with
+``sigma_k^2 / (2 ln n)``; drawn over (``tau``, ``n``) when the store has several ``n``.
 
 Finite-size scaling (simulate stores with three or more ``d``; the first ``alpha, ratio, fraction``): each
 bulk edge and the gap width, averaged over draws, is fitted by ``c0 + c1 d^(-2/3)`` (the scale of the edge
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_taus", "fit_finite_size",
+__all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_tau", "fit_finite_size",
            "finite_size_scaling"]
 
 
@@ -63,25 +63,18 @@ def _offsets(measured, theory, tau):
     return np.abs(np.log10(measured[inside] / theory[inside]))
 
 
-def condensation_taus(D, D_inf, tau, counts):
-    """Measured condensation ``tau`` of each level (see module doc): ``D``, ``D_inf`` (T,), ``counts`` (L,)."""
-    D = np.asarray(D, float)
-    deficit = np.asarray(D_inf, float) - D
-    out = []
-    before = 0.0
-    for m_i in counts:
-        thr = before + m_i / 2.0
-        above = deficit > thr
-        resolved = D.max() >= before + m_i / 2.0        # the level was visible at some tau
-        if not resolved or not above.any() or above[-1]:
-            out.append(np.nan)                  # never condensed on the grid (or already at the top)
-        else:
-            k = np.flatnonzero(above)[-1]        # last tau (ascending) still condensed; k + 1 is not
-            x0, x1 = np.log(tau[k]), np.log(tau[k + 1])
-            y0, y1 = deficit[k] - thr, deficit[k + 1] - thr
-            out.append(float(np.exp(x0 + (x1 - x0) * y0 / (y0 - y1))))
-        before += m_i
-    return np.array(out)
+def condensation_tau(ratio, tau, level: float = 0.5) -> float:
+    """``tau`` where a kept-variance ratio (ascending ``tau`` grid) first climbs from below ``level`` to
+    ``level`` or above, log-interpolated; NaN if it is never below (not condensed on the grid) or never reaches
+    ``level`` (never resolved)."""
+    R = np.asarray(ratio, float)
+    up = np.flatnonzero(R >= level)
+    if up.size == 0 or up[0] == 0:
+        return float("nan")
+    k = up[0]
+    x0, x1 = np.log(tau[k - 1]), np.log(tau[k])
+    y0, y1 = R[k - 1] - level, R[k] - level
+    return float(np.exp(x0 + (x1 - x0) * (-y0) / (y1 - y0)))
 
 
 def _diagram(ax, tau, values, labels, tc, cc, ts, delta, parameter, title):
@@ -174,36 +167,44 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
 
 def _memorisation(ds, spec, tau, out, files):
     import matplotlib.pyplot as plt
-
-    from simulate.fmatrix import column_variances
-
-    from .tasks import cell_manifold
-    rows = []
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    rows, curves = [], {}
     for flat, c in enumerate(spec.cells()):
-        idx = dict(zip(spec.outer_dims, spec.cell_index(flat)))
-        cell = ds.isel(idx)
+        cell = ds.isel(dict(zip(spec.outer_dims, spec.cell_index(flat))))
         if not bool(cell.done):
             continue
-        M = cell_manifold(c["alpha"], c["ratio"], c["fraction"])
-        cv = column_variances(M, c["d"])
-        levels = np.unique(cv)[::-1]
-        counts = np.array([np.sum(cv == lv) for lv in levels])
-        D = cell.dimension.mean(("draw", "point")).values
-        Dinf = cell.dimension_theory.values
-        meas = condensation_taus(D, Dinf, tau, counts)
-        est = levels / (2 * np.log(c["n"]))
-        rows.append({**c, "levels": levels.tolist(), "tau_c_measured": meas.tolist(), "tau_c_estimate": est.tolist(),
-                     "ratio_measured_to_estimate": (meas / est).tolist()})
-        if flat < 8:
-            line, = ax.plot(tau, D, label=f"n={c['n']}, d={c['d']}, ratio={c['ratio']:g}")
-            ax.plot(tau, Dinf, color=line.get_color(), ls=":", lw=1)
-            for e in est:
-                ax.axvline(e, color=line.get_color(), ls="--", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel(r"$\tau$")
-    ax.set_ylabel(r"$\#\{\eta < 1 - \Delta\}$ (dotted: $n = \infty$; dashed: $\sigma_i^2 / 2\ln n$)")
-    ax.legend(fontsize=7)
+        kept = cell.retained.mean(("draw", "point")).values                       # (t, level)
+        ratio = kept / cell.retained_theory.mean("draw").values
+        est = cell.condensation_estimate.values
+        levels = np.isfinite(est)
+        meas = np.array([condensation_tau(ratio[:, k], tau) for k in range(ratio.shape[1])])[levels]
+        rows.append({**c, "tau_c_measured": meas.tolist(), "tau_c_estimate": est[levels].tolist(),
+                     "ratio_measured_to_estimate": (meas / est[levels]).tolist()})
+        key = tuple((k, v) for k, v in c.items() if k != "n")
+        curves.setdefault(key, []).append((c["n"], ratio, est, meas))
+    key, series = next(iter(curves.items()))                         # the first (alpha, ratio, fraction, d)
+    series.sort(key=lambda x: x[0])
+    L = int(np.sum(np.isfinite(series[0][2])))
+    fig, axs = plt.subplots(1, L, figsize=(5.5 * L, 4), squeeze=False)
+    ns = np.array([x[0] for x in series], float)
+    for k, ax in enumerate(axs[0]):
+        if len(series) > 1:                                           # a diagram over (tau, n)
+            Z = np.stack([x[1][:, k] for x in series])
+            pm = ax.pcolormesh(tau, ns, Z, shading="nearest", vmin=0, vmax=1.2, cmap="viridis")
+            fig.colorbar(pm, ax=ax, label="kept variance / n = inf")
+            ax.plot([x[3][k] for x in series], ns, "wo-", ms=4, label=r"measured $\tau_c$ (ratio = 1/2)")
+            ax.plot([x[2][k] for x in series], ns, "r--", label=r"$\sigma_k^2 / (2 \ln n)$")
+            ax.set_yscale("log")
+            ax.set_ylabel("n")
+        else:
+            n, R, est, meas = series[0]
+            ax.plot(tau, R[:, k], label=f"n={n:g}")
+            ax.axvline(est[k], color="r", ls="--", label=r"$\sigma_k^2 / (2 \ln n)$")
+            ax.axhline(0.5, color="k", lw=0.5)
+            ax.set_ylabel("kept variance / n = inf")
+        ax.set_xscale("log")
+        ax.set_xlabel(r"$\tau$")
+        ax.set_title(f"level {k + 1} (" + ", ".join(f"{a}={v:g}" for a, v in key) + ")", fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     for ext in ("png", "pdf"):
         fig.savefig(out / f"memorisation.{ext}", dpi=150, bbox_inches="tight")

@@ -14,8 +14,11 @@ Every task stores the theory of its cell (docs/theory.md sections 3-5, at ``tau 
 theory. ``finite-n`` uses the exact empirical score of ``n`` training points drawn from each ``F``
 (docs/theory.md section 6), evaluated at ``points`` noised training points per time: ``phase`` and
 ``dimension = #{eta < 1 - delta}`` (draw, point, t), with ``dimension_theory = d * #{lambda > tau
-delta/(1 - delta)}/d`` (t) of ``n = infinity`` and the condensation estimate ``sigma_i^2 / (2 ln n)``
-(level).
+delta/(1 - delta)}/d`` (t) of ``n = infinity``; ``retained`` (draw, point, t, level), the mean of
+``1 - eta`` over the directions of level ``k`` (``U_k``: the eigenvectors of ``C = F F^T`` in its bulk ``k``,
+high variance first, by :func:`simulate.agreement.bulk_counts`), against ``retained_theory`` (draw, t,
+level) of ``n = infinity``, the mean of ``lambda/(lambda + tau)`` over that bulk; and the condensation estimate
+``sigma_k^2 / (2 ln n)`` (level), high variance first.
 """
 from __future__ import annotations
 
@@ -50,6 +53,9 @@ _FINITE_N = {
     "phase": (("draw", "point", "t"), "phase code of the spectrum at a noised training point"),
     "dimension": (("draw", "point", "t"), "#{eta < 1 - delta}: directions not condensed"),
     "dimension_theory": (("t",), "d * #{lambda > tau delta/(1 - delta)}/d of n = infinity"),
+    "retained": (("draw", "point", "t", "level"),
+                 "tr(U_k^T (I + Jn) U_k)/m_k, U_k the eigenvectors of C in bulk k: variance kept (1 - eta)"),
+    "retained_theory": (("draw", "t", "level"), "the same for n = infinity: mean of lambda/(lambda + tau) in bulk k"),
     "condensation_estimate": (("level",), "sigma_i^2 / (2 ln n): estimated condensation tau of level i"),
 }
 
@@ -129,24 +135,39 @@ def _simulate(spec, M, d, seed, tau) -> dict:
 
 def _finite_n(spec, M, d, n, seed, tau) -> dict:
     from rmt.readouts import phases
+    from simulate.agreement import bulk_counts
+    from simulate.fmatrix import column_variances
     from simulate.models import EmpiricalModel, LinearGaussianModel
     R, P, T = spec.draws, spec.points, len(spec.t)
     phase = np.empty((R, P, T))
     dim = np.empty((R, P, T))
+    kept = np.full((R, P, T, 2), np.nan)
+    kept_inf = np.full((R, T, 2), np.nan)
+    levels = np.unique(column_variances(M, d))[::-1]                       # high variance first
+    stops = np.cumsum(bulk_counts(M, d))[:2]
+    eye = np.eye(d)
     for r in range(R):
         rng = np.random.default_rng([seed, r])
-        X0 = LinearGaussianModel.from_manifold(d, M, seed=seed, schedule=spec.schedule, draw=r).sample(n, rng)
-        emp = EmpiricalModel(X0, spec.schedule)
+        lg = LinearGaussianModel.from_manifold(d, M, seed=seed, schedule=spec.schedule, draw=r)
+        C = lg.F @ lg.F.T
+        lam, V = np.linalg.eigh(C)
+        lam, V = lam[::-1], V[:, ::-1]                                     # descending: bulk 1 first
+        U = [V[:, a:b] for a, b in zip(np.concatenate([[0], stops[:-1]]), stops)]   # eigenvectors of each bulk
+        emp = EmpiricalModel(lg.sample(n, rng), spec.schedule)
         for i, t in enumerate(spec.t):
-            eta = emp.eta(emp.sample_t(P, t, rng), t)                    # (P, d)
+            A = -emp.normalized_jacobian(emp.sample_t(P, t, rng), t)        # -Jn, (P, d, d)
+            eta = np.linalg.eigvalsh(A)
             phase[r, :, i] = _codes(phases(eta, spec.delta))
             dim[r, :, i] = np.sum(eta < 1.0 - spec.delta, axis=-1)
-    levels = np.array(M.profile.levels, float)
+            for k, Uk in enumerate(U):
+                kept[r, :, i, k] = np.einsum("pij,ik,jk->p", eye - A, Uk, Uk) / Uk.shape[1]
+                lk = np.clip(lam[(stops[k] - Uk.shape[1]):stops[k]], 0, None)
+                kept_inf[r, i, k] = np.mean(lk / (lk + tau[i]))               # n = infinity: lambda/(lambda + tau)
     est = np.full(2, np.nan)
-    est[:levels.size] = np.sort(levels)[::-1] / (2 * np.log(n))
+    est[:levels.size] = levels / (2 * np.log(n))
     dth = d * M.counting(tau * spec.delta / (1 - spec.delta))
     return {"phase": phase, "dimension": dim, "dimension_theory": np.asarray(dth, float),
-            "condensation_estimate": est}
+            "retained": kept, "retained_theory": kept_inf, "condensation_estimate": est}
 
 
 def compute_cell(spec: SweepSpec, flat: int) -> dict:
