@@ -203,6 +203,11 @@ def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
     m = p["measured"]
     assert m["agreement"] > 0.8 and m["boundaries_compared"] >= 2
     assert m["worst_boundary_offset_decades"] <= m["grid_step_decades"]
+    monkeypatch.setattr("specgap.__version__", "9.9.9")                   # workers run 0.x: refused, one line
+    assert main(["sweep", "run", "--out", str(tmp_path / "v.zarr"), "--scheduler", addr, "--quiet"]) == 2
+    assert "another specgap version" in capsys.readouterr().err
+    monkeypatch.undo()
+    monkeypatch.setattr("specgap.sweep.engine.CONNECT_TIMEOUT", "1s")
     for bad, word in ((["--t", "1:0:5"], "t must be"), (["--alpha", "0"], "alpha"),
                       (["--task", "finite-n", "--n", "1"], "n must be"), (["--scheduler", "tcp://127.0.0.1:1"],
                                                                          "--scheduler")):

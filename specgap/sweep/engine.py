@@ -71,6 +71,31 @@ class Progress:
             self.stream.flush()
 
 
+def _worker_version():
+    import specgap.sweep.tasks  # noqa: F401 - what every task needs
+    from specgap import __version__
+    return __version__
+
+
+def check_workers(client) -> None:
+    """The scheduler and every worker import this specgap version's sweep tasks, else ``ValueError`` (one line).
+
+    A task goes through the scheduler (which unpickles the task graph), ``client.run`` reaches every worker.
+    """
+    from .. import __version__
+    try:
+        client.submit(_worker_version, pure=False).result(timeout=120)
+        got = client.run(_worker_version)
+    except Exception as e:  # noqa: BLE001 - e.g. ModuleNotFoundError or a deserialisation error on a worker
+        raise ValueError(f"--scheduler: the scheduler or a worker cannot import specgap.sweep ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); install specgap[dask] {__version__} "
+                         f"in the scheduler's and every worker's environment") from None
+    bad = {w: v for w, v in got.items() if v != __version__}
+    if bad:
+        raise ValueError(f"--scheduler: workers run another specgap version ({sorted(set(bad.values()))}, here "
+                         f"{__version__}); install the same version on every worker")
+
+
 def _default_batch(spec: SweepSpec, n_cells: int, workers: int) -> int:
     # theory cells take ~20 ms: batch them so that each worker gets ~4 tasks; measured cells take 0.1 s or
     # more: small batches keep the loss on interruption small and the load balanced
@@ -135,6 +160,8 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
                 own_cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
                                            processes=True, dashboard_address=None)
                 client = own_client = Client(own_cluster)
+            if own_cluster is None:
+                check_workers(client)
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
             where = "local" if own_cluster is not None else str(client.scheduler.address)
         if resuming:
