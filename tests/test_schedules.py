@@ -65,3 +65,20 @@ def test_names_and_bad_input():
         GeometricVE(1.0, 0.5)
     with pytest.raises(ValueError, match="t must be"):
         DDPM().tau(0.0)
+
+
+def test_the_commands_offer_every_schedule(capsys):
+    """``specgap theory timescales --schedule ddpm`` reports times t of that schedule: t_of_tau of the VE answer."""
+    import json
+
+    from specgap.cli import main
+    from specgap.commands._common import SCHEDULE_NAMES
+    assert set(SCHEDULE_NAMES) == set(SCHEDULES)
+    base = ["theory", "timescales", "--alpha", "0.5", "--levels", "1,0.01", "--fractions", "0.75,0.25", "--json"]
+    assert main(base) == 0
+    ve = json.loads(capsys.readouterr().out)
+    assert main(base + ["--schedule", "ddpm"]) == 0
+    dd = json.loads(capsys.readouterr().out)
+    tau, t = ve["gaps"][0]["tau_max"], dd["gaps"][0]["t_max"]
+    assert dd["gaps"][0]["tau_max"] == tau
+    np.testing.assert_allclose(0.1 * t + 0.5 * (20 - 0.1) * t * t, np.log1p(tau), rtol=1e-12)  # B(t) = log(1+tau)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_common, emit, float_list
+from ._common import SCHEDULE_NAMES, add_common, emit, float_list
 
 
 def _int_list(text):
@@ -85,9 +85,10 @@ def register(sub, help_text):
     c.add_argument("--n", type=_int_list, default=None, help="training-set sizes (finite-n; default 100)")
     c.add_argument("--draws", type=int, default=None, help="F draws per cell (default 8)")
     c.add_argument("--points", type=int, default=None, help="query points per draw (finite-n; default 4)")
-    c.add_argument("--schedule", choices=["ve", "vp", "ddpm", "edm", "geometric"], default=None)
+    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default=None, help="t -> tau (default ve)")
     c.add_argument("--delta", type=float, default=None, help="resolution of the phase readouts (default 0.1)")
-    c.add_argument("--seed", type=int, default=None, help="root seed; cell i uses SeedSequence(seed, spawn_key=(i,))")
+    c.add_argument("--seed", type=int, default=None,
+                   help="root seed (default 0); cell i uses SeedSequence(seed, spawn_key=(i,))")
     c.add_argument("--out", dest="store", type=Path, required=True, metavar="STORE.zarr", help="the result store")
     c.add_argument("--overwrite", action="store_true", help="replace an existing store")
     c.add_argument("--resume", action="store_true", help="complete an existing store: compute only missing cells")

@@ -98,8 +98,8 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
     the other dims in the figure), ``files``; for measured tasks ``measured``: ``agreement``,
     ``worst_boundary_offset_decades``, ``grid_step_decades``, ``cells_compared``; finite-n ``memorisation``.
     """
-    import matplotlib
-    matplotlib.use("Agg")
+    from ..reproduce._artefacts import use_agg
+    use_agg()
     import matplotlib.pyplot as plt
 
     from .store import open_sweep, read_spec
