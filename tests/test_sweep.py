@@ -228,6 +228,22 @@ def test_chunk_blocks_are_contiguous_runs_of_cells():
         assert all(len(b) <= c for b in got)
 
 
+def test_failed_cells_are_reported_and_retried_by_resume(tmp_path, capsys):
+    """d = 8 leaves the low-variance level of alpha = 0.25 (m = 2) without a column: that cell fails with its error,
+    the other is written; --resume retries only the failed one (serial engine: no cluster needed)."""
+    argv = ["sweep", "run", "--task", "simulate", "--alpha", "0.25,0.5", "--ratio", "0.01", "--d", "8",
+            "--t", "0.1,1", "--draws", "2", "--workers", "0", "--out", str(tmp_path / "f.zarr"), "--json", "--quiet"]
+    assert main(argv) == 1
+    r = json.loads(capsys.readouterr().out)
+    assert r["computed"] == 1 and len(r["failed"]) == 1 and not r["complete"]
+    f = r["failed"][0]
+    assert f["cell"]["alpha"] == 0.25 and "d=8 is too small" in f["error"]
+    assert read_done(tmp_path / "f.zarr").ravel().tolist() == [False, True]
+    assert main(argv + ["--resume"]) == 1
+    r = json.loads(capsys.readouterr().out)
+    assert r["skipped"] == 1 and r["computed"] == 0 and len(r["failed"]) == 1
+
+
 def test_plot_helpers_on_hand_made_labels():
     tau = np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0])
     lab = np.array([[2, 2, 1, 1, 0], [1, 1, 1, 0, 0]], float)
