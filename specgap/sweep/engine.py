@@ -3,12 +3,15 @@
 - Default: an in-process :class:`distributed.LocalCluster` with one single-threaded worker *process* per
   core (``n_workers = workers or cores``, ``threads_per_worker = 1``), shut down at the end.
 - ``scheduler='tcp://host:8786'``: an existing cluster (``dask scheduler`` / ``dask worker``,
-  dask-jobqueue, Kubernetes); its workers need specgap importable. ``client=``: a :class:`distributed.Client`
-  the caller owns (left open). ``workers=0``: no Dask, the serial loop in this process (same cells, same
-  writes; the reference the parallel runs are compared with).
-- Only this process (the client) writes the store, cell by cell in completion order (values, then the
-  done flag), so a task that is re-run after its worker died is still written once, and an interrupted
-  sweep loses at most the cells in flight; ``resume=True`` submits only cells not marked done.
+  dask-jobqueue, Kubernetes); its scheduler and workers need the same specgap (checked first:
+  :func:`check_workers`). ``client=``: a :class:`distributed.Client` the caller owns (left open).
+  ``workers=0``: no Dask, the serial loop in this process (same cells, same writes).
+- Cells are grouped into blocks of contiguous cells (one task and one store chunk each; ``batch`` cells,
+  by default about 4 tasks per worker for theory cells and up to 8 cells for measured ones). Tasks are
+  submitted before the store is created, so creating it overlaps the first tasks.
+- Only this process (the client) writes the store, block by block in completion order (values, then the
+  done flags), so a task that is re-run after its worker died is still written once, and an interrupted
+  sweep loses at most the blocks in flight; ``resume=True`` submits only cells not marked done.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from .spec import SweepSpec
 from .store import CellWriter, create_store, read_done, read_spec
 from .tasks import compute_batch
 
-__all__ = ["run_sweep", "default_workers", "Progress"]
+__all__ = ["run_sweep", "default_workers", "check_workers", "Progress"]
 
 CONNECT_TIMEOUT = "10s"        # to reach --scheduler
 
@@ -123,7 +126,8 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     Returns
     -------
     dict: ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
-    "error"}``), ``seconds``, ``rate`` (cells/s), ``scheduler``, ``workers``, ``batch``, ``complete``.
+    "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
+    address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``.
     """
     from .store import blocks, outer_chunks
     if not isinstance(spec, SweepSpec):

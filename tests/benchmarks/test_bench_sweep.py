@@ -1,6 +1,6 @@
 """Sweep engine speed (issue 17): a 2-worker LocalCluster against the serial loop on the same grid.
 
-Printed (no timed assertion), both routes in the same run (medians of 3 under ``make bench``):
+Printed (no timed assertion), both routes in the same run (medians of 3 interleaved runs under ``make bench``):
 - a simulated grid (``make bench``: 4 alpha x 4 ratio at d = 400, 8 draws, 40 times; otherwise 2 x 2 at d = 100):
   the serial loop of ``compute_cell`` against ``run_sweep`` on a 2-worker LocalCluster, once with the
   cluster already running (``client=``, as with ``--scheduler``) and once end to end (start-up and store
@@ -36,9 +36,14 @@ def test_simulated_grid_two_workers_vs_serial(client, tmp_path):
     reps = 3 if FULL else 1
     warm = SweepSpec(**{**spec.as_dict(), "alpha": [0.5], "ratio": [0.1]})     # first-use costs on the workers
     run_sweep(warm, tmp_path / "w.zarr", client=client, progress=False)
-    serial, t_serial = timed(lambda: [compute_cell(spec, i) for i in range(spec.n_cells)], repeats=reps)
-    res, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, batch=1, progress=False,
-                        overwrite=True, repeats=reps)
+    ts, tw = [], []
+    for _ in range(reps):                      # interleaved, so both routes see the same machine load
+        serial, t = timed(lambda: [compute_cell(spec, i) for i in range(spec.n_cells)])
+        ts.append(t)
+        res, t = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, batch=1, progress=False,
+                       overwrite=True)
+        tw.append(t)
+    t_serial, t_warm = float(np.median(ts)), float(np.median(tw))
     _, t_cold = timed(run_sweep, spec, tmp_path / "cold.zarr", workers=2, batch=1, progress=False)
     assert res["computed"] == spec.n_cells
     ds = open_sweep(tmp_path / "warm.zarr").load()
@@ -56,11 +61,14 @@ def test_theory_phase_diagram_sweep_vs_serial_diagram(client, tmp_path):
     ratio = np.geomspace(1e-3, 0.9, P)
     tau = np.geomspace(1e-5, 1e2, 200)
     reps = 3 if FULL else 1
-    D, t_serial = timed(phase_diagram, "ratio", ratio, tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25],
-                        repeats=reps)
     spec = SweepSpec(task="theory", alpha=[0.5], ratio=ratio.tolist(), fraction=[0.75], t=tau.tolist())
-    _, t_warm = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, progress=False, overwrite=True,
-                      repeats=reps)
+    ts, tw = [], []
+    for _ in range(reps):                      # interleaved, so both routes see the same machine load
+        D, t = timed(phase_diagram, "ratio", ratio, tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25])
+        ts.append(t)
+        _, t = timed(run_sweep, spec, tmp_path / "warm.zarr", client=client, progress=False, overwrite=True)
+        tw.append(t)
+    t_serial, t_warm = float(np.median(ts)), float(np.median(tw))
     _, t_cold = timed(run_sweep, spec, tmp_path / "cold.zarr", workers=2, progress=False)
     ds = open_sweep(tmp_path / "warm.zarr").load().isel(alpha=0, fraction=0)
     np.testing.assert_array_equal(ds.phase_theory.values, D.labels)
