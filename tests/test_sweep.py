@@ -83,6 +83,9 @@ def test_theory_sweep_equals_the_serial_phase_diagram(client, tmp_path):
     np.testing.assert_array_equal(ds.trivial_coverage.values, D.trivial_coverage)
     np.testing.assert_array_equal(ds.coverage_consolidation.values, D.coverage_consolidation)
     np.testing.assert_array_equal(ds.tau_star.values, D.tau_star[:, 0])
+    from specgap.sweep.plot import plot_sweep
+    res = plot_sweep(tmp_path / "th.zarr", tmp_path / "fig")
+    assert res["files"] == ["phase_diagram.png", "phase_diagram.pdf"] and "measured" not in res
 
 
 def test_resume_after_an_interrupted_sweep_computes_only_the_missing_cells(client, tmp_path):
@@ -242,6 +245,11 @@ def test_failed_cells_are_reported_and_retried_by_resume(tmp_path, capsys):
     assert main(argv + ["--resume"]) == 1
     r = json.loads(capsys.readouterr().out)
     assert r["skipped"] == 1 and r["computed"] == 0 and len(r["failed"]) == 1
+    # without --json/--quiet: a summary line on stdout, progress (done/total, rate, ETA) on stderr
+    assert main([a for a in argv if a not in ("--json", "--quiet")] + ["--overwrite"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 cells computed, 0 already done, 1 failed" in out and "d=8 is too small" in out
+    assert "sweep: 2/2 cells (" in err and "/s, ETA" in err
 
 
 def test_plot_helpers_on_hand_made_labels():
