@@ -24,7 +24,7 @@ SIM = SweepSpec(task="simulate", alpha=[0.3, 0.5], ratio=[0.01, 0.2], fraction=[
 @pytest.fixture(scope="module")
 def client():
     from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 

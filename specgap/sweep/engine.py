@@ -162,7 +162,7 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
                                      f"{str(e).splitlines()[0] if str(e) else ''})") from None
             elif client is None:
                 own_cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+                                           processes=True, dashboard_address=":0")   # any free port
                 client = own_client = Client(own_cluster)
             if own_cluster is None:
                 check_workers(client)

@@ -21,7 +21,7 @@ pytest.importorskip("zarr")
 @pytest.fixture(scope="module")
 def client():
     from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         c.run(lambda: __import__("specgap.sweep.tasks"))          # workers import the libraries once
         yield c
