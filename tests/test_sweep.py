@@ -7,6 +7,8 @@ import signal
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("distributed")
 xr = pytest.importorskip("xarray")
@@ -218,6 +220,20 @@ def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
                      "--quiet"] + bad) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and word in err, err
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=5), st.integers(1, 40))
+def test_chunk_blocks_cover_every_cell_once_in_contiguous_runs(shape, cells):
+    from specgap.sweep.store import blocks, outer_chunks
+    shape = tuple(shape)
+    chunks = outer_chunks(shape, cells)
+    got = list(blocks(shape, chunks))
+    flat = [c for _, b in got for c in b]
+    assert flat == list(range(int(np.prod(shape))))                      # each cell once, in C order
+    for region, b in got:
+        assert len(b) <= max(cells, 1) and b == list(range(b[0], b[0] + len(b)))   # contiguous, bounded
+        assert len(b) == int(np.prod([r.stop - r.start for r in region]))
 
 
 def test_chunk_blocks_are_contiguous_runs_of_cells():
