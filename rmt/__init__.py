@@ -36,10 +36,11 @@ from .readouts import (
     phases,
     spectral_gaps,
 )
-from .schedules import VE, VP, Schedule, get_schedule
+from .schedules import DDPM, EDM, VE, VP, GeometricVE, Schedule, get_schedule
 from .spectrum import Spectrum
 
-__all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "get_schedule",
+__all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "DDPM", "EDM",
+           "GeometricVE", "get_schedule",
            "MPSolver", "JacobianSpectrum", "Bulk", "Gap", "Spectrum", "IntermediateGap", "intermediate_gaps",
            "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report",
            "edges_report", "theory_effective_dimension", "theory_largest_gap_dimension", "theory_spectrum",

@@ -4,7 +4,7 @@ Handlers import numpy/scipy/torch/JAX lazily so that ``--help`` and ``theory`` c
 """
 from __future__ import annotations
 
-from . import data, descriptors, dimension, reproduce, simulate, spectra, theory, train
+from . import data, descriptors, dimension, reproduce, simulate, spectra, sweep, theory, train
 
 GROUPS = {
     "theory": ("analytic spectra, edges, gaps, timescales, phases (rmt)", theory),
@@ -15,6 +15,7 @@ GROUPS = {
     "train": ("train a score network (trained)", train),
     "data": ("the data sets the package can read (bundled or from --data-dir)", data),
     "reproduce": ("reproduce a figure of the paper (fig2, fig3, fig4, fig5)", reproduce),
+    "sweep": ("parameter grids on Dask into a labelled, resumable xarray/Zarr store", sweep),
 }
 
 

@@ -19,6 +19,10 @@ __all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "rec
 
 _NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
 
+#: forward-process schedules a theory or simulation command accepts (the names of ``rmt.schedules.SCHEDULES``;
+#: spelled out so that ``--help`` does not import rmt)
+SCHEDULE_NAMES = ("ve", "vp", "ddpm", "edm", "geometric")
+
 
 class UsageError(Exception):
     """Bad input on the command line: exit status 2, one line."""

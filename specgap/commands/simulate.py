@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from ._common import add_common, emit, float_list, save_arrays
+from ._common import SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
 
 
 def _spectra(args):
@@ -97,7 +97,7 @@ def register(sub, help_text):
     c.add_argument("--t", type=float_list, required=True, help="process times t1,t2,.. (VE: t = tau)")
     c.add_argument("--draws", type=int, default=10, help="number of F draws R (default 10)")
     c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy")
-    c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve")
     c.add_argument("--bins", type=int, default=50, help="histogram bins on [0, 1] in summary.json")
     c.add_argument("--delta", type=float, default=0.1, help="resolution for the codimension readout")
     c.add_argument("--no-agreement", dest="agreement", action="store_false",

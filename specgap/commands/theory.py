@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import add_common, emit, float_list, save_arrays
+from ._common import SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
 
 
 def add_model(p):
@@ -155,7 +155,8 @@ def register(sub, help_text):
                                ("density", _density, "density of the -Jn spectrum on [0, 1] at time t")):
         c = cmd(name, fn, helptext)
         c.add_argument("--t", type=float, required=True, help="process time (VE: t = tau = noise variance)")
-        c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+        c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve",
+                       help="t -> tau: ve (tau = t), vp (e^2t - 1), ddpm (linear beta), edm (t^2), geometric")
         if name == "spectrum":
             c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
             c.add_argument("--convention", choices=["eta", "jacobian"], default="eta",
@@ -164,7 +165,7 @@ def register(sub, help_text):
             c.add_argument("--points", type=int, default=201, help="number of grid points on [0, 1]")
     c = cmd("timescales", _timescales, "tau*, maximal widths, opening/closing times, phase boundaries")
     c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
-    c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve")
     c = cmds.add_parser("phase-diagram", help="phases on a (tau, parameter) grid with boundaries and tau*")
     c.add_argument("--parameter", choices=["ratio", "alpha", "f", "sigma2"], default="ratio")
     c.add_argument("--range", type=float_list, default=None, metavar="LOW,HIGH", help="parameter range")

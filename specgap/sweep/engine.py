@@ -1,0 +1,231 @@
+"""Run a sweep on Dask (``dask.distributed``): cells batched into tasks, results written as they finish.
+
+- Default: an in-process :class:`distributed.LocalCluster` with one single-threaded worker *process* per
+  core (``n_workers = workers or cores``, ``threads_per_worker = 1``), shut down at the end.
+- ``scheduler='tcp://host:8786'``: an existing cluster (``dask scheduler`` / ``dask worker``,
+  dask-jobqueue, Kubernetes); its scheduler and workers need the same specgap (checked first:
+  :func:`check_workers`). ``client=``: a :class:`distributed.Client` the caller owns (left open).
+  ``workers=0``: no Dask, the serial loop in this process (same cells, same writes).
+- Cells are grouped into blocks of contiguous cells (one task and one store chunk each; ``batch`` cells,
+  by default about 4 tasks per worker for theory cells and up to 8 cells for measured ones). Tasks are
+  submitted before the store is created, so creating it overlaps the first tasks.
+- Only this process (the client) writes the store, block by block in completion order (values, then the
+  done flags), so a task that is re-run after its worker died is still written once, and an interrupted
+  sweep loses at most the blocks in flight; ``resume=True`` submits only cells not marked done.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .spec import SweepSpec
+from .store import CellWriter, create_store, read_done, read_spec
+from .tasks import compute_batch
+
+__all__ = ["run_sweep", "default_workers", "check_workers", "Progress"]
+
+CONNECT_TIMEOUT = "10s"        # to reach --scheduler
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:               # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Progress:
+    """``sweep: done/total cells (rate/s, ETA)`` on stderr, redrawn at most every ``every`` seconds."""
+
+    def __init__(self, total: int, start: int = 0, enabled: bool = True, every: float = 0.5, stream=None):
+        self.total, self.done, self.start_done = total, start, start
+        self.enabled, self.every = enabled, every
+        self.stream = stream or sys.stderr
+        self.t0 = self.last = time.perf_counter()
+        self.shown = None
+
+    def rate(self) -> float:
+        dt = time.perf_counter() - self.t0
+        return (self.done - self.start_done) / dt if dt > 0 else 0.0
+
+    def update(self, k: int = 1, force: bool = False) -> None:
+        self.done += k
+        now = time.perf_counter()
+        if self.enabled and (force or now - self.last >= self.every or self.done == self.total):
+            self.last = now
+            r = self.rate()
+            eta = (self.total - self.done) / r if r > 0 else float("inf")
+            eta_s = f"{eta:.0f}s" if math.isfinite(eta) else "?"
+            self.stream.write(f"\rsweep: {self.done}/{self.total} cells ({r:.2f}/s, ETA {eta_s})   ")
+            self.stream.flush()
+            self.shown = self.done
+
+    def close(self) -> None:
+        if self.enabled:
+            if self.shown != self.done:
+                self.update(0, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _worker_version():
+    import specgap.sweep.tasks  # noqa: F401 - what every task needs
+    from specgap import __version__
+    return __version__
+
+
+def check_workers(client) -> None:
+    """The scheduler and every worker import this specgap version's sweep tasks, else ``ValueError`` (one line).
+
+    A task goes through the scheduler (which unpickles the task graph), ``client.run`` reaches every worker.
+    """
+    from .. import __version__
+    try:
+        client.submit(_worker_version, pure=False).result(timeout=120)
+        got = client.run(_worker_version)
+    except Exception as e:  # noqa: BLE001 - e.g. ModuleNotFoundError or a deserialisation error on a worker
+        raise ValueError(f"--scheduler: the scheduler or a worker cannot import specgap.sweep ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}); install specgap[dask] {__version__} "
+                         f"in the scheduler's and every worker's environment") from None
+    bad = {w: v for w, v in got.items() if v != __version__}
+    if bad:
+        raise ValueError(f"--scheduler: workers run another specgap version ({sorted(set(bad.values()))}, here "
+                         f"{__version__}); install the same version on every worker")
+
+
+def _default_batch(spec: SweepSpec, n_cells: int, workers: int) -> int:
+    # theory cells take ~20 ms: batch them so that each worker gets ~4 tasks; measured cells take 0.1 s or
+    # more: small batches keep the loss on interruption small and the load balanced
+    per = 4 if spec.task == "theory" else 16
+    cap = 1024 if spec.task == "theory" else 8
+    return int(max(1, min(cap, math.ceil(n_cells / (max(1, workers) * per)))))
+
+
+def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: str | None = None,
+              client=None, resume: bool = False, overwrite: bool = False, batch: int | None = None,
+              progress: bool = True, on_cell=None) -> dict:
+    """Compute every cell of ``spec`` not yet in ``store`` and write it there.
+
+    Parameters
+    ----------
+    spec : SweepSpec;  store : path of the Zarr store (created unless ``resume``)
+    workers : worker processes of the default LocalCluster (default: the machine's cores); 0 = serial
+    scheduler : address of an existing Dask scheduler;  client : an open ``distributed.Client`` to use
+    resume : complete an existing store written with the same spec (only cells not done are computed)
+    overwrite : replace an existing store
+    batch : cells per task = per chunk block of a new store (default: by task and worker count; a resumed
+        store keeps its blocks)
+    progress : progress line on stderr;  on_cell : ``f(flat)`` called after each cell is written
+
+    Returns
+    -------
+    dict: ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
+    "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
+    address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``.
+    """
+    from .store import blocks, outer_chunks
+    if not isinstance(spec, SweepSpec):
+        raise ValueError(f"spec must be a SweepSpec, got {type(spec).__name__}")
+    store = Path(store)
+    if workers is not None and (int(workers) != workers or workers < 0):
+        raise ValueError(f"--workers must be an integer >= 0, got {workers!r}")
+    if batch is not None and (int(batch) != batch or batch < 1):
+        raise ValueError(f"--batch must be an integer >= 1, got {batch!r}")
+    resuming = resume and store.exists()
+    if resuming:
+        old = read_spec(store)
+        if old != spec:
+            diff = [k for k, v in spec.as_dict().items() if old.as_dict().get(k) != v]
+            raise ValueError(f"--resume: {str(store)!r} was written by another sweep (different {', '.join(diff)})")
+    elif store.exists() and not overwrite:
+        raise ValueError(f"--out: {str(store)!r} exists; pass --resume to complete it or --overwrite")
+    t0 = time.perf_counter()
+    serial = workers == 0 and scheduler is None and client is None
+    pending = (~read_done(store)).sum() if resuming else spec.n_cells
+    own_client = own_cluster = None
+    where, n_workers = "serial", 1
+    failed, computed, skipped, bar, futures = [], 0, 0, None, []
+    try:
+        if pending and not serial:
+            from distributed import Client, LocalCluster
+            if client is None and scheduler is not None:
+                try:
+                    client = own_client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+                except (OSError, TimeoutError, ValueError) as e:
+                    raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({type(e).__name__}: "
+                                     f"{str(e).splitlines()[0] if str(e) else ''})") from None
+            elif client is None:
+                own_cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                           processes=True, dashboard_address=":0")   # any free port
+                client = own_client = Client(own_cluster)
+            if own_cluster is None:
+                check_workers(client)
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+            where = "local" if own_cluster is not None else str(client.scheduler.address)
+        if resuming:
+            chunks, done = tuple(CellWriter(store, spec).chunks), read_done(store).ravel()
+        else:
+            chunks = outer_chunks(spec.shape, batch or _default_batch(spec, spec.n_cells, n_workers))
+            done = np.zeros(spec.n_cells, dtype=bool)
+        skipped = int(done.sum())
+        work = []
+        for region, cells in blocks(spec.shape, chunks):
+            todo = [c for c in cells if not done[c]]
+            if todo:
+                work.append((region, cells, todo))
+        futures = [] if serial else [client.submit(compute_batch, spec, todo, pure=False) for _, _, todo in work]
+        if not resuming:                     # while the workers start on the first blocks
+            create_store(store, spec, overwrite=overwrite, chunks=chunks)
+        writer = CellWriter(store, spec)
+        bar = Progress(spec.n_cells, skipped, enabled=progress)
+
+        def take(region, cells, todo, results):
+            nonlocal computed
+            for flat, _, err in results:
+                if err is not None:
+                    failed.append({"index": flat, "cell": spec.cell(flat), "error": err})
+            for flat in writer.write_block(region, cells, results):
+                computed += 1
+                if on_cell is not None:
+                    on_cell(flat)
+            bar.update(len(results))
+
+        if work and serial:
+            for region, cells, todo in work:
+                take(region, cells, todo, compute_batch(spec, todo))
+        elif work:
+            from distributed import as_completed
+            owner = {f.key: w for f, w in zip(futures, work)}
+            for fut in as_completed(futures):
+                region, cells, todo = owner[fut.key]
+                try:
+                    res = fut.result()
+                except Exception as e:  # noqa: BLE001 - the task died (e.g. KilledWorker): its cells fail
+                    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    res = [(c, None, msg) for c in todo]
+                take(region, cells, todo, res)
+                fut.release()
+    except BaseException:                    # interrupted: nothing more runs for this sweep
+
+        if futures:
+            client.cancel(futures)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if own_client is not None:
+            own_client.close()
+        if own_cluster is not None:
+            own_cluster.close()
+    dt = time.perf_counter() - t0
+    done_now = int(read_done(store).sum())
+    return {"store": str(store), "task": spec.task, "dims": list(spec.outer_dims), "shape": list(spec.shape),
+            "cells": spec.n_cells, "computed": computed, "skipped": skipped, "failed": failed,
+            "complete": done_now == spec.n_cells, "seconds": dt, "rate": computed / dt if dt > 0 else None,
+            "scheduler": where, "workers": n_workers, "chunk": list(CellWriter(store, spec).chunks)}

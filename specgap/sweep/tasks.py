@@ -1,0 +1,194 @@
+"""The computation of one sweep cell, per task; pure functions of ``(spec, cell number)``.
+
+Every task stores the theory of its cell (docs/theory.md sections 3-5, at ``tau = tau(t)``):
+
+- ``phase_theory`` (t): phase code (0 trivial, 1 coverage, 2 consolidation; :func:`rmt.gaps.phase_at`);
+- ``edges_theory`` (t, bulk, edge): ``eta`` edges of each bulk, ``[tau/(u+tau), tau/(l+tau)]`` for the
+  covariance bulk ``[l, u]``, high variance (low ``eta``) first; NaN for a bulk that does not exist;
+- ``gap_width_theory`` (t): ``W_1(tau)`` of the gap between the two bulks (NaN when they are merged);
+- ``tau_star``, ``max_width``, ``trivial_coverage``, ``coverage_consolidation`` (): in ``tau`` / ``eta`` units.
+
+``simulate`` adds the measured exact-score spectra of ``draws`` random ``F`` (docs/theory.md section 2):
+``phase`` (draw, t), ``edges`` (draw, t, bulk, edge) split by the theory's bulk counts, ``gap_width``
+(draw, t), ``largest_gap_dimension`` (draw, t) and the Kolmogorov-Smirnov distance ``ks`` (draw, t) to the
+theory. ``finite-n`` uses the exact empirical score of ``n`` training points drawn from each ``F``
+(docs/theory.md section 6), evaluated at ``points`` noised training points per time: ``phase`` and
+``dimension = #{eta < 1 - delta}`` (draw, point, t), with ``dimension_theory = d * #{lambda > tau
+delta/(1 - delta)}/d`` (t) of ``n = infinity``; ``retained`` (draw, point, t, level), the mean of
+``1 - eta`` over the directions of level ``k`` (``U_k``: the eigenvectors of ``C = F F^T`` in its bulk ``k``,
+high variance first, by :func:`simulate.agreement.bulk_counts`), against ``retained_theory`` (draw, t,
+level) of ``n = infinity``, the mean of ``lambda/(lambda + tau)`` over that bulk; and the condensation estimate
+``sigma_k^2 / (2 ln n)`` (level), high variance first.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rmt.diagram import PHASE_CODES, _manifold
+from rmt.gaps import IntermediateGap, phase_at, phase_boundaries
+
+from .spec import SweepSpec
+
+__all__ = ["variables", "compute_cell", "cell_manifold", "PHASE_CODES"]
+
+NB = 2          # bulks of a two-level profile (NaN-padded when merged)
+
+_THEORY = {
+    "phase_theory": (("t",), "phase code of the theory (0 trivial, 1 coverage, 2 consolidation)"),
+    "edges_theory": (("t", "bulk", "edge"), "theory eta edges of each bulk, high variance first"),
+    "gap_width_theory": (("t",), "theory width of the gap between the two bulks (eta units)"),
+    "tau_star": ((), "tau* = sqrt(l_1 u_2) of the gap (tau units)"),
+    "max_width": ((), "maximal width of the gap (eta units)"),
+    "trivial_coverage": ((), "trivial | coverage boundary (tau units)"),
+    "coverage_consolidation": ((), "coverage | consolidation boundary (tau units)"),
+}
+_SIMULATE = {
+    "phase": (("draw", "t"), "phase code of the measured spectrum"),
+    "edges": (("draw", "t", "bulk", "edge"), "measured eta edges of each bulk (split by theory counts)"),
+    "gap_width": (("draw", "t"), "measured width of the gap between the two bulks (eta units)"),
+    "largest_gap_dimension": (("draw", "t"), "number of values below the widest gap"),
+    "ks": (("draw", "t"), "Kolmogorov-Smirnov distance to the theory"),
+}
+_FINITE_N = {
+    "phase": (("draw", "point", "t"), "phase code of the spectrum at a noised training point"),
+    "dimension": (("draw", "point", "t"), "#{eta < 1 - delta}: directions not condensed"),
+    "dimension_theory": (("t",), "d * #{lambda > tau delta/(1 - delta)}/d of n = infinity"),
+    "retained": (("draw", "point", "t", "level"),
+                 "tr(U_k^T (I + Jn) U_k)/m_k, U_k the eigenvectors of C in bulk k: variance kept (1 - eta)"),
+    "retained_theory": (("draw", "t", "level"), "the same for n = infinity: mean of lambda/(lambda + tau) in bulk k"),
+    "condensation_estimate": (("level",), "sigma_i^2 / (2 ln n): estimated condensation tau of level i"),
+}
+
+
+def variables(spec: SweepSpec) -> dict:
+    """``{name: (inner dims, description)}`` of the task's variables (outer dims come first in the store)."""
+    out = dict(_THEORY)
+    if spec.task == "simulate":
+        out.update(_SIMULATE)
+    elif spec.task == "finite-n":
+        out.update(_FINITE_N)
+    return out
+
+
+def inner_sizes(spec: SweepSpec) -> dict:
+    return {"t": len(spec.t), "bulk": NB, "edge": 2, "draw": spec.draws, "point": spec.points, "level": 2}
+
+
+def cell_manifold(alpha: float, ratio: float, fraction: float):
+    """Levels ``(1, ratio)`` with fractions ``(fraction, 1 - fraction)`` (one level if ``ratio = 1`` or
+    ``fraction = 1``)."""
+    from rmt import LinearManifold, VarianceProfile
+    if fraction >= 1.0:
+        return LinearManifold(alpha, VarianceProfile([1.0], [1.0]))
+    return _manifold("ratio", ratio, alpha, [1.0, ratio], [fraction, 1.0 - fraction])
+
+
+def _codes(labels) -> np.ndarray:
+    return np.vectorize(PHASE_CODES.__getitem__, otypes=[float])(labels)
+
+
+def _theory(M, tau, delta) -> dict:
+    bulks = sorted(M.support(masses=False), key=lambda b: -b.upper)       # high variance first
+    t = tau[:, None]
+    edges = np.full((tau.size, NB, 2), np.nan)
+    for k, b in enumerate(bulks[:NB]):
+        edges[:, k, 0] = (t / (b.upper + t))[:, 0]
+        edges[:, k, 1] = (t / (b.lower + t))[:, 0]
+    # the gap between the two bulks (rmt.gaps.intermediate_gaps without the bulk masses, which the sweep does
+    # not store: their quadrature is most of the cost of a theory cell)
+    g = IntermediateGap(1, bulks[0].lower, bulks[1].upper, float("nan")) if len(bulks) > 1 else None
+    pb = phase_boundaries(M, delta)
+    nan = float("nan")
+    return {"phase_theory": _codes(phase_at(M, tau, delta)), "edges_theory": edges,
+            "gap_width_theory": g.width(tau) if g else np.full(tau.size, np.nan),
+            "tau_star": np.float64(g.tau_star if g else nan), "max_width": np.float64(g.max_width if g else nan),
+            "trivial_coverage": np.float64(pb["trivial_coverage"]),
+            "coverage_consolidation": np.float64(nan if pb["coverage_consolidation"] is None
+                                                 else pb["coverage_consolidation"])}
+
+
+def _padded_edges(values, counts):
+    from simulate.agreement import empirical_edges
+    e = empirical_edges(values, counts)                                   # (..., B, 2)
+    out = np.full(e.shape[:-2] + (NB, 2), np.nan)
+    out[..., :e.shape[-2], :] = e[..., :NB, :]
+    return out
+
+
+def _simulate(spec, M, d, seed, tau) -> dict:
+    from rmt.mp import JacobianSpectrum
+    from rmt.readouts import largest_gap_dimension, phases
+    from simulate.agreement import bulk_counts, ks_distance
+    from simulate.spectra import simulate_spectra
+    sp = simulate_spectra(M, d, spec.t, spec.draws, seed, "numpy", spec.schedule)
+    v = sp.values                                                          # (R, T, d)
+    edges = _padded_edges(v, bulk_counts(M, d))
+    ks = np.empty(v.shape[:2])
+    for i, ti in enumerate(tau):
+        js = JacobianSpectrum(M, float(ti))
+        for r in range(v.shape[0]):
+            ks[r, i] = ks_distance(js, v[r, i])
+    return {"phase": _codes(phases(v, spec.delta)), "edges": edges,
+            "gap_width": edges[..., 1, 0] - edges[..., 0, 1],
+            "largest_gap_dimension": largest_gap_dimension(v).astype(float), "ks": ks}
+
+
+def _finite_n(spec, M, d, n, seed, tau) -> dict:
+    from rmt.readouts import phases
+    from simulate.agreement import bulk_counts
+    from simulate.fmatrix import column_variances
+    from simulate.models import EmpiricalModel, LinearGaussianModel
+    R, P, T = spec.draws, spec.points, len(spec.t)
+    phase = np.empty((R, P, T))
+    dim = np.empty((R, P, T))
+    kept = np.full((R, P, T, 2), np.nan)
+    kept_inf = np.full((R, T, 2), np.nan)
+    levels = np.unique(column_variances(M, d))[::-1]                       # high variance first
+    stops = np.cumsum(bulk_counts(M, d))[:2]
+    eye = np.eye(d)
+    for r in range(R):
+        rng = np.random.default_rng([seed, r])
+        lg = LinearGaussianModel.from_manifold(d, M, seed=seed, schedule=spec.schedule, draw=r)
+        C = lg.F @ lg.F.T
+        lam, V = np.linalg.eigh(C)
+        lam, V = lam[::-1], V[:, ::-1]                                     # descending: bulk 1 first
+        U = [V[:, a:b] for a, b in zip(np.concatenate([[0], stops[:-1]]), stops)]   # eigenvectors of each bulk
+        emp = EmpiricalModel(lg.sample(n, rng), spec.schedule)
+        for i, t in enumerate(spec.t):
+            A = -emp.normalized_jacobian(emp.sample_t(P, t, rng), t)        # -Jn, (P, d, d)
+            eta = np.linalg.eigvalsh(A)
+            phase[r, :, i] = _codes(phases(eta, spec.delta))
+            dim[r, :, i] = np.sum(eta < 1.0 - spec.delta, axis=-1)
+            for k, Uk in enumerate(U):
+                kept[r, :, i, k] = np.einsum("pij,ik,jk->p", eye - A, Uk, Uk) / Uk.shape[1]
+                lk = np.clip(lam[(stops[k] - Uk.shape[1]):stops[k]], 0, None)
+                kept_inf[r, i, k] = np.mean(lk / (lk + tau[i]))               # n = infinity: lambda/(lambda + tau)
+    est = np.full(2, np.nan)
+    est[:levels.size] = levels / (2 * np.log(n))
+    dth = d * M.counting(tau * spec.delta / (1 - spec.delta))
+    return {"phase": phase, "dimension": dim, "dimension_theory": np.asarray(dth, float),
+            "retained": kept, "retained_theory": kept_inf, "condensation_estimate": est}
+
+
+def compute_cell(spec: SweepSpec, flat: int) -> dict:
+    """Every variable of cell ``flat`` as float64 arrays of its inner shape (see :func:`variables`)."""
+    c = spec.cell(flat)
+    M = cell_manifold(c["alpha"], c["ratio"], c["fraction"])
+    tau = np.asarray(spec.tau, float)
+    out = _theory(M, tau, spec.delta)
+    if spec.task == "simulate":
+        out.update(_simulate(spec, M, c["d"], spec.cell_seed(flat), tau))
+    elif spec.task == "finite-n":
+        out.update(_finite_n(spec, M, c["d"], c["n"], spec.cell_seed(flat), tau))
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def compute_batch(spec: SweepSpec, cells) -> list:
+    """``[(cell, values or None, error or None), ...]``: one failing cell does not fail its batch."""
+    out = []
+    for flat in cells:
+        try:
+            out.append((int(flat), compute_cell(spec, flat), None))
+        except (ValueError, ArithmeticError, RuntimeError) as e:       # a bad cell, not a broken worker
+            out.append((int(flat), None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+    return out
