@@ -93,8 +93,10 @@ def test_vae_dynamics_quick(tmp_path):
         from scipy.stats import spearmanr
         assert r["psi"]["spearman_log_step"] == pytest.approx(
             spearmanr(np.log(z["step"]), psi.mean(1)).statistic, abs=1e-12)
-        # as the seed observes, the local rank falls as training proceeds (quick: -0.9 at both noise levels)
-        assert r["nu"]["spearman_log_step"] <= -0.5
+        # the seed's "initial dip" of local scaling (its double ascent): psi falls first, then rises again
+        # (quick: -19.2 -> -30.8 -> -20.6 without noise; the full run climbs to +4.5 at step 4000)
+        m = np.asarray(r["psi"]["mean"])
+        assert 0 < np.argmin(m) < m.size - 1 and m[-1] > m.min() + 3
     assert (tmp_path / "vae_dynamics.png").stat().st_size > 0
 
 
