@@ -223,7 +223,7 @@ def dimension_comparison(model, images, query, spec: Spectrum, *, probes=None, k
     lg = readouts.largest_gap_dimension(spec.values[:, j])
     de = readouts.effective_dimension(spec.values[:, j])
     nb = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
-                      seed=seed).fit(X[query], score=model)
+                      random_state=seed).fit(X[query], score=model)
     res = {"t": float(spec.t[j]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]), "n_query": int(len(query)),
            "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, mean_sem(lg))), per_image=lg.tolist()),
            "spectral_d_eff": dict(zip(("mean", "sem"), map(float, mean_sem(de))), per_image=de.tolist()),
