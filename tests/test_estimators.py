@@ -127,11 +127,15 @@ def test_gap_phase_readouts_on_exact_linear_model():
     dims = est.dimensions_
     assert np.all(dims[:, 0] == 15) and np.all(dims[:, 1] == 20)
     assert np.all(est.phases_[:, 1] == "consolidation") and np.all(est.phases_[:, 0] == "coverage")
-    # FLIPD with the exact trace: d + tr Jn = sum_i lambda_i / (lambda_i + tau) (section 2)
+    # FLIPD with the exact trace and score: d + tr Jn + s^2 |score|^2 = sum_i lambda_i / (lambda_i + tau)
+    # + tau |(C + tau)^-1 x|^2 (section 2, VE), by direct inversion
     tau = 1e-3
     fl = FLIPD(tau=tau, n_points=3).fit(X, score=model)
     lam = model.eigenvalues
-    np.testing.assert_allclose(fl.dimension_pw_, np.sum(lam / (lam + tau)), rtol=1e-6)
+    query = X[np.sort(np.random.default_rng(fl.random_state).permutation(X.shape[0])[:3])]
+    A = np.linalg.inv(model.F @ model.F.T + tau * np.eye(40))
+    expect = np.sum(lam / (lam + tau)) + tau * np.sum((query @ A) ** 2, axis=1)
+    np.testing.assert_allclose(fl.dimension_pw_, expect, rtol=1e-6)
 
 
 @pytest.mark.parametrize("m", [1, 3, 6])

@@ -96,6 +96,8 @@ def window_grid(d2, top_var, delta, n_taus):
 
 
 class _ScoreEstimator(BaseEstimator):
+    _needs_score_norm = False
+
     """Spectra of ``-Jn`` at query points over a ``tau`` grid, the window rule and the common outputs.
 
     Parameters
@@ -162,6 +164,7 @@ class _ScoreEstimator(BaseEstimator):
         T = taus.size
         vals = np.full((P, T, d), np.nan)
         neff = np.full((P, T), np.nan)
+        snorm = np.full((P, T), np.nan)
         kappa = positive("kappa", self.kappa)
         models = []
         for f in folds:
@@ -180,14 +183,17 @@ class _ScoreEstimator(BaseEstimator):
                 model.chunk_elements = _CHUNK
                 vals[f, j] = model.eta(a * X[query_idx[f]], t)
                 neff[f, j] = _n_eff(d2, tau)
+                if self._needs_score_norm:
+                    snorm[f, j] = model.coefficients(t)[1] * np.sum(model.score(a * X[query_idx[f]], t) ** 2, 1)
             if not self.full_profile and self.tau is None:
                 D = np.sum(vals[:, :j + 1] < 1.0 - self.delta, axis=-1)
                 ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
                 if done_at is None and np.all(ok):
                     done_at = j
                 if done_at is not None and j >= done_at + 2:
-                    vals, neff, taus = vals[:, :j + 1], neff[:, :j + 1], taus[:j + 1]
+                    vals, neff, taus, snorm = vals[:, :j + 1], neff[:, :j + 1], taus[:j + 1], snorm[:, :j + 1]
                     break
+        self._snorm = snorm
         return vals, neff, taus
 
     def _given(self, X, score, query):
@@ -395,19 +401,20 @@ class EffectiveDimension(_ScoreEstimator):
 
 
 class FLIPD(_ScoreEstimator):
-    """FLIPD (Kamkari et al. 2024): local intrinsic dimension ``d + s^2 tr J(x) = sum_i (1 - eta_i)`` at a small
-    noise, a continuous count of the directions the score does not pull back (``eta`` eigenvalues of ``-Jn``).
+    """FLIPD (Kamkari et al. 2024): local intrinsic dimension from the heat equation of the noised density,
+    ``LID = d + 2 dlog p_tau(x)/dlog tau = d + s^2 (tr J + |score|^2) = sum_i (1 - eta_i) + s^2 |score|^2``
+    (``eta`` eigenvalues of ``-Jn``; the score-norm term vanishes on the manifold as the noise goes to zero).
 
     Point clouds: the exact empirical score, at each point's window scale (section 11). Given a score: the
-    trace of the full Jacobian from the engine (``trained.jacobian.jacobian``), at ``tau`` (default: the
-    smallest value of :func:`default_tau_grid`). ``dimension_`` is the rounded median, ``dimension_pw_`` real.
+    trace of the full Jacobian from the engine (``trained.jacobian.jacobian``) and the score itself, at ``tau``
+    (default: the smallest value of :func:`default_tau_grid`). ``dimension_`` is the rounded median,
+    ``dimension_pw_`` real-valued.
     """
 
-    def _readout(self, eta):
-        return np.sum(1.0 - eta, axis=-1)
+    _needs_score_norm = True
 
-    def _round(self, x):
-        return int(np.floor(x + 0.5))
+    def _readout(self, eta):
+        return np.sum(1.0 - eta, axis=-1) + self._snorm
 
     def _given(self, X, score, query):
         sch = get_schedule(getattr(score, "schedule", None) or self.schedule)
@@ -416,13 +423,17 @@ class FLIPD(_ScoreEstimator):
             taus = default_tau_grid(X)[:1]
         d = query.shape[1]
         vals = np.empty((query.shape[0], taus.size, d))
+        self._snorm = np.empty((query.shape[0], taus.size))
+        sch_kw = {"schedule": None if hasattr(score, "schedule") else self.schedule}
         for j, tau in enumerate(taus):
             t = float(sch.t_of_tau(tau))
-            J = jacobian(score, query, t=t, backend=self.backend,
-                         schedule=None if hasattr(score, "schedule") else self.schedule)
-            tr = np.trace(J, axis1=1, axis2=2) * float(sch.s2(t))           # tr Jn = -sum eta
-            # store a diagonal stand-in so that sum(1 - eta) = d + tr Jn (the readout only needs the trace)
+            a, s2 = float(sch.a(t)), float(sch.s2(t))
+            J = jacobian(score, a * query, t=t, backend=self.backend, **sch_kw)
+            tr = np.trace(J, axis1=1, axis2=2) * s2                              # tr Jn = -sum eta
+            # the readout needs only the trace: each row holds -tr(Jn)/d in every slot
             vals[:, j, :] = (-tr / d)[:, None]
+            be = as_backend(score, t=t, backend=self.backend)
+            self._snorm[:, j] = s2 * np.sum(be.eval(a * query) ** 2, axis=1)
         from rmt.spectrum import Spectrum
         return Spectrum(vals, sch.t_of_tau(taus), schedule=sch.name, source="network",
                         meta={"note": "FLIPD: each row holds -tr(Jn)/d"}), taus
