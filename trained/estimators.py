@@ -104,7 +104,9 @@ class _ScoreEstimator(BaseEstimator):
     ----------
     tau : None (window rule), a value, or a grid to choose from (effective noise ``tau = s^2/a^2``)
     n_points : query points for ``fit`` (``fit_pw`` queries every point)
-    delta : resolution: the noise floor is ``eta > 1 - delta``; gaps narrower than ``delta`` are not structure
+    delta : spectral resolution: gaps narrower than ``delta`` are not structure (sub-structure, phases)
+    floor : noise floor: a direction counts when its posterior spread exceeds ``floor`` times the noise,
+        ``eta < 1 - floor`` (docs/theory.md section 11)
     kappa : effective training points in the posterior needed per resolved direction (``N_eff >= kappa (D+1)``)
     n_taus : grid size of the window rule
     n_folds : query points are held out of the empirical model in this many folds
@@ -116,11 +118,12 @@ class _ScoreEstimator(BaseEstimator):
     random_state : seed of the query draw, the folds and the bootstrap
     """
 
-    def __init__(self, tau=None, n_points=64, delta=0.1, kappa=3.0, n_taus=16, n_folds=2, method="exact",
+    def __init__(self, tau=None, n_points=64, delta=0.1, floor=0.05, kappa=3.0, n_taus=16, n_folds=2, method="exact",
                  backend=None, k=None, schedule="ve", n_boot=200, full_profile=False, random_state=0):
         self.tau = tau
         self.n_points = n_points
         self.delta = delta
+        self.floor = floor
         self.kappa = kappa
         self.n_taus = n_taus
         self.n_folds = n_folds
@@ -160,7 +163,7 @@ class _ScoreEstimator(BaseEstimator):
             mask[query_idx[folds[0]]] = False
             d2 = _sqdist(X[query_idx[sub]], X[mask])
             top = float(np.linalg.eigvalsh(np.cov(X.T).reshape(d, d))[-1])
-            taus = window_grid(d2, max(top, 1e-300), self.delta, positive_int("n_taus", self.n_taus, minimum=2))
+            taus = window_grid(d2, max(top, 1e-300), self._floor(), positive_int("n_taus", self.n_taus, minimum=2))
         T = taus.size
         vals = np.full((P, T, d), np.nan)
         neff = np.full((P, T), np.nan)
@@ -186,7 +189,7 @@ class _ScoreEstimator(BaseEstimator):
                 if self._needs_score_norm:
                     snorm[f, j] = model.coefficients(t)[1] * np.sum(model.score(a * X[query_idx[f]], t) ** 2, 1)
             if not self.full_profile and self.tau is None:
-                D = np.sum(vals[:, :j + 1] < 1.0 - self.delta, axis=-1)
+                D = np.sum(vals[:, :j + 1] < 1.0 - self.floor, axis=-1)
                 ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
                 if done_at is None and np.all(ok):
                     done_at = j
@@ -255,7 +258,7 @@ class _ScoreEstimator(BaseEstimator):
             vals, neff = spec.values, None
         self.taus_ = taus
         self.n_eff_ = neff
-        manifold = np.sum(vals < 1.0 - self.delta, axis=-1)                 # (P, T)
+        manifold = np.sum(vals < 1.0 - self._floor(), axis=-1)               # (P, T)
         self.dimensions_ = self._readout(vals)                              # (P, T)
         P, T = manifold.shape
         if neff is not None:
@@ -295,9 +298,20 @@ class _ScoreEstimator(BaseEstimator):
         while hi < T - 1 and prof_dim[hi + 1] == m0:
             hi += 1
         self.plateau_ = (float(taus[lo]), float(taus[hi]))
-        # sub-structure: gaps wider than the resolution in the spectrum averaged over points at the upper end of
-        # the plateau (the most points in the posterior at the same manifold dimension: the least sampling spread)
-        avg = np.mean(np.sort(vals[:, hi], axis=-1), axis=0)
+        # sub-structure: gaps wider than the resolution in the spectrum averaged over points, at the largest scale
+        # of the plateau where the manifold gap (at index dimension_) is still at least delta wide: the most
+        # points in the posterior (the least sampling spread) with the manifold resolved
+        k = int(round(m0))
+        pick = None
+        for jj in range(hi, lo - 1, -1):
+            avg = np.mean(np.sort(vals[:, jj], axis=-1), axis=0)
+            if 0 < k < d and avg[k] - avg[k - 1] >= self.delta:
+                pick = jj
+                break
+        if pick is None:
+            pick = self.tau_index_
+        self.substructure_tau_ = float(taus[pick])
+        avg = np.mean(np.sort(vals[:, pick], axis=-1), axis=0)
         self.substructure_ = sorted(({"dimension": g.index, "width": float(g.width), "lower": float(g.lower),
                                       "upper": float(g.upper)} for g in readouts.spectral_gaps(avg, self.delta)),
                                     key=lambda g: g["dimension"])
@@ -311,6 +325,12 @@ class _ScoreEstimator(BaseEstimator):
             self._warn(f"n={n} points is below the {self.min_samples_} this estimator needs for dimension "
                        f"{int(np.max(self.manifold_pw_))}")
         return self
+
+    def _floor(self):
+        f = float(self.floor)
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"floor must lie in (0, 1), got {self.floor!r}")
+        return f
 
     def _given_tau_index(self, vals, manifold):
         """With a given score (no ``N_eff``): the widest median largest gap among valid spectra."""
@@ -356,8 +376,8 @@ def _choose_tau(values, width, delta):
 
 
 class ManifoldGapDimension(_ScoreEstimator):
-    """Manifold dimension ``#{eta_i < 1 - delta}`` (docs/theory.md 4a, 11): every direction in which the
-    posterior covariance of the training points exceeds ``delta`` times the noise, at the window scale.
+    """Manifold dimension ``#{eta_i < 1 - floor}`` (docs/theory.md 4a, 11): every direction in which the
+    posterior covariance of the training points exceeds ``floor`` times the noise, at the window scale.
 
     After ``fit``: ``dimension_``, ``interval_`` (90% bootstrap over query points), ``dimension_pw_``,
     ``tau_pw_``, ``tau_``, ``profile_`` (median dimension and ``N_eff`` vs ``tau``), ``plateau_``,
@@ -366,7 +386,7 @@ class ManifoldGapDimension(_ScoreEstimator):
     """
 
     def _readout(self, eta):
-        return np.sum(eta < 1.0 - self.delta, axis=-1)
+        return np.sum(eta < 1.0 - self._floor(), axis=-1)
 
     def _given_tau_index(self, vals, manifold):
         v = np.sort(vals, axis=-1)
