@@ -50,7 +50,7 @@ def specgap_estimates(X, seed=0):
     j = fl.tau_index_pw_
     v = fl.spectrum_.values[np.arange(j.size), j]
     med = lambda a: int(np.floor(np.median(a) + 0.5))  # noqa: E731
-    out["codim"] = (med(np.sum(v < 1.0 - fl.delta, axis=-1)), dt)
+    out["codim"] = (med(np.sum(v < 1.0 - fl.floor, axis=-1)), dt)
     out["gap"] = (med(readouts.largest_gap(v)[0]), dt)
     out["deff"] = (med(readouts.effective_dimension(v)), dt)
     out["flipd"] = (float(np.median(fl.dimension_pw_)), dt)
@@ -166,4 +166,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))     # this checkout's packages first
     main()

@@ -51,7 +51,7 @@ def test_peer_benchmark_reduced():
     from peer_dimension import run, summary, table
     from rmt import readouts  # noqa: F401
     from trained.estimators import EffectiveDimension, GapDimension, ManifoldGapDimension
-    names = ["M2_Affine_3to5", "M7_Roll", "M5a_Helix1d"]
+    names = ["M2_Affine_3to5", "M7_Roll", "M5a_Helix1d", "M4_Nonlinear"]
     rows = run(ns=[400], seeds=[0], manifolds=names, danco=(), progress=False)
     print("\n" + table(rows))
     assert [r["manifold"] for r in rows] == names
@@ -60,11 +60,13 @@ def test_peer_benchmark_reduced():
     # the shared readouts equal separate fits of the estimators
     import skdim
     bm = skdim.datasets.BenchmarkManifolds(random_state=0)
-    X = bm.generate("M7_Roll", n=400, dim=3, d=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        got = {k: ESTIMATOR(random_state=0).fit(X).dimension_
-               for k, ESTIMATOR in (("codim", ManifoldGapDimension), ("gap", GapDimension),
-                                    ("deff", EffectiveDimension))}
-    row = rows[1]["estimates"]
-    assert all(row[k][0] == v for k, v in got.items())
+    for i, name in enumerate(names):
+        X = bm.generate(name, n=400, dim=int(bm.truth.loc[name, "Number of variables"]),
+                        d=int(bm.truth.loc[name, "Intrinsic Dimension"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = {k: ESTIMATOR(random_state=0).fit(X).dimension_
+                   for k, ESTIMATOR in (("codim", ManifoldGapDimension), ("gap", GapDimension),
+                                        ("deff", EffectiveDimension))}
+        row = rows[i]["estimates"]
+        assert all(row[k][0] == v for k, v in got.items()), (name, got, row)
