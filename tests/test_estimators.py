@@ -206,3 +206,26 @@ def test_bad_input():
         NormalBundle(tau=-1.0).fit(flat_cloud(4, 1, 20))
     with pytest.raises(ValueError, match="n_neighbors"):
         GapDimension().fit_pw(flat_cloud(4, 1, 20), n_neighbors=0)
+
+
+def test_normal_bundle_paper_protocol_by_hand():
+    """protocol='paper' (Ventura et al. Fig. 5): uncentred stacked exact scores, first singular value dropped,
+    the rest normalised by their maximum; recomputed here from the closed-form score -(C + tau)^-1 x."""
+    rng = np.random.default_rng(4)
+    d, m, tau, K = 12, 3, 1e-3, 30
+    F = np.linalg.qr(rng.standard_normal((d, m)))[0]
+    model = LinearGaussianModel(F)
+    X = model.sample(50, 1)
+    est = NormalBundle(tau=tau, probes=K, n_points=2, protocol="paper", random_state=5).fit(X, score=model)
+    query = X[np.random.default_rng(5).permutation(50)[:2]]
+    noise = np.random.default_rng(6).standard_normal((2, K, d))
+    A = np.linalg.inv(F @ F.T + tau * np.eye(d))
+    for i in range(2):
+        S = -(query[i] + np.sqrt(tau) * noise[i]) @ A
+        sv = np.linalg.svd(S, compute_uv=False)[1:]
+        ls = np.log(np.maximum(sv / sv[0], 1e-8))
+        k = int(np.argmax(ls[:-1] - ls[1:]))
+        assert est.dimensions_[i] == (d - 1) - (k + 1)
+        np.testing.assert_allclose(est.singular_values_[i, :d - 1], sv, rtol=1e-8)
+    with pytest.raises(ValueError, match="protocol"):
+        NormalBundle(tau=tau, protocol="nope").fit(X, score=model)

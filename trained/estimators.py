@@ -472,17 +472,24 @@ class NormalBundle(BaseEstimator):
     drop of ``log s_i`` (a ratio: normal and tangent values differ by ``~ lambda / s^2``), ignoring values
     below ``1e-8 s_1`` (rank deficiency when ``K < d``).
 
+    ``protocol="paper"`` is the measurement of Ventura et al.'s Fig. 5 instead: the stacked scores are not
+    centred, the first singular value is dropped and the rest are normalised by their maximum; the dimension
+    is the number of the remaining values below the largest drop (``singular_values_`` then holds the
+    ``d - 1`` remaining values, padded with a zero).
+
     Parameters
     ----------
     tau : effective noise (default: from :func:`default_tau_grid`, the value with the widest median drop)
     probes : K (default ``4 d``);  n_points : query points;  schedule : 've'/'vp';  random_state : seed
+    protocol : 'centred' (default) or 'paper'
     """
 
-    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", random_state=0):
+    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", random_state=0):
         self.tau = tau
         self.probes = probes
         self.n_points = n_points
         self.schedule = schedule
+        self.protocol = protocol
         self.random_state = random_state
 
     @staticmethod
@@ -515,6 +522,8 @@ class NormalBundle(BaseEstimator):
         else:
             taus = np.atleast_1d(finite_array("tau", self.tau, positive_values=True))
         K = 4 * d if self.probes is None else positive_int("probes", self.probes, minimum=2)
+        if self.protocol not in ("centred", "paper"):
+            raise ValueError(f"protocol must be 'centred' or 'paper', got {self.protocol!r}")
         best = None
         noise = np.random.default_rng(None if self.random_state is None else self.random_state + 1)
         noise = noise.standard_normal((nq, K, d))
@@ -523,11 +532,14 @@ class NormalBundle(BaseEstimator):
             a, s2 = float(sch.a(t)), float(sch.s2(t))
             be = as_backend(score, t=t, backend="numpy" if isinstance(score, ExactModel) else None)
             S = be.eval((a * query[:, None, :] + np.sqrt(s2) * noise).reshape(nq * K, d)).reshape(nq, K, -1)
-            S = S - S.mean(axis=1, keepdims=True)
+            if self.protocol == "centred":
+                S = S - S.mean(axis=1, keepdims=True)
             sv = np.linalg.svd(S, compute_uv=False)                          # (nq, min(K, d)) descending
             if sv.shape[1] < d:
                 sv = np.pad(sv, ((0, 0), (0, d - sv.shape[1])))
-            dims, drops = self.drop(sv)
+            if self.protocol == "paper":
+                sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                     # drop the first, keep the shape
+            dims, drops = self.drop(sv[:, :d - 1] if self.protocol == "paper" else sv)
             score_w = float(np.median(drops))
             if best is None or score_w > best[0]:
                 best = (score_w, float(tau), sv, dims)
