@@ -467,7 +467,7 @@ class GaussianMixtureModel(ExactModel):
         if want_jac:
             g = (a * self.means[None] - x[:, None, :]) / c[None, :, None]   # (B, K, d)
             dev = g - score[:, None, :]
-            jac = np.einsum("bk,bki,bkj->bij", r, dev, dev)
+            jac = np.matmul(np.swapaxes(dev * r[:, :, None], 1, 2), dev)   # sum_k r_k dev dev^T (BLAS)
             idx = np.arange(d)
             jac[:, idx, idx] -= np.sum(rc, axis=1)[:, None]
         return logp, score, jac

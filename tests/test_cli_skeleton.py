@@ -49,7 +49,7 @@ def test_data_list_names_every_dataset_with_its_source(capsys):
     r = json.loads(capsys.readouterr().out)
     src = {d["name"]: d["source"] for d in r["datasets"]}
     assert src == {"linear": "generated", "mnist": "bundled", "digits": "bundled", "cifar10": "needs --data-dir",
-                   "celeba": "needs --data-dir"}
+                   "celeba": "needs --data-dir", "photo-patches": "bundled"}
     assert {"linear", "images"} <= set(r["training_registry"])      # other tests may register more
     assert r["schema_version"] == 1 and r["command"] == "data list"
 

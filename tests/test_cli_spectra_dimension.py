@@ -74,3 +74,29 @@ def test_dimension_bad_file_contents(tmp_path, capsys):
     assert main(["dimension", "--data", str(tmp_path / "nan.npy")]) == 2
     err = capsys.readouterr().err
     assert "bad.npy" in err and "nan.npy" in err
+
+
+def test_dimension_too_few_points_warns_or_refuses(tmp_path, capsys):
+    """Issue 12: 5 points in d=20 answer with a warning on stderr and in the JSON; 2 points exit 2."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "five.npy", rng.standard_normal((5, 20)))
+    np.save(tmp_path / "two.npy", rng.standard_normal((2, 20)))
+    r = run_json(["dimension", "--data", str(tmp_path / "five.npy")], capsys)
+    assert r["warnings"] and "too sparse" in r["warnings"][0]
+    assert r["estimators"]["codim"]["min_samples"] > 5
+    assert main(["dimension", "--data", str(tmp_path / "two.npy")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least 3" in err[0]
+
+
+def test_dimension_reports_interval_profile_and_no_warning_when_enough(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    U = np.linalg.qr(rng.standard_normal((20, 3)))[0]
+    np.save(tmp_path / "flat.npy", rng.standard_normal((600, 3)) @ U.T)
+    r = run_json(["dimension", "--data", str(tmp_path / "flat.npy"), "--estimator", "all"], capsys)
+    assert r["warnings"] == [] and r["recommended"] == "codim"
+    c = r["estimators"]["codim"]
+    assert c["dimension"] == 3 and c["interval"] == [3, 3] and len(c["per_point"]) == 64
+    assert c["plateau"][0] <= c["tau"] <= c["plateau"][1]
+    assert len(c["profile"]["tau"]) == len(c["profile"]["manifold_dimension"])
+    assert r["estimators"]["flipd"]["dimension"] == 3

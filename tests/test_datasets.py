@@ -391,8 +391,33 @@ def test_sklearn_digits():
     assert float(big.images.min()) >= -1 and float(big.images.max()) <= 1
 
 
+def test_photo_patches_against_a_direct_crop():
+    """photo-patches: 32x32 colour patches of the bundled photographs; checked against skimage's block mean
+    and a direct crop, and the count against the grid arithmetic (docs in trained.datasets)."""
+    from skimage.transform import downscale_local_mean
+    from sklearn.datasets import load_sample_images
+
+    from trained.datasets import PHOTO_NAMES
+    d = load_images("photo-patches")
+    assert d.images.shape[1:] == (3, 32, 32) and d.images.dtype == torch.float32
+    assert float(d.images.min()) >= -1.0 and float(d.images.max()) <= 1.0
+    china = load_sample_images().images[0]                          # (427, 640, 3) uint8
+    small = np.floor(downscale_local_mean(china[:426, :640].astype(float), (2, 2, 1)) + 0.5)
+    per_row = (small.shape[1] - 32) // 16 + 1
+    n_china = ((small.shape[0] - 32) // 16 + 1) * per_row
+    k = PHOTO_NAMES.index("china")
+    sel = d.labels.numpy() == k
+    assert sel.sum() == n_china
+    i = per_row + 2                                                  # second row of patches, third column
+    want = small[16:48, 32:64].transpose(2, 0, 1) / 127.5 - 1.0
+    np.testing.assert_allclose(d.images[np.nonzero(sel)[0][i]].numpy(), want, atol=1e-6)
+    assert load_images("patches", n=10, seed=3).images.shape == (10, 3, 32, 32)
+    with pytest.raises(ValueError, match="train"):
+        load_images("photo-patches", train=False)
+
+
 def test_subset_classes_flatten_and_registry():
-    assert set(available_datasets()) == {"mnist", "cifar10", "celeba", "digits"} == set(DATASETS)
+    assert set(available_datasets()) == {"mnist", "cifar10", "celeba", "digits", "photo-patches"} == set(DATASETS)
     a = load_images("digits", n=50, seed=1)
     b = load_images("digits", n=50, seed=1)
     c = load_images("digits", n=80, seed=1)

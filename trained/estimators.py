@@ -1,34 +1,54 @@
-"""Dimension estimators on top of the Jacobian engine (docs/theory.md sections 4-5, 9), scikit-learn style.
+"""Dimension estimators from score-Jacobian spectra (docs/theory.md sections 4-6, 9 and 11), scikit-learn style.
 
-- :class:`GapDimension`: the index of the largest gap of the spectrum of ``-Jn`` (readout 4b) and the phase
-  (section 5), via :mod:`rmt.readouts`;
+All estimators follow scikit-dimension's conventions on top of :class:`sklearn.base.BaseEstimator`:
+``fit(X)`` sets ``dimension_``; ``fit_pw(X, n_neighbors=...)`` sets the per-point ``dimension_pw_``;
+parameters are the ``__init__`` arguments (``get_params``/``set_params``/repr), ``random_state`` seeds
+every draw.
+
+- :class:`ManifoldGapDimension` (recommended): the manifold dimension, the number of directions in which
+  the posterior covariance of the training points exceeds the noise floor (``eta < 1 - delta``), read at a
+  scale chosen per point inside the window between memorisation and curvature (section 12); the
+  sub-structure (every gap wider than the resolution) beside it.
+- :class:`GapDimension`: the index of the largest gap (readout 4b) and the phase (section 5);
 - :class:`EffectiveDimension`: ``D_eff = #{eta < 1/2}`` (readout 4c);
-- :class:`NormalBundle`: Stanczuk et al.'s estimator: stack the scores of ``K`` noised copies of a data point
-  at small ``t``, SVD, the largest drop of the singular values separates the normal directions; the
-  dimension is the number of singular values below the drop.
+- :class:`FLIPD`: ``d + s^2 tr J = sum_i (1 - eta_i)`` (Kamkari et al. 2024);
+- :class:`NormalBundle`: Stanczuk et al.: centred stacked scores of noised copies, the largest drop of
+  their singular values.
 
-``fit(X)`` uses the exact finite-sample score of the point cloud ``X`` (closed-form diffusion,
-:class:`simulate.models.EmpiricalModel`, no training): query points are held out from the model. ``fit(X,
-score=...)`` uses a given score (an exact model, a torch module/callable ``f(x, t)``, a JAX callable).
-For the spectral estimators the noise level is chosen from a grid of ``tau`` as the one with the widest
-largest gap (the most confident readout), unless ``tau`` is given.
+Without a score, ``fit(X)`` uses the exact empirical score of the point cloud (closed form, posterior
+covariance, :class:`simulate.models.EmpiricalModel`): query points are held out of the model in folds, so
+each query sees the score of the other points. ``fit(X, score=...)`` uses a given score (an exact model, a
+torch module, a JAX callable) through the Jacobian engine.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 
-from .jacobian import as_backend, jacobian_spectrum
+from .jacobian import as_backend, jacobian, jacobian_spectrum
 
-__all__ = ["GapDimension", "ManifoldGapDimension", "EffectiveDimension", "NormalBundle", "ESTIMATORS", "default_tau_grid"]
+__all__ = ["GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD", "NormalBundle", "ESTIMATORS",
+           "RECOMMENDED", "SparseSampleWarning", "default_tau_grid", "MIN_SAMPLES"]
+
+#: fewer points than this and no answer is meaningful: one query point and two points for a covariance
+MIN_SAMPLES = 3
+#: per-point chunk of the empirical model: 2**19 float64 elements (4 MiB) keeps the work in cache
+_CHUNK = 2 ** 19
+
+
+class SparseSampleWarning(UserWarning):
+    """The sample is too small or too sparse for the dimension found (the scale window closes)."""
 
 
 def default_tau_grid(X, n=13):
     """Geometric ``tau`` grid from ``var_min / (2 ln n)`` (condensation of the empirical score) to the largest
-    variance of ``X`` (docs/theory.md section 6), shape (n,)."""
+    variance of ``X`` (docs/theory.md section 6), shape (n,). Used with a given score."""
     X = np.asarray(X, dtype=float)
     lam = np.linalg.eigvalsh(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
     top = max(float(lam[-1]), 1e-12)
@@ -37,75 +57,317 @@ def default_tau_grid(X, n=13):
     return np.geomspace(max(lo, top * 1e-6), top, n)
 
 
-class _SpectralEstimator:
-    """Common ``fit``: spectra of ``-Jn`` at query points over a tau grid through :func:`jacobian_spectrum`."""
+def _check_X(X, minimum=MIN_SAMPLES):
+    X = finite_array("X", X)
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n, d), got {X.shape}")
+    if X.shape[0] < minimum:
+        raise ValueError(f"X must have at least {minimum} points (one query point and two to form a posterior "
+                         f"covariance), got {X.shape[0]}")
+    return X
 
-    def __init__(self, tau=None, n_points=16, method="exact", schedule="ve", delta=0.1, backend=None, k=None,
-                 seed=0):
+
+def _n_eff(d2, tau):
+    """Effective number of training points in the posterior, ``1 / sum_i gamma_i^2``, from squared distances
+    ``d2`` (B, n) at noise ``tau``: shape (B,) (``gamma = softmax(-d2 / (2 tau))``)."""
+    z = -(d2 - d2.min(axis=1, keepdims=True)) / (2.0 * tau)
+    w = np.exp(z)
+    w /= w.sum(axis=1, keepdims=True)
+    return 1.0 / np.sum(w * w, axis=1)
+
+
+def _sqdist(Q, T):
+    return np.maximum(np.sum(Q * Q, 1)[:, None] - 2.0 * Q @ T.T + np.sum(T * T, 1)[None], 0.0)
+
+
+def window_grid(d2, top_var, delta, n_taus):
+    """Geometric ``tau`` grid from the memorisation scale (median ``N_eff = 1.5``) to the trivial scale
+    ``lambda_max / delta`` (every direction below the noise floor), shape (n_taus,). ``d2``: squared
+    distances of (a subsample of) the query points to their training points."""
+    gaps = np.diff(np.sort(d2, axis=1)[:, :2], axis=1)[:, 0]
+    pos = gaps[gaps > 0]
+    lo0 = 0.01 * float(np.median(pos)) if pos.size else 1e-6 * top_var
+    hi = top_var / delta
+    lo0 = min(max(lo0, 1e-12 * hi), hi / 10)
+    cand = np.geomspace(lo0, hi, 64)
+    neff = np.stack([np.median(_n_eff(d2, t)) for t in cand])
+    k = int(np.argmax(neff >= 1.5)) if np.any(neff >= 1.5) else 0
+    return np.geomspace(cand[k], hi, n_taus)
+
+
+class _ScoreEstimator(BaseEstimator):
+    _needs_score_norm = False
+
+    """Spectra of ``-Jn`` at query points over a ``tau`` grid, the window rule and the common outputs.
+
+    Parameters
+    ----------
+    tau : None (window rule), a value, or a grid to choose from (effective noise ``tau = s^2/a^2``)
+    n_points : query points for ``fit`` (``fit_pw`` queries every point)
+    delta : spectral resolution: gaps narrower than ``delta`` are not structure (sub-structure, phases)
+    floor : noise floor: a direction counts when its posterior spread exceeds ``floor`` times the noise,
+        ``eta < 1 - floor`` (docs/theory.md section 12)
+    kappa : effective training points in the posterior needed per resolved direction (``N_eff >= kappa (D+1)``)
+    n_taus : grid size of the window rule
+    n_folds : query points are held out of the empirical model in this many folds
+    method, backend, k : Jacobian engine options for a given score
+    schedule : 've'/'vp' (spectra depend on ``tau`` only)
+    n_boot : bootstrap resamples of the query points for ``interval_`` (90%)
+    full_profile : compute the profile over the whole grid (default: stop two grid points after every query
+        point is resolved; the estimate is the same)
+    random_state : seed of the query draw, the folds and the bootstrap
+    """
+
+    def __init__(self, tau=None, n_points=64, delta=0.1, floor=0.05, kappa=3.0, n_taus=16, n_folds=2, method="exact",
+                 backend=None, k=None, schedule="ve", n_boot=200, full_profile=False, random_state=0):
         self.tau = tau
         self.n_points = n_points
-        self.method = method
-        self.schedule = schedule
         self.delta = delta
+        self.floor = floor
+        self.kappa = kappa
+        self.n_taus = n_taus
+        self.n_folds = n_folds
+        self.method = method
         self.backend = backend
         self.k = k
-        self.seed = seed
+        self.schedule = schedule
+        self.n_boot = n_boot
+        self.full_profile = full_profile
+        self.random_state = random_state
 
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in ("tau", "n_points", "method", "schedule", "delta", "backend", "k",
-                                              "seed")}
+    # -- per-point values at one spectrum (P, d) -> (P,) ------------------------------------------------------
+    def _readout(self, eta):
+        raise NotImplementedError
 
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"unknown parameter {k!r}")
-            setattr(self, k, v)
-        return self
+    # -- spectra -------------------------------------------------------------------------------------------
+    def _taus(self, given_grid):
+        if self.tau is None:
+            return None
+        return np.atleast_1d(finite_array("tau", self.tau, positive_values=True)).astype(float)
 
-    def _query(self, X, score):
+    def _empirical(self, X, query_idx):
+        """Spectra (P, T, d) and ``N_eff`` (P, T) of the held-out empirical score at ``X[query_idx]``."""
         from simulate.models import EmpiricalModel
-        X = finite_array("X", X)
-        if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError(f"X must have shape (n, d) with n >= 2, got {X.shape}")
-        nq = min(positive_int("n_points", self.n_points), X.shape[0])
-        rng = np.random.default_rng(self.seed)
-        idx = rng.permutation(X.shape[0])
-        if score is None:
-            if X.shape[0] < 2 * nq:
-                nq = X.shape[0] // 2
-            query, train = X[idx[:nq]], X[idx[nq:]]
-            score = EmpiricalModel(train, self.schedule)
-        else:
-            query = X[idx[:nq]]
-        return query, score
+        n, d = X.shape
+        rng = np.random.default_rng(self.random_state)
+        sch = get_schedule(self.schedule)
+        P = query_idx.size
+        nf = max(1, min(positive_int("n_folds", self.n_folds), P))
+        folds = np.array_split(rng.permutation(P), nf)
+        if any(n - f.size < 2 for f in folds):
+            folds = np.array_split(rng.permutation(P), P)
+        taus = self._taus(None)
+        if taus is None:
+            sub = folds[0][:200]
+            mask = np.ones(n, bool)
+            mask[query_idx[folds[0]]] = False
+            d2 = _sqdist(X[query_idx[sub]], X[mask])
+            top = float(np.linalg.eigvalsh(np.cov(X.T).reshape(d, d))[-1])
+            taus = window_grid(d2, max(top, 1e-300), self._floor(), positive_int("n_taus", self.n_taus, minimum=2))
+        T = taus.size
+        vals = np.full((P, T, d), np.nan)
+        neff = np.full((P, T), np.nan)
+        snorm = np.full((P, T), np.nan)
+        kappa = positive("kappa", self.kappa)
+        models = []
+        for f in folds:
+            mask = np.ones(n, bool)
+            mask[query_idx[f]] = False
+            train = X[mask]
+            models.append((f, train, _sqdist(X[query_idx[f]], train)))
+        done_at = None
+        for j, tau in enumerate(taus):
+            t = float(sch.t_of_tau(tau))
+            a = float(sch.a(t))
+            for f, train, d2 in models:
+                # only training points with weight above e^-20 of the nearest one enter (eta exact to ~1e-8)
+                keep = np.any(d2 - d2.min(axis=1, keepdims=True) <= 40.0 * tau, axis=0)
+                model = EmpiricalModel(train[keep] if keep.sum() < keep.size else train, self.schedule)
+                model.chunk_elements = _CHUNK
+                vals[f, j] = model.eta(a * X[query_idx[f]], t)
+                neff[f, j] = _n_eff(d2, tau)
+                if self._needs_score_norm:
+                    snorm[f, j] = model.coefficients(t)[1] * np.sum(model.score(a * X[query_idx[f]], t) ** 2, 1)
+            if not self.full_profile and self.tau is None:
+                D = np.sum(vals[:, :j + 1] < 1.0 - self.floor, axis=-1)
+                ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
+                if done_at is None and np.all(ok):
+                    done_at = j
+                if done_at is not None and j >= done_at + 2:
+                    vals, neff, taus, snorm = vals[:, :j + 1], neff[:, :j + 1], taus[:j + 1], snorm[:, :j + 1]
+                    break
+        self._snorm = snorm
+        return vals, neff, taus
 
-    def _values(self, query, score, X):
-        sch = getattr(score, "schedule", None) or get_schedule(self.schedule)
-        sch = get_schedule(sch)
-        taus = default_tau_grid(X) if self.tau is None else np.atleast_1d(finite_array("tau", self.tau,
-                                                                                          positive_values=True))
-        times = sch.t_of_tau(taus)
+    def _given(self, X, score, query):
+        sch = get_schedule(getattr(score, "schedule", None) or self.schedule)
+        taus = self._taus(None)
+        if taus is None:
+            taus = default_tau_grid(X)
         kw = {"k": self.k} if self.method == "lanczos" else {}
-        res = jacobian_spectrum(score, query, method=self.method, t=times, backend=self.backend,
+        res = jacobian_spectrum(score, query, method=self.method, t=sch.t_of_tau(taus), backend=self.backend,
                                 schedule=None if hasattr(score, "schedule") else self.schedule, **kw)
         return res.spectrum, taus
 
-    def fit(self, X, score=None):
-        """Estimate from the point cloud ``X`` (n, d), with its exact finite-sample score or a given ``score``."""
+    # -- fit -----------------------------------------------------------------------------------------------
+    def fit(self, X, y=None, score=None):
+        """Estimate from the point cloud ``X`` (n, d): its exact empirical score, or a given ``score``."""
         resolution(self.delta)
-        query, score = self._query(X, score)
-        self.spectrum_, self.taus_ = self._values(query, score, np.asarray(X, dtype=float))
-        self._finish()
+        X = _check_X(X)
+        n = X.shape[0]
+        rng = np.random.default_rng(self.random_state)
+        nq = min(positive_int("n_points", self.n_points), n if score is not None else n - 2)
+        idx = np.sort(rng.permutation(n)[:nq])
+        self._fit_on(X, idx, score, None)
         return self
+
+    def fit_pw(self, X, y=None, n_neighbors=None, score=None):
+        """Per-point estimates at every row of ``X``: ``dimension_pw_`` (n,).
+
+        ``n_neighbors``: None (window rule per point) or a fixed neighbourhood: each point is read at the
+        smallest ``tau`` whose posterior holds ``N_eff >= n_neighbors`` training points (the analogue of a
+        k-nearest-neighbour neighbourhood). Folds: ``max(n_folds, 10)`` so each model keeps 90% of the points.
+        """
+        resolution(self.delta)
+        X = _check_X(X)
+        if n_neighbors is not None:
+            n_neighbors = positive_int("n_neighbors", n_neighbors, minimum=2)
+        idx = np.arange(X.shape[0])
+        saved = self.n_folds
+        try:
+            self.n_folds = max(positive_int("n_folds", saved), 10)
+            self._fit_on(X, idx, score, n_neighbors)
+        finally:
+            self.n_folds = saved
+        return self
+
+    def _fit_on(self, X, idx, score, n_neighbors):
+        n, d = X.shape
+        self.warnings_ = []
+        self.n_features_in_ = d
+        kappa = positive("kappa", self.kappa)
+        from rmt.spectrum import Spectrum
+        if score is None:
+            vals, neff, taus = self._empirical(X, idx)
+            sch = get_schedule(self.schedule)
+            self.spectrum_ = Spectrum(vals, sch.t_of_tau(taus), schedule=sch.name, source="simulation",
+                                      meta={"model": "EmpiricalModel (held out)"})
+        else:
+            spec, taus = self._given(X, score, X[idx])
+            self.spectrum_ = spec
+            vals, neff = spec.values, None
+        self.taus_ = taus
+        self.n_eff_ = neff
+        manifold = np.sum(vals < 1.0 - self._floor(), axis=-1)               # (P, T)
+        self.dimensions_ = self._readout(vals)                              # (P, T)
+        P, T = manifold.shape
+        if neff is not None:
+            need = kappa * (manifold + 1) if n_neighbors is None else np.full(manifold.shape, float(n_neighbors))
+            ok = (neff >= need) & ((manifold >= 1) | (n_neighbors is not None))
+            self.resolved_ = ok
+            has = ok.any(axis=1)
+            # the least under-resolved scale where none is resolved
+            fallback = np.argmax(np.where(manifold >= 1, neff / need, -np.inf), axis=1)
+            j = np.where(has, np.argmax(ok, axis=1), fallback)
+            frac_unresolved = float(np.mean(~has))
+        else:
+            j = np.full(P, self._given_tau_index(vals, manifold))
+            self.resolved_ = None
+            frac_unresolved = 0.0
+        self.tau_index_pw_ = j
+        rows = np.arange(P)
+        self.tau_pw_ = taus[j]
+        self.dimension_pw_ = self.dimensions_[rows, j]
+        self.manifold_pw_ = manifold[rows, j]
+        med = float(np.median(self.dimension_pw_))
+        self.dimension_ = self._round(med)
+        self.tau_ = float(np.exp(np.median(np.log(self.tau_pw_))))
+        self.tau_index_ = int(np.argmin(np.abs(np.log(taus) - np.log(self.tau_))))
+        self.interval_ = self._bootstrap(self.dimension_pw_)
+        self.agreement_ = float(np.mean(np.abs(self.dimension_pw_ - med) <= 0.5))
+        prof_dim = np.median(manifold, axis=0)
+        self.profile_ = {"tau": taus, "manifold_dimension": prof_dim,
+                         "dimension": np.median(self.dimensions_, axis=0),
+                         "n_eff": None if neff is None else np.median(neff, axis=0),
+                         "resolved_fraction": None if neff is None else np.mean(self.resolved_, axis=0)}
+        # plateau: the run of grid points around tau_ where the median manifold dimension stays at its value
+        m0 = prof_dim[self.tau_index_]
+        lo = hi = self.tau_index_
+        while lo > 0 and prof_dim[lo - 1] == m0:
+            lo -= 1
+        while hi < T - 1 and prof_dim[hi + 1] == m0:
+            hi += 1
+        self.plateau_ = (float(taus[lo]), float(taus[hi]))
+        # sub-structure: gaps wider than the resolution in the spectrum averaged over points, at the largest scale
+        # of the plateau where the manifold gap (at index dimension_) is still at least delta wide: the most
+        # points in the posterior (the least sampling spread) with the manifold resolved
+        k = int(round(m0))
+        pick = None
+        for jj in range(hi, lo - 1, -1):
+            avg = np.mean(np.sort(vals[:, jj], axis=-1), axis=0)
+            if 0 < k < d and avg[k] - avg[k - 1] >= self.delta:
+                pick = jj
+                break
+        if pick is None:
+            pick = self.tau_index_
+        self.substructure_tau_ = float(taus[pick])
+        avg = np.mean(np.sort(vals[:, pick], axis=-1), axis=0)
+        self.substructure_ = sorted(({"dimension": g.index, "width": float(g.width), "lower": float(g.lower),
+                                      "upper": float(g.upper)} for g in readouts.spectral_gaps(avg, self.delta)),
+                                    key=lambda g: g["dimension"])
+        self.min_samples_ = int(np.ceil(kappa * (max(int(np.max(self.manifold_pw_)), 1) + 1))) + 1
+        if frac_unresolved > 0.5:
+            self._warn(f"sample too sparse: at {100 * frac_unresolved:.0f}% of the query points no scale holds "
+                       f"kappa (D+1) = {kappa:g} (D+1) effective points in the posterior (the window between "
+                       f"memorisation and curvature closes); the answer {self.dimension_} is a lower bound at "
+                       f"best (n={n}, d={d})")
+        elif n < self.min_samples_:
+            self._warn(f"n={n} points is below the {self.min_samples_} this estimator needs for dimension "
+                       f"{int(np.max(self.manifold_pw_))}")
+        return self
+
+    def _floor(self):
+        f = float(self.floor)
+        if not 0.0 < f < 1.0:
+            raise ValueError(f"floor must lie in (0, 1), got {self.floor!r}")
+        return f
+
+    def _given_tau_index(self, vals, manifold):
+        """With a given score (no ``N_eff``): the widest median largest gap among valid spectra."""
+        _, width, _, _ = readouts.largest_gap(vals)
+        return _choose_tau(vals, width, self.delta)
+
+    @staticmethod
+    def _round(x):
+        return int(np.floor(x + 0.5))
+
+    def _bootstrap(self, pw):
+        rng = np.random.default_rng(None if self.random_state is None else self.random_state + 1)
+        pw = np.asarray(pw, dtype=float)
+        B = positive_int("n_boot", self.n_boot)
+        meds = np.median(pw[rng.integers(0, pw.size, size=(B, pw.size))], axis=1)
+        return (float(np.quantile(meds, 0.05)), float(np.quantile(meds, 0.95)))
+
+    def _warn(self, msg):
+        self.warnings_.append(msg)
+        warnings.warn(msg, SparseSampleWarning, stacklevel=4)
+
+    # back-compatibility: per-point estimates at the chosen scales
+    @property
+    def phase_(self):
+        p = readouts.phases(self.spectrum_.values[np.arange(len(self.tau_index_pw_)), self.tau_index_pw_],
+                            self.delta)
+        vals, counts = np.unique(p, return_counts=True)
+        return str(vals[np.argmax(counts)])
+
+    @property
+    def phases_(self):
+        return readouts.phases(self.spectrum_.values, self.delta)
 
 
 def _choose_tau(values, width, delta):
-    """Index of the ``tau`` with the widest median largest gap among *valid* spectra.
-
-    A smoothed density's ``-Jn`` has its spectrum in ``[0, 1]``; values beyond ``1 + delta`` (singular
-    values of ``I - Sigma_gamma/s^2`` when the posterior spreads over distant points) mark a ``tau`` at which
-    the finite-sample score is dominated by a few points, and such a ``tau`` is skipped when any other is valid.
-    """
+    """Index of the ``tau`` with the widest median largest gap among *valid* spectra (median largest value
+    ``<= 1 + delta``); used with a given score."""
     med_width = np.median(width, axis=0)
     valid = np.median(values.max(axis=-1), axis=0) <= 1.0 + delta
     if np.any(valid):
@@ -113,128 +375,191 @@ def _choose_tau(values, width, delta):
     return int(np.argmax(med_width))
 
 
-class GapDimension(_SpectralEstimator):
-    """Largest-gap dimension (docs/theory.md 4b) and phase (section 5) of the spectrum of ``-Jn``.
+class ManifoldGapDimension(_ScoreEstimator):
+    """Manifold dimension ``#{eta_i < 1 - floor}`` (docs/theory.md 4a, 11): every direction in which the
+    posterior covariance of the training points exceeds ``floor`` times the noise, at the window scale.
 
-    After ``fit``: ``dimension_`` (int, median over query points at the chosen ``tau_``), ``dimensions_``
-    (points x taus), ``gap_width_`` (points x taus), ``tau_``, ``phase_`` (at ``tau_``), ``phases_``,
-    ``spectrum_`` (the :class:`rmt.spectrum.Spectrum`).
+    After ``fit``: ``dimension_``, ``interval_`` (90% bootstrap over query points), ``dimension_pw_``,
+    ``tau_pw_``, ``tau_``, ``profile_`` (median dimension and ``N_eff`` vs ``tau``), ``plateau_``,
+    ``substructure_`` (gaps wider than ``delta``: dimension below each, width), ``warnings_``,
+    ``dimensions_`` (points x taus), ``spectrum_``.
     """
 
-    def _finish(self):
-        v = self.spectrum_.values
-        idx, width, _, _ = readouts.largest_gap(v)
-        self.dimensions_, self.gap_width_ = idx, width
-        j = _choose_tau(v, width, self.delta)
-        self.tau_index_ = j
-        self.tau_ = float(self.taus_[j])
-        self.dimension_ = int(np.round(np.median(idx[:, j])))
-        self.phases_ = readouts.phases(v, self.delta)
-        vals, counts = np.unique(self.phases_[:, j], return_counts=True)
-        self.phase_ = str(vals[np.argmax(counts)])
+    def _readout(self, eta):
+        return np.sum(eta < 1.0 - self._floor(), axis=-1)
 
-
-class EffectiveDimension(_SpectralEstimator):
-    """``D_eff(tau) = #{eta_i < 1/2}`` (docs/theory.md 4c), median over query points.
-
-    After ``fit``: ``dimension_`` at ``tau_`` (the grid point with the widest largest gap, as for
-    :class:`GapDimension`), ``curve_`` (median ``D_eff`` per tau), ``dimensions_`` (points x taus).
-    """
-
-    def _finish(self):
-        self.dimensions_ = readouts.effective_dimension(self.spectrum_.values)
-        self.curve_ = np.median(self.dimensions_, axis=0)
-        _, width, _, _ = readouts.largest_gap(self.spectrum_.values)
-        j = _choose_tau(self.spectrum_.values, width, self.delta)
-        self.tau_index_ = j
-        self.tau_ = float(self.taus_[j])
-        self.dimension_ = int(np.round(self.curve_[j]))
-
-
-class ManifoldGapDimension(_SpectralEstimator):
-    """``d - codimension`` (docs/theory.md 4a): the number of values below the spike cluster ``eta > 1 - delta``.
-
-    The readout is taken at the ``tau`` where the *manifold gap* (from the largest value below
-    ``1 - delta`` to the smallest value in the cluster) is widest among valid spectra, so intermediate
-    gaps between variance levels (which :class:`GapDimension` reports at moderate ``tau``) do not count.
-
-    After ``fit``: ``dimension_``, ``tau_``, ``dimensions_`` (points x taus), ``gap_width_`` (points x taus).
-    """
-
-    def _finish(self):
-        v = np.sort(self.spectrum_.values, axis=-1)
-        thr = 1.0 - self.delta
-        n_below = np.sum(v < thr, axis=-1)                      # (P, T)
+    def _given_tau_index(self, vals, manifold):
+        v = np.sort(vals, axis=-1)
         d = v.shape[-1]
-        below = np.take_along_axis(v, np.clip(n_below - 1, 0, d - 1)[..., None], -1)[..., 0]
-        above = np.take_along_axis(v, np.clip(n_below, 0, d - 1)[..., None], -1)[..., 0]
-        width = np.where((n_below > 0) & (n_below < d), above - below, 0.0)
-        self.dimensions_, self.gap_width_ = n_below, width
-        j = _choose_tau(v, width, self.delta)
-        self.tau_index_ = j
-        self.tau_ = float(self.taus_[j])
-        self.dimension_ = int(np.round(np.median(n_below[:, j])))
+        below = np.take_along_axis(v, np.clip(manifold - 1, 0, d - 1)[..., None], -1)[..., 0]
+        above = np.take_along_axis(v, np.clip(manifold, 0, d - 1)[..., None], -1)[..., 0]
+        width = np.where((manifold > 0) & (manifold < d), above - below, 0.0)
+        return _choose_tau(v, width, self.delta)
 
 
-class NormalBundle:
-    """Stanczuk et al.: dimension from the singular values of stacked scores near the data.
+class GapDimension(_ScoreEstimator):
+    """Largest-gap dimension (docs/theory.md 4b) at the window scale, and the phase (section 5).
 
-    For each query point ``x0``: ``K`` copies ``x0 + s(t) eps_i`` (``t`` small), scores stacked into a
-    (K, d) matrix, singular values ``s_1 >= ... >= s_d``; the largest drop ``s_i - s_{i+1}`` (on values scaled
-    by ``s_1``) separates the normal space (large: the score points back to the manifold); the dimension is
-    ``d`` minus the number of values above the drop.
+    With a high-variance subspace inside the manifold the largest gap may separate it from the rest (the
+    paper's point); :class:`ManifoldGapDimension` then gives the whole manifold. Attributes as for
+    :class:`ManifoldGapDimension`, plus ``phase_``/``phases_``.
+    """
+
+    def _readout(self, eta):
+        return readouts.largest_gap(eta)[0]
+
+
+class EffectiveDimension(_ScoreEstimator):
+    """``D_eff = #{eta_i < 1/2}`` (docs/theory.md 4c) at the window scale; ``curve_``: median per tau."""
+
+    def _readout(self, eta):
+        return readouts.effective_dimension(eta)
+
+    @property
+    def curve_(self):
+        return np.median(self.dimensions_, axis=0)
+
+
+class FLIPD(_ScoreEstimator):
+    """FLIPD (Kamkari et al. 2024): local intrinsic dimension from the heat equation of the noised density,
+    ``LID = d + 2 dlog p_tau(x)/dlog tau = d + s^2 (tr J + |score|^2) = sum_i (1 - eta_i) + s^2 |score|^2``
+    (``eta`` eigenvalues of ``-Jn``; the score-norm term vanishes on the manifold as the noise goes to zero).
+
+    Point clouds: the exact empirical score, at each point's window scale (section 12). Given a score: the
+    trace of the full Jacobian from the engine (``trained.jacobian.jacobian``) and the score itself, at ``tau``
+    (default: the smallest value of :func:`default_tau_grid`). ``dimension_`` is the rounded median,
+    ``dimension_pw_`` real-valued.
+    """
+
+    _needs_score_norm = True
+
+    def _readout(self, eta):
+        return np.sum(1.0 - eta, axis=-1) + self._snorm
+
+    def _given(self, X, score, query):
+        sch = get_schedule(getattr(score, "schedule", None) or self.schedule)
+        taus = self._taus(None)
+        if taus is None:
+            taus = default_tau_grid(X)[:1]
+        d = query.shape[1]
+        vals = np.empty((query.shape[0], taus.size, d))
+        self._snorm = np.empty((query.shape[0], taus.size))
+        sch_kw = {"schedule": None if hasattr(score, "schedule") else self.schedule}
+        for j, tau in enumerate(taus):
+            t = float(sch.t_of_tau(tau))
+            a, s2 = float(sch.a(t)), float(sch.s2(t))
+            J = jacobian(score, a * query, t=t, backend=self.backend, **sch_kw)
+            tr = np.trace(J, axis1=1, axis2=2) * s2                              # tr Jn = -sum eta
+            # the readout needs only the trace: each row holds -tr(Jn)/d in every slot
+            vals[:, j, :] = (-tr / d)[:, None]
+            be = as_backend(score, t=t, backend=self.backend)
+            self._snorm[:, j] = s2 * np.sum(be.eval(a * query) ** 2, axis=1)
+        from rmt.spectrum import Spectrum
+        return Spectrum(vals, sch.t_of_tau(taus), schedule=sch.name, source="network",
+                        meta={"note": "FLIPD: each row holds -tr(Jn)/d"}), taus
+
+    def _given_tau_index(self, vals, manifold):
+        return 0
+
+
+class NormalBundle(BaseEstimator):
+    """Stanczuk et al.: dimension from the singular values of *centred* stacked scores near the data.
+
+    For each query point ``x0``: ``K`` noised copies ``a x0 + s eps_i``, their scores stacked into a (K, d)
+    matrix and centred over the copies (the mean score is a common offset that would otherwise take the top
+    singular value), singular values ``s_1 >= ... >= s_d``. The normal directions carry the large values
+    (the score pulls back along them, ``~ 1/s``); the dimension is the number of values below the largest
+    drop of ``log s_i`` (a ratio: normal and tangent values differ by ``~ lambda / s^2``), ignoring values
+    below ``1e-8 s_1`` (rank deficiency when ``K < d``).
+
+    ``protocol="paper"`` is the measurement of Ventura et al.'s Fig. 5 instead: the stacked scores are not
+    centred, the first singular value is dropped and the rest are normalised by their maximum; the dimension
+    is the number of the remaining values below the largest drop (``singular_values_`` then holds the
+    ``d - 1`` remaining values, padded with a zero).
 
     Parameters
     ----------
-    tau : effective noise (default: from :func:`default_tau_grid`, the one with the widest drop)
-    probes : K (default ``4 d``);  n_points : query points;  schedule : 've'/'vp'
+    tau : effective noise (default: from :func:`default_tau_grid`, the value with the widest median drop)
+    probes : K (default ``4 d``);  n_points : query points;  schedule : 've'/'vp';  random_state : seed
+    protocol : 'centred' (default) or 'paper'
     """
 
-    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", seed=0):
-        self.tau, self.probes, self.n_points, self.schedule, self.seed = tau, probes, n_points, schedule, seed
+    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", random_state=0):
+        self.tau = tau
+        self.probes = probes
+        self.n_points = n_points
+        self.schedule = schedule
+        self.protocol = protocol
+        self.random_state = random_state
 
-    def get_params(self, deep=True):
-        return {"tau": self.tau, "probes": self.probes, "n_points": self.n_points, "schedule": self.schedule,
-                "seed": self.seed}
+    @staticmethod
+    def drop(sv):
+        """(dimension, drop) per row of singular values (P, d) descending: values below the largest drop of
+        ``log s`` among values above ``1e-8 s_1``."""
+        sv = np.asarray(sv, dtype=float)
+        top = np.maximum(sv[:, :1], 1e-300)
+        ls = np.log(np.maximum(sv / top, 1e-8))
+        steps = ls[:, :-1] - ls[:, 1:]                                       # >= 0
+        i = np.argmax(steps, axis=1)
+        return sv.shape[1] - (i + 1), steps[np.arange(sv.shape[0]), i]
 
-    def fit(self, X, score=None):
-        from simulate.models import EmpiricalModel
-        X = finite_array("X", X)
-        if X.ndim != 2 or X.shape[0] < 2:
-            raise ValueError(f"X must have shape (n, d) with n >= 2, got {X.shape}")
+    def fit(self, X, y=None, score=None):
+        from simulate.models import EmpiricalModel, ExactModel
+        X = _check_X(X, 1 if score is not None else MIN_SAMPLES)
         n, d = X.shape
-        rng = np.random.default_rng(self.seed)
+        self.warnings_ = []
+        rng = np.random.default_rng(self.random_state)
         nq = min(positive_int("n_points", self.n_points), n)
         idx = rng.permutation(n)
         if score is None:
-            nq = min(nq, n // 2)
+            nq = max(1, min(nq, n // 2))
             query, score = X[idx[:nq]], EmpiricalModel(X[idx[nq:]], self.schedule)
         else:
             query = X[idx[:nq]]
         sch = get_schedule(getattr(score, "schedule", None) or self.schedule)
-        taus = default_tau_grid(X) if self.tau is None else [positive("tau", self.tau)]
-        K = 4 * d if self.probes is None else positive_int("probes", self.probes)
-        from simulate.models import ExactModel
+        if self.tau is None:
+            taus = default_tau_grid(X)
+        else:
+            taus = np.atleast_1d(finite_array("tau", self.tau, positive_values=True))
+        K = 4 * d if self.probes is None else positive_int("probes", self.probes, minimum=2)
+        if self.protocol not in ("centred", "paper"):
+            raise ValueError(f"protocol must be 'centred' or 'paper', got {self.protocol!r}")
         best = None
+        noise = np.random.default_rng(None if self.random_state is None else self.random_state + 1)
+        noise = noise.standard_normal((nq, K, d))
         for tau in taus:
             t = float(sch.t_of_tau(tau))
             a, s2 = float(sch.a(t)), float(sch.s2(t))
             be = as_backend(score, t=t, backend="numpy" if isinstance(score, ExactModel) else None)
-            noise = np.random.default_rng(self.seed + 1).standard_normal((nq, K, d))
             S = be.eval((a * query[:, None, :] + np.sqrt(s2) * noise).reshape(nq * K, d)).reshape(nq, K, -1)
+            if self.protocol == "centred":
+                S = S - S.mean(axis=1, keepdims=True)
             sv = np.linalg.svd(S, compute_uv=False)                          # (nq, min(K, d)) descending
             if sv.shape[1] < d:
                 sv = np.pad(sv, ((0, 0), (0, d - sv.shape[1])))
-            scaled = sv / np.maximum(sv[:, :1], 1e-300)
-            idx, width, _, _ = readouts.largest_gap(scaled)                 # values below the largest drop
-            score_w = float(np.median(width))
+            if self.protocol == "paper":
+                sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                     # drop the first, keep the shape
+            dims, drops = self.drop(sv[:, :d - 1] if self.protocol == "paper" else sv)
+            score_w = float(np.median(drops))
             if best is None or score_w > best[0]:
-                best = (score_w, tau, sv, idx)
-        _, self.tau_, self.singular_values_, self.dimensions_ = best
-        self.drop_ = best[0]
-        self.dimension_ = int(np.round(np.median(self.dimensions_)))
+                best = (score_w, float(tau), sv, dims)
+        self.drop_, self.tau_, self.singular_values_, self.dimensions_ = best
+        self.dimension_pw_ = self.dimensions_
+        self.dimension_ = int(np.floor(np.median(self.dimensions_) + 0.5))
+        self.min_samples_ = MIN_SAMPLES
         return self
 
+    def fit_pw(self, X, y=None, n_neighbors=None, score=None):
+        """Per-point estimates at every row of ``X`` (with a given score; ``n_neighbors`` is not used)."""
+        saved = self.n_points
+        try:
+            self.n_points = np.asarray(X).shape[0]
+            return self.fit(X, score=score)
+        finally:
+            self.n_points = saved
 
-ESTIMATORS = {"gap": GapDimension, "codim": ManifoldGapDimension, "deff": EffectiveDimension,
+
+#: command-line names; ``codim`` (the manifold dimension at the window scale) is the recommended one
+ESTIMATORS = {"codim": ManifoldGapDimension, "gap": GapDimension, "deff": EffectiveDimension, "flipd": FLIPD,
               "normal-bundle": NormalBundle}
+RECOMMENDED = "codim"

