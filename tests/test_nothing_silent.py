@@ -140,7 +140,7 @@ def test_density_at_extreme_t_resolves_the_bulk(capsys):
     assert "--t" in _err(capsys)
 
 
-def test_time_budget_refuses_hour_long_work_up_front(capsys, monkeypatch):
+def test_time_budget_refuses_hour_long_work_up_front(capsys, monkeypatch, tmp_path):
     """--multi 100000 (about 50 h of support search) and a 1e5 x 1e5 phase diagram used to hang; both are
     refused at once, naming the option and what fits; --max-time / --max-memory set the budgets."""
     t0 = time.perf_counter()
@@ -155,6 +155,11 @@ def test_time_budget_refuses_hour_long_work_up_front(capsys, monkeypatch):
     # d = 20000: one draw is ~1.4e13 flops (F^T F and a 10000^2 eigenproblem), 8 of them hours
     assert main(["simulate", "spectra", "--d", "20000", "--alpha", "0.5", "--t", "0.1", "--draws", "8"]) == 2
     assert "draws: 8 draws at d=20000" in _err(capsys)
+    # dimension of 50,000 points in R^20: ~1 min of exact empirical score, over a 30 s budget
+    X = np.zeros((50_000, 20))
+    np.save(tmp_path / "big.npy", X)
+    assert main(["dimension", "--data", str(tmp_path / "big.npy"), "--max-time", "30"]) == 2
+    assert "--data: the exact empirical score of 50000 points" in _err(capsys)
     assert time.perf_counter() - t0 < 60           # refused up front, not after grinding
     assert main(["theory", "edges", "--alpha", "0.5", "--max-time", "-3"]) == 2
     assert "--max-time" in _err(capsys)

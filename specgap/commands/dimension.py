@@ -35,6 +35,16 @@ def _run(args):
         score = load_model(args.checkpoint, device=args.device)
     results, all_warnings = {}, []
     names = list(ESTIMATORS) if args.estimator == "all" else [args.estimator]
+    if score is None:
+        # the exact empirical score costs ~ n x points x d^2 per scale (posterior covariances over the n points):
+        # 200,000 points in R^20 took 250 s on the 2-core reference machine (5e-8 s per unit)
+        from rmt._budget import check_time
+        n, d = X.shape
+        est_s = 5e-8 * n * min(args.points, n) * d * d * len(names)
+        check_time("--data", est_s, f"the exact empirical score of {n} points in R^{d} at {args.points} query points",
+                   "use fewer --points, a subsample of --data, or a --checkpoint score")
+        if est_s > 10:
+            sys.stderr.write(f"dimension: {n} points in R^{d}, {args.points} query points: about {est_s:.0f} s\n")
     for name in names:
         cls = ESTIMATORS[name]
         kw = dict(n_points=args.points, random_state=args.seed)
