@@ -254,30 +254,61 @@ def _top_symmetric(M, p):
     return w[::-1][:p], U[:, ::-1][:, :p]
 
 
-def _top_eigenpairs(A, p, rng_seed=0):
-    """Top ``p`` eigenpairs ``(w, V)`` of ``A^T A`` (``w`` descending, ``V`` (D, p) orthonormal): through the
+def _top_eigenpairs(A, p):
+    """Top ``p`` eigenpairs ``(w, V)`` of ``A^T A`` (``w`` descending, ``V`` (D, <= p) orthonormal): through the
     ``r x r`` Gram matrix when ``A`` has fewer rows than columns (right singular vectors ``A^T u / sigma``),
-    else through ``A^T A``; eigenvalues that are zero to round-off get completion vectors (``w = 0``)."""
+    else through ``A^T A``; eigenvalues that are zero to round-off are left out (see :func:`_complete`)."""
     r, D = A.shape
     if r <= D:
         w, U = _top_symmetric(A @ A.T, min(p, r))
         wmax = max(float(w[0]), 0.0) if w.size else 0.0
         good = w > max(wmax * r * np.finfo(float).eps * 16, np.finfo(float).tiny)
         V = (A.T @ U[:, good]) / np.sqrt(w[good])
-        w = np.where(good, np.maximum(w, 0.0), 0.0)
+        w = w[good]
         if V.shape[1]:
             V, _ = np.linalg.qr(V)                         # re-orthonormalise (round-off only)
     else:
         w, V = _top_symmetric(A.T @ A, p)
         w = np.maximum(w, 0.0)
+        good = w > w[0] * r * np.finfo(float).eps * 16
+        w, V = w[good], V[:, good]
+    return w, V
+
+
+def _complete(Y, xq, s2, V, w, p, cutoff, seed=0):
+    """Fill the frame ``V`` (D, nv) up to ``p`` vectors where the posterior is too condensed to resolve them.
+
+    The weights beyond the support underflow, but their ratios do not: as the weights separate, the next
+    eigenvectors of ``Sigma_gamma`` tend to those of the rows ``exp((z_i - z_ref)/2) (I - V V^T)(y_i - c)`` of
+    the next level of points (``z_ref`` the heaviest not yet used, ``c`` the heaviest point overall). Levels
+    are taken in turn (eigenvalue 0 is reported for them); random directions only when the points run out."""
+    D = Y.shape[0 if Y.ndim == 1 else 1]
+    diff = Y - xq
+    z = -np.einsum("ij,ij->i", diff, diff) / (2.0 * s2)
+    order = np.argsort(-z)
+    c = Y[order[0]]
+    used = 1
+    log_cut = np.log(cutoff)
+    while V.shape[1] < p and used < order.size:
+        zref = z[order[used]]
+        stop = used + int(np.searchsorted(-z[order[used:]], -(zref + log_cut), side="right"))
+        idx = order[used:stop]
+        used = stop
+        R = (Y[idx] - c) * np.exp(0.5 * (z[idx] - zref))[:, None]
+        floor = (1e-10 * np.abs(R).max()) ** 2 * R.shape[0]    # what survives projection by round-off only
+        R -= (R @ V) @ V.T
+        w2, V2 = _top_eigenpairs(R, p - V.shape[1])
+        V2 = V2[:, w2 > floor]
+        if V2.shape[1]:
+            V2 -= V @ (V.T @ V2)
+            V = np.linalg.qr(np.concatenate([V, V2], axis=1))[0] if V.shape[1] else np.linalg.qr(V2)[0]
     nv = V.shape[1]
     if nv < p:
-        extra = np.random.default_rng(rng_seed).standard_normal((D, p - nv))
+        extra = np.random.default_rng(seed).standard_normal((D, p - nv))
         extra -= V @ (V.T @ extra)
         Q, _ = np.linalg.qr(np.concatenate([V, extra], axis=1))
         V = np.concatenate([V, Q[:, nv:]], axis=1)
-        w = np.concatenate([w[:nv], np.zeros(p - nv)])
-    return w[:p], V[:, :p]
+    return np.concatenate([w[:min(nv, w.size)], np.zeros(p - min(nv, w.size))])[:p], V[:, :p]
 
 
 def posterior_factor(X, x, t, *, schedule="ve", cutoff=DEFAULT_CUTOFF):
@@ -317,6 +348,8 @@ def _frame_lowrank(model, x, t, k, cutoff, gap_rtol):
         A, mmx[q], sup[q] = _posterior_rows(Y, x[q], supports[q], s2, cutoff)
         check_memory("X", 8.0 * (A.size + min(A.shape) ** 2), "the posterior rows of one query point")
         w, V = _top_eigenpairs(A, p)
+        if V.shape[1] < p:
+            w, V = _complete(Y, x[q], s2, V, w[:V.shape[1]], p, cutoff)
         eig[q], var[q] = w / (s2 * s2) - 1.0 / s2, w
         T[q], nf[q] = V[:, :k], V[:, k]
         rel[q] = (w[k - 1] - w[k]) / w[0] if w[0] > 0 else 0.0

@@ -180,3 +180,13 @@ def test_bad_input_names_the_argument(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         ridge_frame(args.pop("X"), args.pop("x"), args.pop("t"), args.pop("k"), **args)
+
+
+def test_condensed_posterior_takes_the_frame_from_the_next_points():
+    """At t = 1e-3 the far mode's weight underflows (e^-1200): the eigengap is below resolution (flagged), but
+    the frame's asymptotic limit, the direction to the next point, still puts the ridge on the segment."""
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]])
+    p = project_to_ridge(X, [[0.3, 0.1], [0.5, -0.2], [-0.7, 0.05]], 1e-3, 1)
+    assert np.allclose(p.points, [[0.3, 0.0], [0.5, 0.0], [-0.7, 0.0]], atol=1e-12)
+    assert p.gap_closed.all() and p.converged.all()
+    assert np.allclose(np.abs(p.frame.tangent[:, 0, 0]), 1.0)
