@@ -19,7 +19,8 @@ points with weight above ``cutoff`` times the largest (default ``1e-20``; the dr
 from direct differences and relative to the heaviest point (no cancellation when one point dominates),
 and the top ``k+1`` eigenpairs come from the ``r x r`` Gram matrix ``A A^T`` when ``r <= D`` (right
 singular vectors ``A^T u / sigma``) or from ``A^T A`` when ``r > D``. Cost per point:
-``O(n D + r^2 D + r^3)``. ``method='dense'`` is the reference route: the closed-form Jacobian of
+``O(n D + r^2 D + r^3)``; up to ``D = 16`` the same centred rows are used batched over the query points
+through the ``D x D`` posterior covariance. ``method='dense'`` is the reference route: the closed-form Jacobian of
 :meth:`EmpiricalModel.jacobian` and a full ``eigh``. Everything is float64.
 
 Times are process times ``t`` (VE default: ``a = 1``, ``s^2 = t``; VP: ``a = e^{-t}``, ``s^2 = 1 - e^{-2t}``).
@@ -49,6 +50,8 @@ METHODS = ("lowrank", "dense")
 DEFAULT_CUTOFF = 1e-20
 #: a frame is flagged when the eigengap is below this fraction of l_1 + 1/s^2 = sigma_1^2 / s^4
 DEFAULT_GAP_RTOL = 1e-8
+#: up to this dimension the low-rank route runs batched through the D x D posterior covariance
+SMALL_D = 16
 
 
 def empirical_model(X, schedule="ve") -> EmpiricalModel:
@@ -336,6 +339,8 @@ def _frame_lowrank(model, x, t, k, cutoff, gap_rtol):
     y2 = (a * a) * model._sqnorm
     m, D = x.shape
     p = k + 1
+    if D <= SMALL_D and 8.0 * 3 * m * Y.shape[0] * D <= memory_budget() / 8:
+        return _frame_small(Y, x, t, k, a, s2, cutoff, gap_rtol)
     supports = _support(Y, y2, x, s2, cutoff)
     eig = np.empty((m, p))
     T = np.empty((m, D, k))
@@ -355,6 +360,32 @@ def _frame_lowrank(model, x, t, k, cutoff, gap_rtol):
         rel[q] = (w[k - 1] - w[k]) / w[0] if w[0] > 0 else 0.0
     return RidgeFrame(eig, T, nf, mmx / s2, x + mmx, sup, rel <= gap_rtol, float(t), k, a, s2, "lowrank",
                       var), rel
+
+
+def _frame_small(Y, x, t, k, a, s2, cutoff, gap_rtol):
+    """Low dimension: the same quantities batched over the query points through the ``D x D`` posterior
+    covariance ``Sigma_gamma = A^T A`` (support and centring as in :func:`_posterior_rows`)."""
+    m, D = x.shape
+    p = k + 1
+    diff = Y[None] - x[:, None]                            # (m, n, D)
+    z = -np.sum(diff * diff, axis=2) / (2.0 * s2)
+    j = np.argmax(z, axis=1)
+    zmax = z[np.arange(m), j]
+    w = np.where(z >= zmax[:, None] + np.log(cutoff), np.exp(z - zmax[:, None]), 0.0)   # the support only
+    gamma = w / w.sum(1, keepdims=True)
+    dev = diff - diff[np.arange(m), j][:, None]
+    mvec = np.einsum("mn,mnd->md", gamma, dev)
+    A = np.sqrt(gamma)[:, :, None] * (dev - mvec[:, None])
+    lam, vec = np.linalg.eigh(np.matmul(A.transpose(0, 2, 1), A))
+    lam, vec = np.maximum(lam[:, ::-1][:, :p], 0.0), vec[:, :, ::-1][:, :, :p]
+    for q in np.flatnonzero(lam[:, p - 1] <= lam[:, 0] * D * np.finfo(float).eps * 16):
+        good = lam[q] > lam[q, 0] * D * np.finfo(float).eps * 16
+        lam[q], vec[q] = _complete(Y, x[q], s2, vec[q][:, good], lam[q][good], p, cutoff)
+    rel = np.where(lam[:, 0] > 0, (lam[:, k - 1] - lam[:, k]) / np.where(lam[:, 0] > 0, lam[:, 0], 1.0), 0.0)
+    mmx = diff[np.arange(m), j] + mvec
+    sup = np.sum(z >= zmax[:, None] + np.log(cutoff), axis=1)
+    return RidgeFrame(lam / (s2 * s2) - 1.0 / s2, vec[:, :, :k].copy(), vec[:, :, k].copy(), mmx / s2, x + mmx,
+                      sup, rel <= gap_rtol, float(t), k, a, s2, "lowrank", lam), rel
 
 
 def _frame_dense(model, x, t, k, gap_rtol):

@@ -143,12 +143,31 @@ def test_low_rank_is_accurate_where_the_posterior_condenses():
         assert np.abs(np.abs(np.sum(V[:, ::-1][:, :2] * F.tangent[q], 0)) - 1).max() < 1e-8
 
 
+def test_batched_small_d_route_equals_the_row_route(monkeypatch):
+    import simulate.ridge as ridge
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((60, 5))
+    x = X[:6] + 0.4 * rng.standard_normal((6, 5))
+    for t in (0.05, 0.5, 5.0):
+        small = ridge_frame(X, x, t, 2)
+        monkeypatch.setattr(ridge, "SMALL_D", 0)
+        rows = ridge_frame(X, x, t, 2)
+        monkeypatch.setattr(ridge, "SMALL_D", 16)
+        assert np.array_equal(small.support, rows.support)
+        scale = small.variances[:, :1]                            # round-off is relative to the top eigenvalue
+        assert np.all(np.abs(small.variances - rows.variances) <= 1e-9 * small.variances + 1e-13 * scale)
+        assert np.allclose(small.score, rows.score, rtol=1e-10, atol=1e-10)
+        P1 = np.einsum("mik,mjk->mij", small.tangent, small.tangent)
+        P2 = np.einsum("mik,mjk->mij", rows.tangent, rows.tangent)
+        assert np.abs(P1 - P2).max() < 1e-8
+
+
 def test_chunked_screening_equals_one_block(monkeypatch):
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((100, 8))
-    x = rng.standard_normal((5, 8))
+    X = rng.standard_normal((100, 20))
+    x = rng.standard_normal((5, 20))
     one = ridge_frame(X, x, 0.5, 2)
-    monkeypatch.setenv("SPECGAP_MAX_MEMORY", "10000")                 # chunks of 10 training points
+    monkeypatch.setenv("SPECGAP_MAX_MEMORY", "40000")                 # chunks of 41 training points
     many = ridge_frame(X, x, 0.5, 2)
     assert np.array_equal(one.support, many.support)
     assert np.allclose(one.eigenvalues, many.eigenvalues, rtol=1e-13) and np.allclose(one.score, many.score)
