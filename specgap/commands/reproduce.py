@@ -56,7 +56,9 @@ def register(sub, help_text):
             ("relu-partition", "linear regions of a ReLU generator R^2 -> R^3, psi per region, density vs psi",
              _relu_partition),
             ("toy-ddpm", "psi, nu, delta of a 2-D diffusion model on a circle, on vs off the manifold, against t",
-             _toy_ddpm)):
+             _toy_ddpm),
+            ("ridge-toy", "random-feature model on 2-D Dirac mixtures (2, 3, 9 modes) against the density ridge",
+             _ridge_toy)):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
         add_common(c)
@@ -84,3 +86,12 @@ def _toy_ddpm(args):
     s = reproduce_toy_ddpm(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     best = "; ".join(f"{k}: AUROC {v['auroc']:.3f} at t={v['t']:.3g}" for k, v in s["max_separation"].items())
     emit(args, s, f"toy-ddpm: on- vs off-manifold separation, maximal: {best}; files in {args.out}")
+
+
+def _ridge_toy(args):
+    _study_args(args)
+    from ..reproduce.ridge_toy import reproduce_ridge_toy
+    s = reproduce_ridge_toy(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    per = "; ".join(f"{k} modes: {v['inter_mode']} inter-mode, {v['inter_mode_on_ridge']} on a segment, settled "
+                    f"distance {v['dynamics']['slope']['settled_median']:.3g}" for k, v in s["configs"].items())
+    emit(args, s, f"ridge-toy: {per}; files in {args.out}")
