@@ -2,7 +2,8 @@
 (docs/theory.md section 8).
 
 A score (an exact model, a :class:`PerturbedScore` with a known error, or any object with ``score(x, t)``,
-``d`` and ``schedule``, e.g. a trained network wrapped in numpy) drives the existing reverse samplers
+``d`` and ``schedule``: a trained network through ``trained.network_spectra.NetworkScore``, the random-feature
+model of ``trained.random_features``) drives the existing reverse samplers
 (:func:`simulate.samplers.sample_reverse`); at each recorded time ``t`` every state ``x`` is projected onto the
 ridge ``R_t`` of the training points (:func:`simulate.ridge.project_to_ridge`), giving the foot point ``y``,
 the distance ``|x - y|`` and the score error ``e = score_hat(y, t) - grad log p_t(y)`` at the foot, split into
