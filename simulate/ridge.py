@@ -193,8 +193,7 @@ def _support(Y, y2, x, s2, cutoff):
     """Per query row of ``x``: indices of the training points ``Y`` (already scaled by ``a``) whose weight is
     at least ``cutoff`` times the largest, screened with ``|x|^2 - 2 x.y + |y|^2`` (one nat of slack) over
     chunks of ``Y`` sized to the memory budget."""
-    m, D = x.shape
-    n = Y.shape[0]
+    m, n = x.shape[0], Y.shape[0]
     budget = memory_budget()
     per = 8 * 3                                            # bytes per (query, training point) pair
     check_memory("X", per * n, "screening one query point against all training points",

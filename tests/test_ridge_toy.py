@@ -34,7 +34,7 @@ def test_counts_and_segments_from_the_saved_samples(run):
         assert c["counts"] == np.bincount(dm.argmin(1)[at], minlength=K).tolist()
         lam = np.linspace(0, 1, 4001)
         dseg = np.full(len(x), np.inf)
-        for i, j in [(i, j) for i in range(K) for j in range(i + 1, K) if D[i, j] <= 1.01 * h]:
+        for i, j in [(a, b) for a in range(K) for b in range(a + 1, K) if D[a, b] <= 1.01 * h]:
             pts = Y[i] + lam[:, None] * (Y[j] - Y[i])
             dseg = np.minimum(dseg, np.min(np.linalg.norm(x[:, None] - pts[None], axis=-1), axis=1))
         on = (~at) & (dseg < 0.05 * h)
@@ -50,7 +50,7 @@ def test_saved_residuals_against_autograd_hessian(run):
     checked = 0
     for r in range(len(z["times"])):
         t = float(z["times"][r])                                    # VE: s^2 = t
-        def logp(u):
+        def logp(u, t=t):
             return torch.logsumexp(-((u - Y) ** 2).sum(1) / (2 * t), 0)
         for q in range(4):
             v = torch.as_tensor(z["states"][r, q])

@@ -18,7 +18,7 @@ import numpy as np
 
 from simulate.ridge import project_to_ridge
 
-from benchutil import FULL, report, timed
+from benchutil import report, timed
 
 NAIVE_POINTS = 5
 
