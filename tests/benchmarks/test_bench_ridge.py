@@ -11,6 +11,12 @@ compare both routes on those points; the fast route's time for all 100 points is
 The gain depends on the posterior support ``r``: ``O(r^2 D)`` against ``O(n D^2 + D^3)`` per step, none left
 when the posterior spreads over ``r > D`` points (large ``t``).
 ``python tests/benchmarks/test_bench_ridge.py`` runs the full size.
+
+Measured (shared 2-core machine, one BLAS thread, load about 5): full size, 5 points, 200-step cap: low-rank
+39.7 s for 345 steps, dense 525.8 s for 832 steps, 13.3x end to end but 5.5x per step (the median posterior
+support is 2141 > D, so most steps form ``A^T A``); the dense route stalled at 4 of 5 points, the low-rank
+route at 1; where both converged the projections agree to 2.8e-10. All 100 points: 484 s, 98 converged.
+The same at ``t = 2.5`` (4 points, 100-step cap): 8.7x per step, 22.6x end to end, agreement 4.6e-10.
 """
 import sys
 
