@@ -58,7 +58,9 @@ def register(sub, help_text):
             ("toy-ddpm", "psi, nu, delta of a 2-D diffusion model on a circle, on vs off the manifold, against t",
              _toy_ddpm),
             ("ridge-toy", "random-feature model on 2-D Dirac mixtures (2, 3, 9 modes) against the density ridge",
-             _ridge_toy)):
+             _ridge_toy),
+            ("ridge-mnist", "latent diffusion on MNIST (VAE, latent 16) against the ridge of the training latents",
+             _ridge_mnist)):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
         add_common(c)
@@ -95,3 +97,13 @@ def _ridge_toy(args):
     per = "; ".join(f"{k} modes: {v['inter_mode']} inter-mode, {v['inter_mode_on_ridge']} on a segment, settled "
                     f"distance {v['dynamics']['slope']['settled_median']:.3g}" for k, v in s["configs"].items())
     emit(args, s, f"ridge-toy: {per}; files in {args.out}")
+
+
+def _ridge_mnist(args):
+    _study_args(args)
+    from ..reproduce.ridge_mnist import reproduce_ridge_mnist
+    s = reproduce_ridge_mnist(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    on = ", ".join(f"k={k}: {v:.2f}" for k, v in s["fraction_on_ridge"].items())
+    emit(args, s, f"ridge-mnist: fraction of samples on the ridge {on}; nearest-training-latent distance median "
+                  f"{s['memorisation']['nn_sample_median']:.3g} (training spacing {s['spacing_median']:.3g}); "
+                  f"files in {args.out}")
