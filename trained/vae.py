@@ -63,6 +63,6 @@ def train_vae(x, latent: int = 16, epochs: int = 20, batch: int = 128, lr: float
             opt.zero_grad()
             loss.backward()
             opt.step()
-            tot += float(loss) * len(perm[i:i + batch])
+            tot += float(loss.detach()) * len(perm[i:i + batch])
         losses.append(tot / len(x))
     return model.eval().requires_grad_(False), np.asarray(losses)
