@@ -4,7 +4,7 @@ Handlers import numpy/scipy/torch/JAX lazily so that ``--help`` and ``theory`` c
 """
 from __future__ import annotations
 
-from . import data, descriptors, dimension, reproduce, simulate, spectra, sweep, theory, train
+from . import data, descriptors, dimension, reproduce, ridge, simulate, spectra, sweep, theory, train
 
 GROUPS = {
     "theory": ("analytic spectra, edges, gaps, timescales, phases (rmt)", theory),
@@ -12,6 +12,7 @@ GROUPS = {
     "spectra": ("Jacobian spectra of a score model through the Jacobian engine (trained)", spectra),
     "dimension": ("intrinsic dimension of a point cloud from score spectra (trained)", dimension),
     "descriptors": ("local scaling, rank and complexity of a score model's maps (trained)", descriptors),
+    "ridge": ("ridge of the smoothed empirical density: residual, projection (simulate)", ridge),
     "train": ("train a score network (trained)", train),
     "data": ("the data sets the package can read (bundled or from --data-dir)", data),
     "reproduce": ("reproduce a figure of the paper (fig2, fig3, fig4, fig5)", reproduce),

@@ -62,7 +62,11 @@ def register(sub, help_text):
             ("ood", "AUROC of psi, nu, delta (and the ELBO) separating MNIST from 8x8 digits, photo patches, noise",
              _ood),
             ("guidance", "classifier guidance of a latent diffusion model toward high / low local scaling psi",
-             _guidance)):
+             _guidance),
+            ("ridge-toy", "random-feature model on 2-D Dirac mixtures (2, 3, 9 modes) against the density ridge",
+             _ridge_toy),
+            ("ridge-mnist", "latent diffusion on MNIST (VAE, latent 16) against the ridge of the training latents",
+             _ridge_mnist)):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
         add_common(c)
@@ -118,4 +122,23 @@ def _guidance(args):
     rows = "; ".join(f"toward {d}: psi " + " -> ".join(f"{r['psi_mean']:.2f}" for r in R)
                      for d, R in s["per_rho"].items())
     emit(args, s, f"guidance (rho {s['parameters']['rhos']}): {rows}; Spearman {s['spearman_psi_vs_rho']}; "
+                  f"files in {args.out}")
+
+
+def _ridge_toy(args):
+    _study_args(args)
+    from ..reproduce.ridge_toy import reproduce_ridge_toy
+    s = reproduce_ridge_toy(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    per = "; ".join(f"{k} modes: {v['inter_mode']} inter-mode, {v['inter_mode_on_ridge']} on a segment, settled "
+                    f"distance {v['dynamics']['slope']['settled_median']:.3g}" for k, v in s["configs"].items())
+    emit(args, s, f"ridge-toy: {per}; files in {args.out}")
+
+
+def _ridge_mnist(args):
+    _study_args(args)
+    from ..reproduce.ridge_mnist import reproduce_ridge_mnist
+    s = reproduce_ridge_mnist(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
+    on = ", ".join(f"k={k}: {v:.2f}" for k, v in s["fraction_on_ridge"].items())
+    emit(args, s, f"ridge-mnist: fraction of samples on the ridge {on}; nearest-training-latent distance median "
+                  f"{s['memorisation']['nn_sample_median']:.3g} (training spacing {s['spacing_median']:.3g}); "
                   f"files in {args.out}")

@@ -4,7 +4,9 @@
 - :mod:`specgap.reproduce.fig34`: networks trained on linear manifolds (Figs. 3 and 4);
 - :mod:`specgap.reproduce.fig5`: UNets on real images (Fig. 5);
 - :mod:`specgap.reproduce.relu_partition`, :mod:`specgap.reproduce.toy_ddpm`: local geometry descriptors
-  (linear regions of a ReLU generator; a 2-D diffusion model on and off its data manifold).
+  (linear regions of a ReLU generator; a 2-D diffusion model on and off its data manifold);
+- :mod:`specgap.reproduce.ridge_toy`, :mod:`specgap.reproduce.ridge_mnist`: random-feature score models on 2-D
+  point masses, and latent diffusion on MNIST, against the ridge of the smoothed empirical density.
 
 Each ``reproduce_<name>(out, ..., quick=...)`` returns its summary and, with ``out``, writes figures,
 arrays and ``summary.json`` through :func:`specgap.reproduce._artefacts.write_artefacts`. Modules are

@@ -1,0 +1,83 @@
+"""Study ridge-toy (issue 15), quick mode: counts and segment fractions recomputed from the saved samples,
+the saved residuals against a torch-autograd Hessian, the CLI and the notebook."""
+import json
+
+import numpy as np
+import pytest
+
+from specgap.cli import main
+from specgap.reproduce.ridge_toy import reproduce_ridge_toy, toy_modes
+
+from notebook_runner import run_notebook
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ridge_toy")
+    return out, reproduce_ridge_toy(out, quick=True, progress=False)
+
+
+def test_counts_and_segments_from_the_saved_samples(run):
+    out, s = run
+    assert s["specgap_version"] and s["quick"] is True and s["parameters"]["configs"] == [2, 3, 9]
+    for K in (2, 3, 9):
+        z = np.load(out / f"modes{K}.npz")
+        c = s["configs"][str(K)]
+        x, Y = z["samples"], z["modes"]
+        assert np.array_equal(Y, toy_modes(K)) and len(x) == s["parameters"]["n_samples"]
+        # independent: brute-force distances to dense point sets on the nearest-neighbour segments
+        D = np.linalg.norm(Y[:, None] - Y[None], axis=-1)
+        h = D[D > 0].min()
+        dm = np.linalg.norm(x[:, None] - Y[None], axis=-1)
+        at = dm.min(1) < 0.15 * h
+        assert sum(c["counts"]) == at.sum() and c["inter_mode"] == (~at).sum()
+        assert c["counts"] == np.bincount(dm.argmin(1)[at], minlength=K).tolist()
+        lam = np.linspace(0, 1, 4001)
+        dseg = np.full(len(x), np.inf)
+        for i, j in [(a, b) for a in range(K) for b in range(a + 1, K) if D[a, b] <= 1.01 * h]:
+            pts = Y[i] + lam[:, None] * (Y[j] - Y[i])
+            dseg = np.minimum(dseg, np.min(np.linalg.norm(x[:, None] - pts[None], axis=-1), axis=1))
+        on = (~at) & (dseg < 0.05 * h)
+        assert abs(c["inter_mode_on_ridge"] - int(on.sum())) <= 1          # grid spacing 2.5e-4 h at the border
+        assert len(c["residual_median"]) == len(z["times"]) == z["distance"].shape[0]
+
+
+def test_saved_residuals_against_autograd_hessian(run):
+    import torch
+    out, s = run
+    z = np.load(out / "modes3.npz")
+    Y = torch.as_tensor(z["modes"])
+    checked = 0
+    for r in range(len(z["times"])):
+        t = float(z["times"][r])                                    # VE: s^2 = t
+        def logp(u, t=t):
+            return torch.logsumexp(-((u - Y) ** 2).sum(1) / (2 * t), 0)
+        for q in range(4):
+            v = torch.as_tensor(z["states"][r, q])
+            g = torch.func.grad(logp)(v).numpy()
+            w, V = np.linalg.eigh(torch.func.hessian(logp)(v).numpy())
+            if w[1] - w[0] > 1e-6 / t:                              # resolvable gap only
+                # 2-D, k = 1: the normal direction is the eigenvector of the smaller eigenvalue
+                assert z["residual"][r, q] == pytest.approx(t * abs(V[:, 0] @ g), rel=1e-6, abs=1e-12)
+                checked += 1
+    assert checked >= 6
+
+
+def test_losses_split_and_cli(run, capsys):
+    _, s = run
+    for c in s["configs"].values():
+        L = c["loss_vs_training_time"]
+        assert len(L["s"]) == 6 and len(set(L["bias_normal"])) == 1     # the bias does not depend on s
+        assert c["loss_final"] >= c["loss_equilibrium"] - 1e-9
+    assert main(["reproduce", "ridge-toy", "--quick"]) == 2                 # --out is required
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ridge_toy_notebook_executes(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parents[1])                 # the kernel imports this checkout
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    run_notebook("ridge_toy.ipynb", quick=True, out=str(tmp_path / "r"))
+    assert set(json.loads((tmp_path / "r" / "summary.json").read_text())["configs"]) == {"2", "3", "9"}
