@@ -332,7 +332,7 @@ class MPSolver:
             return self.__dict__["_support_m"]
         cand = self._critical_values()
         # ~0 is the hard edge 0; "small" is relative to the smallest level, not the largest (levels may be 1e-14 apart)
-        cand = np.unique(np.concatenate([[0.0], cand[cand > 1e-9 * self.s.min()]]))
+        cand = np.unique(np.concatenate([[0.0], cand[cand > 1e-14 * self.s.min()]]))
         self._candidates = cand
         # merge numerically identical candidates
         keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
