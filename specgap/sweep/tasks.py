@@ -170,8 +170,25 @@ def _finite_n(spec, M, d, n, seed, tau) -> dict:
             "retained": kept, "retained_theory": kept_inf, "condensation_estimate": est}
 
 
+def _one_blas_thread():
+    """BLAS/LAPACK limited to one thread: a multithreaded ``eigvalsh`` differs in the last bits from a one-thread
+    one (measured at d = 400), and a cell must give the same numbers in this process and on a worker."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the [dask] extra
+        import contextlib
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
 def compute_cell(spec: SweepSpec, flat: int) -> dict:
-    """Every variable of cell ``flat`` as float64 arrays of its inner shape (see :func:`variables`)."""
+    """Every variable of cell ``flat`` as float64 arrays of its inner shape (see :func:`variables`), computed
+    with one BLAS thread wherever it runs (bit-identical between the serial loop and the workers)."""
+    with _one_blas_thread():
+        return _compute_cell(spec, flat)
+
+
+def _compute_cell(spec: SweepSpec, flat: int) -> dict:
     c = spec.cell(flat)
     M = cell_manifold(c["alpha"], c["ratio"], c["fraction"])
     tau = np.asarray(spec.tau, float)
