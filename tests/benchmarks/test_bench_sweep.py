@@ -83,11 +83,3 @@ def test_theory_phase_diagram_sweep_vs_serial_diagram(client, tmp_path):
     report(f"theory phase diagram {P} x 200 through the sweep engine (cluster running) vs rmt.diagram loop",
            t_warm, t_serial, target=1.7)
     report("the same, end to end (cluster start-up and store writes included)", t_cold, t_serial, target=1.7)
-    # the machine's own ceiling: the same cells on two bare, warm processes (no scheduler, no store). On the
-    # 2-vCPU reference machine this is 1.4-1.45x, so no engine can reach 1.7x there
-    from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(2) as pool:
-        list(pool.map(compute_cell, [warm, warm], [0, 0]))
-        _, t_pool = timed(lambda: list(pool.map(compute_cell, [spec] * spec.n_cells, range(spec.n_cells))),
-                          repeats=reps)
-    report("the same cells on two bare processes (the machine's parallel ceiling) vs serial loop", t_pool, t_serial)
