@@ -265,7 +265,7 @@ def test_failed_cells_are_reported_and_retried_by_resume(tmp_path, capsys):
     assert main([a for a in argv if a not in ("--json", "--quiet")] + ["--overwrite"]) == 1
     out, err = capsys.readouterr()
     assert "1 cells computed, 0 already done, 1 failed" in out and "d=8 is too small" in out
-    assert "sweep: 2/2 cells (" in err and "/s, ETA" in err
+    assert "sweep" in err and "2/2" in err and "cell/s" in err
 
 
 def test_plot_helpers_on_hand_made_labels():

@@ -27,7 +27,7 @@ from .spec import SweepSpec
 from .store import CellWriter, create_store, read_done, read_spec
 from .tasks import compute_batch
 
-__all__ = ["run_sweep", "default_workers", "check_workers", "Progress"]
+__all__ = ["run_sweep", "default_workers", "check_workers"]
 
 CONNECT_TIMEOUT = "10s"        # to reach --scheduler
 
@@ -38,40 +38,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:               # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
-
-
-class Progress:
-    """``sweep: done/total cells (rate/s, ETA)`` on stderr, redrawn at most every ``every`` seconds."""
-
-    def __init__(self, total: int, start: int = 0, enabled: bool = True, every: float = 0.5, stream=None):
-        self.total, self.done, self.start_done = total, start, start
-        self.enabled, self.every = enabled, every
-        self.stream = stream or sys.stderr
-        self.t0 = self.last = time.perf_counter()
-        self.shown = None
-
-    def rate(self) -> float:
-        dt = time.perf_counter() - self.t0
-        return (self.done - self.start_done) / dt if dt > 0 else 0.0
-
-    def update(self, k: int = 1, force: bool = False) -> None:
-        self.done += k
-        now = time.perf_counter()
-        if self.enabled and (force or now - self.last >= self.every or self.done == self.total):
-            self.last = now
-            r = self.rate()
-            eta = (self.total - self.done) / r if r > 0 else float("inf")
-            eta_s = f"{eta:.0f}s" if math.isfinite(eta) else "?"
-            self.stream.write(f"\rsweep: {self.done}/{self.total} cells ({r:.2f}/s, ETA {eta_s})   ")
-            self.stream.flush()
-            self.shown = self.done
-
-    def close(self) -> None:
-        if self.enabled:
-            if self.shown != self.done:
-                self.update(0, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _worker_version():
@@ -183,7 +149,9 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
         if not resuming:                     # while the workers start on the first blocks
             create_store(store, spec, overwrite=overwrite, chunks=chunks)
         writer = CellWriter(store, spec)
-        bar = Progress(spec.n_cells, skipped, enabled=progress)
+        from tqdm import tqdm                # done/total, rate and ETA on stderr (the package's one progress bar)
+        bar = tqdm(total=spec.n_cells, initial=skipped, desc="sweep", unit="cell", file=sys.stderr,
+                   disable=not progress, mininterval=0.5)
 
         def take(region, cells, todo, results):
             nonlocal computed
