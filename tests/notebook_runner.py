@@ -1,5 +1,6 @@
 """Execute a notebook with injected parameters (shared by the tests that run notebooks)."""
 import os
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,15 +18,7 @@ def run_notebook(name: str, **params) -> dict:
     # the kernel inherits the environment: a file backend, and one BLAS/torch thread (small networks run
     # many times slower with two threads fighting over a shared 2-core machine)
     env = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with mock.patch.dict(os.environ, env):            # restored afterwards
         nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                                 resources={"metadata": {"path": os.path.join(ROOT, "notebooks")}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return nb

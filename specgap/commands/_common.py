@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["UsageError", "add_common", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
+__all__ = ["UsageError", "add_common", "require_out", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
            "write_manifest", "snapshot"]
 
 _NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
@@ -50,6 +50,8 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
 def budgets(args):
     """``--max-memory`` / ``--max-time`` as ``SPECGAP_MAX_MEMORY`` / ``SPECGAP_MAX_TIME`` for the duration of
     one command (restored afterwards: ``main`` may run in a longer-lived process)."""
+    from unittest import mock
+
     from rmt._budget import memory_budget, parse_time
     new = {}
     if getattr(args, "max_memory", None) is not None:
@@ -57,9 +59,7 @@ def budgets(args):
     if getattr(args, "max_time", None) is not None:
         parse_time(args.max_time, "--max-time")
         new["SPECGAP_MAX_TIME"] = str(args.max_time)
-    old = {k: os.environ.get(k) for k in new}
-    os.environ.update(new)
-    try:
+    with mock.patch.dict(os.environ, new):
         if "SPECGAP_MAX_MEMORY" in new:
             try:
                 ok = memory_budget() > 0
@@ -69,12 +69,14 @@ def budgets(args):
                 raise UsageError(f"--max-memory: expected a positive number of bytes (suffix K, M or G), got "
                                  f"{args.max_memory!r}")
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+
+
+def require_out(args, what: str = "the figures and summary.json") -> None:
+    """A reproduction writes files: ``--out`` is required and ``--seed`` must be >= 0."""
+    if args.out is None:
+        raise ValueError(f"--out is required (directory for {what})")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
 
 
 def float_list(text: str) -> list[float]:

@@ -5,7 +5,7 @@ in :mod:`specgap.commands.reproduce_fig3` etc. (their options differ).
 """
 from __future__ import annotations
 
-from ._common import add_common, emit
+from ._common import add_common, emit, require_out
 
 
 def _fig2(args):
@@ -13,10 +13,7 @@ def _fig2(args):
     for name in ("d", "draws"):
         if getattr(args, name) is not None and getattr(args, name) < (2 if name == "draws" else 4):
             raise ValueError(f"--{name} must be >= {2 if name == 'draws' else 4}, got {getattr(args, name)}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    if args.out is None:
-        raise ValueError("--out is required (directory for the figures and summary.json)")
+    require_out(args)
     s = reproduce_fig2(args.out, d=args.d or 100, draws=args.draws or 100, seed=args.seed,
                        backend=args.backend, quick=args.quick, progress=not args.json)
     text = (f"fig2 (d={s['parameters']['d']}, {s['parameters']['draws']} draws): t_max theory "
@@ -73,15 +70,8 @@ def register(sub, help_text):
         c.set_defaults(handler=fn)
 
 
-def _study_args(args):
-    if args.out is None:
-        raise ValueError("--out is required (directory for the figures and summary.json)")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
-
-
 def _relu_partition(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.relu_partition import reproduce_relu_partition
     s = reproduce_relu_partition(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     emit(args, s, f"relu-partition: {s['regions']} regions ({s['regions_used']} with enough samples); Spearman "
@@ -89,7 +79,7 @@ def _relu_partition(args):
 
 
 def _toy_ddpm(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.toy_ddpm import reproduce_toy_ddpm
     s = reproduce_toy_ddpm(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     best = "; ".join(f"{k}: AUROC {v['auroc']:.3f} at t={v['t']:.3g}" for k, v in s["max_separation"].items())
@@ -97,7 +87,7 @@ def _toy_ddpm(args):
 
 
 def _vae_dynamics(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.vae_studies import reproduce_vae_dynamics
     s = reproduce_vae_dynamics(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     rows = "; ".join(f"noise {r['noise_std']:g}: " + ", ".join(f"{k} {r[k]['spearman_log_step']:+.2f}"
@@ -107,7 +97,7 @@ def _vae_dynamics(args):
 
 
 def _ood(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.vae_studies import reproduce_ood
     s = reproduce_ood(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     rows = "; ".join(f"{name}: " + ", ".join(f"{k} {v['auroc']:.2f}" for k, v in t.items())
@@ -116,7 +106,7 @@ def _ood(args):
 
 
 def _guidance(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.guidance import reproduce_guidance
     s = reproduce_guidance(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     rows = "; ".join(f"toward {d}: psi " + " -> ".join(f"{r['psi_mean']:.2f}" for r in R)
@@ -126,7 +116,7 @@ def _guidance(args):
 
 
 def _ridge_toy(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.ridge_toy import reproduce_ridge_toy
     s = reproduce_ridge_toy(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     per = "; ".join(f"{k} modes: {v['inter_mode']} inter-mode, {v['inter_mode_on_ridge']} on a segment, settled "
@@ -135,7 +125,7 @@ def _ridge_toy(args):
 
 
 def _ridge_mnist(args):
-    _study_args(args)
+    require_out(args)
     from ..reproduce.ridge_mnist import reproduce_ridge_mnist
     s = reproduce_ridge_mnist(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     on = ", ".join(f"k={k}: {v:.2f}" for k, v in s["fraction_on_ridge"].items())

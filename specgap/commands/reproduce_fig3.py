@@ -8,7 +8,7 @@ networks are trained into ``--runs`` (default ``OUT/runs``) and reused or resume
 """
 from __future__ import annotations
 
-from ._common import add_common, emit
+from ._common import add_common, emit, require_out
 
 
 def add_fig34_options(c, quick_help):
@@ -23,10 +23,7 @@ def add_fig34_options(c, quick_help):
 
 def settings_from(args, keys):
     """Validated :func:`specgap.reproduce.fig34.fig34_settings` from the options; ``keys`` maps option names to settings."""
-    if args.out is None:
-        raise ValueError("--out is required (directory for the figures, summary.json and the networks)")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    require_out(args, "the figures, summary.json and the networks")
     for name in ("steps", *keys):
         v = getattr(args, name, None)
         if v is not None and v < 1:

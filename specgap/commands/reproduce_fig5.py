@@ -7,7 +7,7 @@ Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 """
 from __future__ import annotations
 
-from ._common import add_common, emit
+from ._common import add_common, emit, require_out
 
 
 def register(cmds):
@@ -38,10 +38,7 @@ def register(cmds):
 
 
 def _fig5(args):
-    if args.out is None:
-        raise ValueError("--out is required (directory for the figures, summary.json and the checkpoint)")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    require_out(args, "the figures, summary.json and the checkpoint")
     for name, low in (("images", 2), ("times", 2), ("steps", 1), ("k", 1), ("threads", 1)):
         v = getattr(args, name)
         if v is not None and v < low:
