@@ -166,7 +166,7 @@ def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: 
         "spearman_psi_vs_rho": trend,
         "runtime_s": round(time.perf_counter() - t0, 2),
     }
-    return {"summary": summary, "samples": samples, "edges": edges, "psi_train": psi}
+    return {"summary": summary, "samples": samples, "edges": edges, "psi_train": psi, "vae": vae}
 
 
 def plot_guidance(data: dict):
@@ -205,7 +205,7 @@ def plot_guidance(data: dict):
 
 
 def reproduce_guidance(out=None, *, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run ``guidance``; with ``out`` write ``guidance*.png``, ``samples.npz`` and ``summary.json``.
+    """Run ``guidance``; with ``out`` write ``guidance*.png``, ``samples.npz``, ``vae.pt`` and ``summary.json``.
     ``quick``: short training, 600 latents, 32 samples, 40 sampler steps, rho in {0, 2, 8}."""
     kw = (dict(vae_steps=300, score_steps=400, clf_steps=400, n_latents=600, n_samples=32, sampler_steps=40,
                n_judge=1500, rhos=(0.0, 2.0, 8.0)) if quick else {})
@@ -213,8 +213,13 @@ def reproduce_guidance(out=None, *, quick: bool = False, seed: int = 0, progress
     s = data["summary"]
     s["quick"] = bool(quick)
     if out is not None:
+        from pathlib import Path
+
+        from trained.vae import save_vae
         use_agg()
+        Path(out).mkdir(parents=True, exist_ok=True)
+        save_vae(data["vae"], Path(out) / "vae.pt")
         arrays = {f"{k}_{d}_rho{r:g}": v for (d, r), vals in data["samples"].items()
                   for k, v in zip(("z", "psi", "images"), vals)}
-        write_artefacts(out, s, figures=plot_guidance(data), arrays={"samples": arrays})
+        write_artefacts(out, s, figures=plot_guidance(data), arrays={"samples": arrays}, extra_files=["vae.pt"])
     return stamp(s)
