@@ -52,29 +52,48 @@ def test_ood_quick_auroc_bootstrap_and_descriptors_cli(tmp_path, capsys):
     from specgap.reproduce.vae_studies import reproduce_ood
     s = reproduce_ood(tmp_path, quick=True, progress=False)
     z = np.load(tmp_path / "scores.npz")
+    assert s["parameters"]["n_models"] == 2
     for name in ("digits8x8", "photos", "noise"):
-        for k in ("psi", "nu", "delta", "neg_elbo"):
-            pos, neg = z[f"{k}_{name}"], z[f"{k}_mnist"]
-            a = roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg])
+        for k in ("psi", "nu", "delta", "psi_rec", "nu_rec", "delta_rec", "neg_elbo"):
             row = s["auroc"][name][k]
-            assert row["auroc"] == pytest.approx(a, abs=1e-12)
-            assert row["ci95"][0] <= a <= row["ci95"][1]
-    # the likelihood proxy tells noise from digits; the local rank separates them too (quick: 0.82)
-    assert s["auroc"]["noise"]["neg_elbo"]["auroc"] > 0.95
+            per = []
+            for m in range(2):
+                pos, neg = z[f"{k}_{name}_m{m}"], z[f"{k}_mnist_m{m}"]
+                a = roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg])
+                assert row["per_model"][m] == pytest.approx(a, abs=1e-12)
+                assert row["ci95_per_model"][m][0] <= a <= row["ci95_per_model"][m][1]
+                per.append(a)
+            assert row["auroc"] == pytest.approx(np.mean(per), abs=1e-12)
+    # the likelihood proxy tells noise from digits in every model; some descriptor separates them too
+    assert min(s["auroc"]["noise"]["neg_elbo"]["per_model"]) > 0.95
     assert s["best_descriptor_vs_noise"]["separation"] > 0.7
+    # the reconstruction map's psi at a digit = sum of the log top-k singular values of the chained autograd
+    # Jacobians J_G(mu(x)) J_mu(x) (two separate torch Jacobians, multiplied here)
+    from trained.vae import mnist_pixels
+    vae = load_vae(tmp_path / "vae.pt")
+    x = mnist_pixels()[2][:3].astype(np.float64)
+    x0 = torch.as_tensor(x[0], dtype=torch.float32)
+    Je = torch.autograd.functional.jacobian(lambda v: vae.encode(v[None])[0][0], x0).double()
+    with torch.no_grad():
+        mu0 = vae.encode(x0[None])[0][0]
+    Jd = torch.autograd.functional.jacobian(vae.decoder, mu0).double()
+    sv = np.linalg.svd((Jd @ Je).numpy(), compute_uv=False)[:vae.config.latent]
+    assert z["psi_rec_mnist_m0"][0] == pytest.approx(np.log(sv).sum(), abs=1e-3)
     # the decoder's psi of the saved VAE at MNIST encodings, through the command line, equals the study's,
     # and both equal sum log sigma of the autograd Jacobian of the decoder
-    from trained.vae import mnist_pixels
-    x = mnist_pixels()[2][:3].astype(np.float64)
     np.save(tmp_path / "x.npy", x)
     assert main(["descriptors", "--vae", str(tmp_path / "vae.pt"), "--data", str(tmp_path / "x.npy"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert np.allclose(out["psi"], z["psi_mnist"][:3], rtol=1e-6)
-    vae = load_vae(tmp_path / "vae.pt")
-    with torch.no_grad():
-        mu = vae.encode(torch.as_tensor(x, dtype=torch.float32))[0]
-    J = torch.autograd.functional.jacobian(vae.decoder, mu[0].double().float()).double().numpy()
+    assert np.allclose(out["psi"], z["psi_mnist_m0"][:3], rtol=1e-6)
+    J = Jd.numpy()
     assert out["psi"][0] == pytest.approx(np.log(np.linalg.svd(J, compute_uv=False)).sum(), abs=1e-3)
+    # --map reconstruction: the command line reads the reconstruction map at the data, as the study does
+    assert main(["descriptors", "--vae", str(tmp_path / "vae.pt"), "--data", str(tmp_path / "x.npy"),
+                 "--map", "reconstruction", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert np.allclose(out["psi"], z["psi_rec_mnist_m0"][:3], rtol=1e-6)
+    assert main(["descriptors", "--vae", str(tmp_path / "vae.pt"), "--map", "reconstruction"]) == 2
+    assert "--data" in capsys.readouterr().err
     assert main(["descriptors", "--vae", str(tmp_path / "x.npy")]) == 2
     assert "--vae" in capsys.readouterr().err
     assert main(["reproduce", "ood", "--quick"]) == 2                          # --out is required
@@ -129,3 +148,13 @@ def test_guidance_quick_moves_psi_in_the_guided_direction(tmp_path):
 def test_study_notebooks_run(tmp_path, name):
     run_notebook(f"{name}.ipynb", quick=True, out=str(tmp_path / "o"))
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["quick"] is True
+
+
+def test_vae_seed_fixes_the_initial_weights_and_leaves_the_global_generator_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b, c = VAE({"latent": 3}, seed=5), VAE({"latent": 3}, seed=5), VAE({"latent": 3}, seed=6)
+    assert torch.equal(torch.get_rng_state(), before)
+    for (n, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(p, q), n
+        assert not torch.equal(p, r), n

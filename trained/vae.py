@@ -22,7 +22,7 @@ from torch import nn
 
 from rmt._validate import positive, positive_int
 
-__all__ = ["VAE", "VAEConfig", "train_vae", "save_vae", "load_vae", "mnist_pixels"]
+__all__ = ["VAE", "VAEConfig", "ReconstructionMap", "train_vae", "save_vae", "load_vae", "mnist_pixels"]
 
 
 @dataclass
@@ -47,15 +47,20 @@ def _mlp(n_in, width, depth, n_out):
 class VAE(nn.Module):
     """``encoder: R^D -> R^{2k}`` (mean, log-variance), ``decoder: R^k -> R^D`` (a CPWL map, linear output)."""
 
-    def __init__(self, config: VAEConfig | dict | None = None):
+    def __init__(self, config: VAEConfig | dict | None = None, seed: int | None = None):
+        """``seed``: initial weights drawn from ``torch.manual_seed(seed)`` without touching the caller's
+        global generator (None: from the global generator, whatever its state)."""
         super().__init__()
         cfg = config if isinstance(config, VAEConfig) else VAEConfig(**(config or {}))
         for name in ("d", "latent", "width", "depth"):
             positive_int(name, getattr(cfg, name))
         positive("sigma_x", cfg.sigma_x)
         self.config = cfg
-        self.encoder = _mlp(cfg.d, cfg.width, cfg.depth, 2 * cfg.latent)
-        self.decoder = _mlp(cfg.latent, cfg.width, cfg.depth, cfg.d)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            self.encoder = _mlp(cfg.d, cfg.width, cfg.depth, 2 * cfg.latent)
+            self.decoder = _mlp(cfg.latent, cfg.width, cfg.depth, cfg.d)
 
     def encode(self, x):
         """``(mu, logvar)``, each (B, k), of flat inputs ``x`` (B, D)."""
@@ -74,6 +79,19 @@ class VAE(nn.Module):
             rec = rec + torch.sum((x - self.decoder(z)) ** 2, dim=1)
         rec = rec / samples
         return -rec / (2 * s2) - 0.5 * D * math.log(2 * math.pi * s2) - kl
+
+
+class ReconstructionMap(nn.Module):
+    """``R(x) = G(mu(x))``, ``R^D -> R^D`` of rank at most ``k``: the VAE's reconstruction of its input, the
+    analogue of a diffusion model's denoiser (a CPWL map: the encoder's and the decoder's ReLUs). Its local
+    geometry is read at the input itself, with no encoding step in between (docs/theory.md section 7)."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x):
+        return self.vae.decoder(self.vae.encode(x)[0])
 
 
 def mnist_pixels(n_train: int = 4000, seed: int = 0):

@@ -5,7 +5,9 @@
 
 The map is the deterministic reverse sampler from ``--t`` to ``--t-end`` (``--map sampler``, Heun, ``--steps``),
 one reverse step ``t -> t/2`` (``--map step``) or the score itself (``--map score``). ``delta`` needs a torch
-network (a checkpoint); for exact models it is null.
+network (a checkpoint); for exact models it is null. With ``--vae``: the decoder at the encoder means of
+``--data`` (``--map decoder``, the default) or the reconstruction map ``x -> G(mu(x))`` at ``--data`` itself
+(``--map reconstruction``).
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ def _run(args):
     rng = np.random.default_rng(args.seed)
     if args.vae is not None:
         return _run_vae(args)
+    if args.map in ("decoder", "reconstruction"):
+        raise ValueError(f"--map {args.map} reads a VAE: pass --vae")
+    args.map = args.map or "sampler"
     if args.checkpoint is not None:
         from trained.train import load_model
         if not Path(args.checkpoint).exists():
@@ -94,6 +99,27 @@ def _run_vae(args):
     except ValueError as e:
         raise ValueError(f"--vae: {e}") from None
     k, D = vae.config.latent, vae.config.d
+    kind = args.map or "decoder"
+    if kind not in ("decoder", "reconstruction"):
+        raise ValueError(f"--map: a VAE is read as 'decoder' or 'reconstruction', got {kind!r}")
+    if kind == "reconstruction":
+        if args.data is None:
+            raise ValueError("--map reconstruction reads the VAE at its inputs: pass --data")
+        X = load_points(args.data, "--data", min_points=1)
+        if X.shape[1] != D:
+            raise ValueError(f"--data: points must have D={D} coordinates (the VAE's input), got {X.shape[1]}")
+        if args.projection is not None:
+            raise ValueError("--projection: the reconstruction map is read with its exact Jacobian")
+        from ..reproduce.vae_studies import reconstruction_descriptors
+        r = reconstruction_descriptors(vae, X, radius=args.radius or 1.0, seed=args.seed)
+        res = {"map": "vae-reconstruction", "latent": k, "d": D, "points": int(X.shape[0]), "at": "--data",
+               "projection": None, "psi": r["psi_rec"].tolist(), "nu": r["nu_rec"].tolist(),
+               "delta": r["delta_rec"].tolist() if args.radius is not None else None, "radius": args.radius}
+        text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"]
+                                                                     else "")
+                         for i, (p, n) in enumerate(zip(res["psi"], res["nu"])))
+        return emit(args, res, f"descriptors of the VAE reconstruction map R^{D} -> R^{D} (rank <= {k}) at "
+                               f"{res['points']} points of --data:\n" + text)
     if args.data is not None:
         X = load_points(args.data, "--data", min_points=1)
         if X.shape[1] != D:
@@ -127,7 +153,8 @@ def register(sub, help_text):
                                                            "--points points of p_t")
     p.add_argument("--points", type=int, default=8, help="number of points of p_t when --data is not given")
     p.add_argument("--t", type=float, default=0.5, help="process time of the points (noise level)")
-    p.add_argument("--map", choices=["sampler", "step", "score"], default="sampler")
+    p.add_argument("--map", choices=["sampler", "step", "score", "decoder", "reconstruction"], default=None,
+                   help="score models: sampler (default) | step | score; --vae: decoder (default) | reconstruction")
     p.add_argument("--t-end", type=float, default=None, help="sampler: final time (default t/100)")
     p.add_argument("--steps", type=int, default=20, help="sampler: Heun steps")
     p.add_argument("--projection", type=int, default=None, metavar="P", help="use J B with a random D x P frame")

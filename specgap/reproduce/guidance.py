@@ -101,7 +101,7 @@ def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: 
     from trained.vae import VAE, mnist_pixels, train_vae
     t0 = time.perf_counter()
     xtr, ytr, xte, yte = mnist_pixels(seed=seed)
-    vae = VAE({"latent": latent})
+    vae = VAE({"latent": latent}, seed=seed)
     train_vae(vae, xtr, steps=positive_int("vae_steps", vae_steps), seed=seed, progress=progress)
     vae.eval().requires_grad_(False)
     with torch.no_grad():

@@ -51,7 +51,8 @@ def ridge_mnist_data(*, n_train=5000, latent=16, vae_epochs=20, steps=6000, n_sa
     imgs = load_images("mnist", n=positive_int("n_train", n_train), seed=seed).images
     X = imgs.reshape(len(imgs), -1).numpy()
     # the package's one VAE (trained.vae), on pixels in [-1, 1]: Gaussian decoder with sigma_x = 0.3
-    vae = VAE({"d": X.shape[1], "latent": positive_int("latent", latent), "width": 256, "depth": 2, "sigma_x": 0.3})
+    vae = VAE({"d": X.shape[1], "latent": positive_int("latent", latent), "width": 256, "depth": 2, "sigma_x": 0.3},
+              seed=seed)
     per_epoch = -(-len(X) // 128)
     losses = train_vae(vae, X, steps=positive_int("vae_epochs", vae_epochs) * per_epoch, batch=128, seed=seed)
     vae_losses = losses.reshape(vae_epochs, per_epoch).mean(1)

