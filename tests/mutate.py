@@ -102,6 +102,14 @@ MUTATIONS = [
              "return 0.0, s2, a", "return 0.0, 1.01 * s2, a", ENGINE),
     Mutation("engine: denoiser (I + Jn)/a, 1/a +1%", "trained/jacobian/engine.py",
              "return 1.0 / a, s2 / a, a", "return 1.01 / a, s2 / a, a", ENGINE),
+    # ---- descriptors and diversity
+    Mutation("descriptors: psi = sum log sigma +1%", "trained/descriptors.py",
+             "psi = np.where(keep.any(-1), logs.sum(-1), -np.inf)",
+             "psi = np.where(keep.any(-1), 1.01 * logs.sum(-1), -np.inf)", ["tests/test_descriptors.py"]),
+    Mutation("diversity: Vendi exp(entropy) +1%", "trained/diversity.py",
+             "return float(np.exp(-np.sum(lam * np.log(lam))))",
+             "return float(1.01 * np.exp(-np.sum(lam * np.log(lam))))",
+             ["tests/test_vae_studies.py::test_vendi_score_closed_forms"]),
 ]
 
 
