@@ -1,9 +1,11 @@
 """Fig. 5 on real MNIST digits (quick mode): training, spectra, readouts, dimension, notebook and CLI.
 
-One quick run (the notebook, executed with nbclient) trains a tiny UNet on the bundled MNIST digits; the
-other tests check its outputs against independent routes: the denoising loss recomputed here, the
-Jacobian recomputed with ``torch.autograd.functional.jacobian`` (not the engine), histogram valleys, and the
-point-cloud estimators on clouds of known dimension.
+One quick run trains a tiny UNet on the bundled MNIST digits; the other tests check its outputs against
+independent routes: the denoising loss recomputed here, the Jacobian recomputed with
+``torch.autograd.functional.jacobian`` and numpy's SVD (not the engine), the paper's protocol recomputed from
+``model.score`` and numpy, the bootstrap interval recomputed from its documented random stream, the class of
+each measured image looked up in the bundled file by its pixels, histogram valleys, and the point-cloud
+estimators on clouds of known dimension.
 """
 import json
 import os
@@ -16,8 +18,15 @@ import torch
 
 from rmt.spectrum import Spectrum
 from specgap.cli import main
-from specgap.reproduce.fig5 import fig5_settings, pointcloud_dimensions, reproduce_fig5
-from trained.network_spectra import NetworkScore, gap_opening_times, time_readouts
+from specgap.reproduce.fig5 import (
+    CPU_PROFILES,
+    FIG5_DATASETS,
+    dimension_intervals,
+    fig5_settings,
+    pointcloud_dimensions,
+    reproduce_fig5,
+)
+from trained.network_spectra import NetworkScore, gap_opening_times, plateau_time, time_readouts
 
 from notebook_runner import run_notebook
 
@@ -39,13 +48,15 @@ def run(tmp_path_factory):
 @pytest.mark.slow
 def test_files(run):
     s, out = run["summary"], run["out"]
-    for f in ("fig5_spectra.png", "fig5_dimension.png", "fig5_samples.png", "spectra.npz", "images.npz",
-              "trajectory_spectra.npz", "samples.npz", "summary.json", "checkpoint/checkpoint.pt"):
+    for f in ("fig5_spectra.png", "fig5_dimension.png", "fig5_classes.png", "fig5_samples.png", "spectra.npz",
+              "images.npz", "class_spectra.npz", "class_images.npz", "trajectory_spectra.npz", "samples.npz",
+              "summary.json", "checkpoint/checkpoint.pt"):
         assert (out / f).stat().st_size > 0, f
-    assert s["quick"] is True and STEPS == s["train"]["steps"]
+    assert s["quick"] is True and STEPS == s["train"]["steps"] and s["settings"]["profile"] == "quick"
     assert json.loads((out / "summary.json").read_text())["per_time"] == json.loads(json.dumps(s["per_time"]))
     spec = Spectrum.load(out / "spectra.npz")
-    assert spec.values.shape == (3, 7, D) and spec.source == "network"
+    assert spec.values.shape == (2, 6, D) and spec.source == "network"
+    assert s["device"] == "cpu" and s["minutes"] == pytest.approx(s["runtime_s"] / 60, abs=0.01)
     assert s["spectra"]["method"] == "exact" and s["d"] == D
     samples = np.load(out / "samples.npz")["samples"]
     assert samples.shape == (16, 1, 28, 28) and np.all(np.abs(samples) <= 1)
@@ -112,21 +123,188 @@ def test_small_t_spectrum_independent_jacobian_and_gap(run):
 def test_dimension_well_below_ambient(run):
     s = run["summary"]
     c = s["dimension_small_t"]
-    assert c["t"] == s["per_time"][0]["t"] and c["d"] == D and c["n_query"] == 3
-    assert c["spectral_d_eff"]["mean"] < D / 3
+    grid = [p["t"] for p in s["per_time"]]
+    assert c["t"] in grid and c["d"] == D and c["n_images"] == 10          # one image per digit (quick)
+    # the reading time: the interior grid time where the median tangent count changes least (recomputed)
+    spec = Spectrum.load(run["out"] / "spectra.npz")
+    cnt = np.median(np.sum(spec.values <= 0.9, axis=-1), axis=0)
+    lt = np.log(spec.t)
+    slope = [abs(np.log(cnt[j + 1]) - np.log(cnt[j - 1])) / (lt[j + 1] - lt[j - 1]) for j in range(1, len(lt) - 1)]
+    assert c["t"] == spec.t[1 + int(np.argmin(slope))]
+    r = c["routes"]
+    assert r["engine_d_eff"]["pooled"]["value"] < D / 3
+    assert r["engine_d_eff"]["pooled"]["value"] <= r["engine_tangent"]["pooled"]["value"] < D
     for name in ("mle", "lpca"):
-        assert 3 < c[name]["query_mean"] < 60, (name, c[name])
-    assert 3 < c["twonn"]["global"] < 60
+        assert 3 < r[name]["pooled"]["value"] < 60, (name, r[name]["pooled"])
+    assert 3 < c["twonn"]["global"] < 60 and sorted(c["twonn"]["per_class"]) == [str(k) for k in range(10)]
     # the dimension drop over time: D_eff falls as t grows (coarser scales see fewer directions)
     de = [p["effective_dimension"]["mean"] for p in s["per_time"]]
     assert de[0] > 2 * de[-1] and de[-1] < 30
 
 
 @pytest.mark.slow
+def test_class_dimension_engine_count_against_autograd_and_labels(run):
+    """The engine's per-image counts at one image from a dense autograd Jacobian + numpy SVD; the class of each
+    measured image found in the bundled file by its pixels; per-class medians regrouped here."""
+    from trained.datasets import load_images
+    from trained.train import load_model
+    out, s = run["out"], run["summary"]
+    c = s["dimension_small_t"]
+    z = np.load(out / "class_images.npz")
+    x0, labels, t = z["x0"].reshape(len(z["x0"]), -1), z["labels"], float(z["t"][0])
+    assert t == c["t"] and labels.tolist() == c["labels"]
+    # labels: look every image up in the bundled MNIST file (pixels equal), compare the file's label
+    ref = load_images("mnist")
+    R = ref.images.reshape(len(ref), -1).numpy()
+    for img, lab in zip(x0, labels):
+        hit = np.nonzero(np.all(R == img.astype(np.float32), axis=1))[0]
+        assert hit.size >= 1 and int(ref.labels[hit[0]]) == lab
+    assert sorted(labels.tolist()) == list(range(10))
+    # the measured images were held out of training: none is among the 2000 training digits
+    train = load_images("mnist", n=2000, seed=0).images.reshape(2000, -1).numpy()
+    assert not any(np.any(np.all(train == img.astype(np.float32), axis=1)) for img in x0)
+    # engine count at image 0 from a dense autograd Jacobian (x_t = x0 + sqrt(t) eps, eps from the noise stream)
+    model = load_model(out / "checkpoint")
+    eps = np.random.default_rng(list(z["noise_seed"])).standard_normal((len(x0), 1, D))[0, 0]
+    xt = torch.as_tensor((x0[0] + np.sqrt(t) * eps).astype(np.float32))
+    J = torch.autograd.functional.jacobian(lambda v: model.score(v.reshape(1, 1, 28, 28), t).reshape(-1), xt)
+    sv = np.linalg.svd(t * J.double().numpy(), compute_uv=False)
+    r = c["routes"]
+    tang, deff = r["engine_tangent"]["per_image"][0], r["engine_d_eff"]["per_image"][0]
+    assert np.sum(sv <= 0.9 - 1e-3) <= tang <= np.sum(sv <= 0.9 + 1e-3), (tang, np.sum(sv <= 0.9))
+    assert np.sum(sv < 0.5 - 1e-3) <= deff <= np.sum(sv < 0.5 + 1e-3), (deff, np.sum(sv < 0.5))
+    assert np.sum(sv <= 0.9) > 0.5 * np.sum(sv < 0.5) > 0
+    # per-class groups: the median of the per-image values with that label
+    for key in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca"):
+        vals = np.asarray(r[key]["per_image"], dtype=float)
+        for cls, g in r[key]["per_class"].items():
+            assert g["n_images"] == np.sum(labels == int(cls))
+            assert g["value"] == np.median(vals[labels == int(cls)])
+        assert r[key]["pooled"]["value"] == np.median(vals) and r[key]["pooled"]["n_images"] == 10
+
+
+def _hand_interval(values, n_boot, seed, level=0.9):
+    """Percentile interval of resampled medians, one resample (row of the documented index matrix) at a time."""
+    v = np.asarray(values, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, v.size, size=(n_boot, v.size))
+    meds = np.sort([np.median(v[row]) for row in idx])
+    return np.percentile(meds, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+
+
+@pytest.mark.slow
+def test_class_dimension_intervals_by_hand(run):
+    s = run["summary"]
+    c, n_boot = s["dimension_small_t"], s["settings"]["n_boot"]
+    for key in ("engine_tangent", "engine_d_eff", "mle"):
+        p = c["routes"][key]["pooled"]
+        lo, hi = _hand_interval(c["routes"][key]["per_image"], n_boot, s["seed"])
+        assert p["interval"] == pytest.approx([lo, hi], abs=1e-12)
+        assert p["relative_width"] == pytest.approx((hi - lo) / p["value"], rel=1e-12)
+        assert p["narrow"] == ((hi - lo) / p["value"] < 0.3)
+
+
+@pytest.mark.slow
+def test_paper_protocol_recomputed_from_scores(run):
+    """Image 0 of the paper's protocol: K noised copies from NormalBundle's documented streams, scores from the
+    network, numpy SVD, the first value dropped, the rest over their maximum, values below the largest drop."""
+    from trained.train import load_model
+    out, s = run["out"], run["summary"]
+    c = s["dimension_small_t"]
+    model = load_model(out / "checkpoint")
+    z = np.load(out / "class_images.npz")
+    x0 = z["x0"].reshape(len(z["x0"]), -1).astype(float)
+    n, K, t, seed = len(x0), s["settings"]["probes"], c["t"], s["seed"]
+    pos = int(np.nonzero(np.random.default_rng(seed).permutation(n) == 0)[0][0])   # image 0's place in the draw
+    noise = np.random.default_rng(seed + 1).standard_normal((n, K, D))[pos]
+    with torch.no_grad():
+        S = model.score(torch.as_tensor(x0[0] + np.sqrt(t) * noise).reshape(K, 1, 28, 28), t).reshape(K, D)
+    sv = np.linalg.svd(S.double().numpy(), compute_uv=False)
+    sv = np.concatenate([sv[1:], np.zeros(D - sv.size)])                 # drop the first; rank K < d: zeros
+    logs = np.log(np.maximum(sv / sv[0], 1e-8))
+    k = int(np.argmax(logs[:-1] - logs[1:]))                              # the largest drop is after value k
+    assert c["routes"]["paper_protocol"]["per_image"][0] == (D - 1) - (k + 1)
+
+
+def test_dimension_intervals_by_hand():
+    v = [3, 5, 5, 6, 9, 10, 12, 40]
+    r = dimension_intervals(v, [0, 0, 0, 1, 1, 1, 1, 1], n_boot=500, seed=7)
+    lo, hi = _hand_interval(v, 500, 7)
+    assert r["pooled"]["interval"] == pytest.approx([lo, hi], abs=1e-12) and r["pooled"]["value"] == 7.5
+    assert r["pooled"]["relative_width"] == pytest.approx((hi - lo) / 7.5) and r["pooled"]["n_images"] == 8
+    assert r["per_class"]["0"]["value"] == 5 and r["per_class"]["1"]["value"] == 10
+    assert r["per_class"]["1"]["interval"] == pytest.approx(_hand_interval([6, 9, 10, 12, 40], 500, 7), abs=1e-12)
+    assert r["per_class"]["0"]["n_images"] == 3
+    same = dimension_intervals([20] * 6, n_boot=50)
+    assert same["pooled"] == {"value": 20.0, "interval": [20.0, 20.0], "relative_width": 0.0, "narrow": True,
+                              "n_images": 6} and same["per_class"] == {}
+    with pytest.raises(ValueError, match="labels"):
+        dimension_intervals([1, 2, 3], [0, 1])
+    with pytest.raises(ValueError, match="n_boot"):
+        dimension_intervals([1, 2, 3], n_boot=0)
+
+
+def test_plateau_time_by_hand():
+    # one image, 5 times, 10 values; tangent counts (values <= 0.9) 8, 6, 5, 5, 2
+    def row(k):
+        return [0.1] * k + [1.0] * (10 - k)
+    spec = Spectrum(np.array([[row(8), row(6), row(5), row(5), row(2)]]), [1e-3, 1e-2, 1e-1, 1.0, 10.0],
+                    source="network", kind="singular values")
+    r = plateau_time(spec, delta=0.1)
+    # central slopes per decade pair: |ln5 - ln8|, |ln5 - ln6|, |ln2 - ln5| over ln(100): the flattest is t = 0.1
+    assert r["index"] == 2 and r["t"] == 0.1 and r["profile"]["tangent_count"] == [8, 6, 5, 5, 2]
+    assert r["profile"]["slope"][2] == pytest.approx(np.log(6 / 5) / np.log(100))
+    assert r["profile"]["slope"][0] is None and r["profile"]["slope"][4] is None
+    # the grid order does not matter (times given descending)
+    rev = Spectrum(spec.values[:, ::-1], spec.t[::-1], source="network", kind="singular values")
+    assert plateau_time(rev)["t"] == 0.1 and plateau_time(rev)["index"] == 2
+    with pytest.raises(ValueError, match="at least 3 times"):
+        plateau_time(Spectrum(spec.values[:, :2], spec.t[:2], source="network", kind="singular values"))
+
+
+def test_profiles():
+    from unittest import mock
+    cpu = fig5_settings("mnist", profile="cpu")
+    gpu = fig5_settings("mnist", profile="gpu")
+    assert cpu["profile"] == "cpu" and cpu["train"]["steps"] == CPU_PROFILES["mnist"]["train"]["steps"]
+    assert cpu["net"] == CPU_PROFILES["mnist"]["net"] and cpu["probes"] == 2 * D and cpu["threads"] == 1
+    assert gpu["train"]["steps"] == FIG5_DATASETS["mnist"]["train"]["steps"] and gpu["probes"] == 4 * D
+    assert gpu["net"]["width"] == FIG5_DATASETS["mnist"]["net"]["width"] and gpu["threads"] is None
+    with mock.patch("torch.cuda.is_available", return_value=True):
+        assert fig5_settings("mnist")["profile"] == "gpu"
+    with mock.patch("torch.cuda.is_available", return_value=False):
+        assert fig5_settings("mnist")["profile"] == "cpu"
+    assert fig5_settings("mnist", True)["profile"] == "quick"
+    assert fig5_settings("cifar10", profile="cpu")["train"] == FIG5_DATASETS["cifar10"]["train"]
+    with pytest.raises(ValueError, match="profile"):
+        fig5_settings("mnist", profile="tpu")
+    with pytest.raises(ValueError, match="profile"):
+        fig5_settings("mnist", True, profile="gpu")
+    with pytest.raises(ValueError, match="n_times"):
+        fig5_settings("mnist", True, n_times=2)
+    assert fig5_settings("mnist", True, n_times=2, t_read=0.01)["t_read"] == 0.01
+    with pytest.raises(ValueError, match="per_class"):
+        fig5_settings("mnist", True, per_class=0)
+
+
+@pytest.mark.slow
+def test_photo_patches_quick(tmp_path):
+    """Fig. 5 runs on the bundled colour patches (Lanczos route, classes = photographs)."""
+    s = fig5_settings("photo-patches", True, train={"steps": 60}, n_times=3, k=6, n_samples=0,
+                      trajectory_points=0, probes=16, n_cloud=300, lanczos_tol=1e-2, lanczos_maxiter=1)
+    summ = reproduce_fig5(tmp_path, "photo-patches", quick=True, settings=s, progress=False)
+    c = summ["dimension_small_t"]
+    assert summ["d"] == 3072 and summ["spectra"]["method"] == "lanczos"
+    assert sorted(c["routes"]["engine_tangent"]["per_class"]) == sorted(
+        ["astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower"])
+    assert all(0 <= v <= 6 for v in c["routes"]["engine_tangent"]["per_image"])    # counted among the k values
+    assert Spectrum.load(tmp_path / "class_spectra.npz").values.shape == (7, 1, 6)
+
+
+@pytest.mark.slow
 def test_network_score_adapter(run):
     from trained.train import load_model
     model = load_model(run["out"] / "checkpoint")
-    x = np.load(run["out"] / "images.npz")["x0"][:3]
+    x = np.load(run["out"] / "class_images.npz")["x0"][:3]
     ns = NetworkScore(model, batch=3)
     a = ns.score(x.reshape(3, -1), 0.1)
     with torch.no_grad():
@@ -142,18 +320,20 @@ def test_network_score_adapter(run):
 def test_cli_reuses_checkpoint(run, tmp_path, capsys):
     shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
     rc = main(["reproduce", "fig5", "--dataset", "mnist", "--quick", "--steps", str(STEPS), "--images", "2",
-               "--times", "2", "--out", str(tmp_path), "--json"])
+               "--times", "3", "--out", str(tmp_path), "--json"])
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
     assert s["train"]["resumed_from"] == STEPS and s["train"]["steps"] == STEPS
-    assert len(s["per_time"]) == 2 and s["spectra"]["n_images"] == 2
+    assert len(s["per_time"]) == 3 and s["spectra"]["n_images"] == 2
     assert json.loads((tmp_path / "summary.json").read_text())["per_time"] == s["per_time"]
 
 
 @pytest.mark.parametrize("argv, needle", [
     (["--dataset", "cifar10", "--out", "X"], "--data-dir"),
     (["--images", "1", "--out", "X"], "--images"),
-    (["--times", "1", "--out", "X"], "--times"),
+    (["--times", "2", "--out", "X"], "--times"),
+    (["--per-class", "0", "--out", "X"], "--per-class"),
+    (["--profile", "cpu", "--out", "X"], "--profile"),
     ([], "--out"),
     (["--dataset", "svhn", "--out", "X"], "dataset"),
     (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist", "--out", "X"], "/nonexistent/mnist"),
@@ -230,8 +410,8 @@ def test_gap_opening_times_by_hand():
 def test_notebook_executes(run, tmp_path):
     shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
     run_notebook("fig5.ipynb", quick=True, out=str(tmp_path),
-                 overrides={"train": {"steps": STEPS}, "n_images": 2, "n_times": 2, "n_samples": 2,
+                 overrides={"train": {"steps": STEPS}, "n_images": 2, "n_times": 3, "n_samples": 2,
                             "trajectory_points": 0, "n_cloud": 200, "probes": 32})
     s = json.loads((tmp_path / "summary.json").read_text())
-    assert s["train"]["resumed_from"] == STEPS and len(s["per_time"]) == 2
+    assert s["train"]["resumed_from"] == STEPS and len(s["per_time"]) == 3
     assert (tmp_path / "fig5_spectra.png").stat().st_size > 0

@@ -45,7 +45,7 @@ from .jacobian import jacobian_spectrum
 
 __all__ = ["NetworkScore", "sample_network", "training_points", "noised_points", "reverse_trajectories",
            "network_spectra", "time_readouts", "subspaces", "gap_widths", "gap_boundaries", "gap_opening_times",
-           "separation_order", "tangent_ks", "NOISE_STREAM"]
+           "separation_order", "tangent_ks", "plateau_time", "NOISE_STREAM"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,6 +284,40 @@ def time_readouts(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> 
         row["sem_sorted"] = sem_sorted[j].tolist()
         out.append(row)
     return out
+
+
+def plateau_time(spec: Spectrum, delta: float = 0.1) -> dict:
+    """The time at which to read a network's dimension: the plateau of the tangent count over the time grid.
+
+    The tangent count of a spectrum is ``n - codimension(values, delta)`` (the values below ``1 - delta``;
+    :func:`rmt.readouts.codimension`), its median over points ``D(t)``. At the smallest times the count
+    follows the noise into pixel-scale detail and the regime the network was barely trained on; at large times
+    the noise averages over the curvature of the image manifold and ``D`` falls. The reading time is the
+    interior grid time where ``D`` changes least per decade, ``|log D(t_{j+1}) - log D(t_{j-1})| /
+    |log t_{j+1} - log t_{j-1}|`` (central difference; ties: the smaller time), among the times with
+    ``D >= 1`` at both neighbours (docs/theory.md section 9).
+
+    Returns ``{"index", "t", "tau", "rule", "profile": {"t", "tangent_count", "slope"}}`` (``slope`` None at
+    the grid ends and where undefined).
+    """
+    delta = resolution(delta)
+    if spec.n_times < 3:
+        raise ValueError(f"plateau_time needs at least 3 times, got {spec.n_times}")
+    order = np.argsort(spec.t)
+    t = spec.t[order]
+    D = np.median(spec.n - readouts.codimension(spec.values, delta), axis=0)[order]      # (T,)
+    slope = [None] * t.size
+    for j in range(1, t.size - 1):
+        if D[j - 1] >= 1 and D[j + 1] >= 1:
+            slope[j] = float(abs(np.log(D[j + 1]) - np.log(D[j - 1])) / (np.log(t[j + 1]) - np.log(t[j - 1])))
+    cand = [j for j in range(t.size) if slope[j] is not None]
+    if not cand:
+        raise ValueError("plateau_time: no interior time with a tangent count >= 1 at both neighbours")
+    j = min(cand, key=lambda i: (slope[i], t[i]))
+    k = int(order[j])
+    return {"index": k, "t": float(spec.t[k]), "tau": float(spec.tau[k]),
+            "rule": f"flattest median tangent count n - codimension(delta={delta:g}) over interior grid times",
+            "profile": {"t": t.tolist(), "tangent_count": D.tolist(), "slope": slope}}
 
 
 # ------------------------------------------------------------------------------------------------

