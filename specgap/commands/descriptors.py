@@ -111,10 +111,10 @@ def _run_vae(args):
         if args.projection is not None:
             raise ValueError("--projection: the reconstruction map is read with its exact Jacobian")
         from ..reproduce.vae_studies import reconstruction_descriptors
-        r = reconstruction_descriptors(vae, X, radius=args.radius or 1.0, seed=args.seed)
+        r = reconstruction_descriptors(vae, X, radius=args.radius, seed=args.seed)   # delta only with --radius
         res = {"map": "vae-reconstruction", "latent": k, "d": D, "points": int(X.shape[0]), "at": "--data",
                "projection": None, "psi": r["psi_rec"].tolist(), "nu": r["nu_rec"].tolist(),
-               "delta": r["delta_rec"].tolist() if args.radius is not None else None, "radius": args.radius}
+               "delta": None if r["delta_rec"] is None else r["delta_rec"].tolist(), "radius": args.radius}
         text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"]
                                                                      else "")
                          for i, (p, n) in enumerate(zip(res["psi"], res["nu"])))

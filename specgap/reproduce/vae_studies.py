@@ -59,20 +59,21 @@ def decoder_descriptors(vae, x, *, radius: float = 0.1, seed: int = 0) -> dict:
     return {"psi": g["psi"], "nu": g["nu"], "delta": lc["delta"].astype(float), "neg_elbo": neg_elbo, "z": z}
 
 
-def reconstruction_descriptors(vae, x, *, radius: float = PIXEL_RADIUS, seed: int = 0) -> dict:
+def reconstruction_descriptors(vae, x, *, radius: float | None = PIXEL_RADIUS, seed: int = 0) -> dict:
     """``psi_rec``, ``nu_rec``, ``delta_rec`` (each (B,)) of the reconstruction map ``R = G o mu`` (D -> D) at
     the flat inputs ``x``: its exact Jacobian ``J_G(mu(x)) J_mu(x)`` has rank at most ``k``, so the descriptors
     use its top ``k`` singular values; ``delta_rec`` counts the encoder's and the decoder's knots in the pixel
-    cross-polytope of radius ``radius``."""
+    cross-polytope of radius ``radius`` (None: not counted, ``delta_rec`` None)."""
     from trained.descriptors import descriptors_from_singular_values, jacobian_singular_values, local_complexity
     from trained.vae import ReconstructionMap
     X = np.asarray(x, dtype=np.float64)
     rec = ReconstructionMap(vae).requires_grad_(False)
     S = jacobian_singular_values(rec, X)[:, :vae.config.latent]
     g = descriptors_from_singular_values(S)
-    lc = local_complexity(rec, X, radius=positive("radius", radius), seed=seed)
+    delta = (None if radius is None else
+             local_complexity(rec, X, radius=positive("radius", radius), seed=seed)["delta"].astype(float))
     vae.requires_grad_(True)
-    return {"psi_rec": g["psi"], "nu_rec": g["nu"], "delta_rec": lc["delta"].astype(float)}
+    return {"psi_rec": g["psi"], "nu_rec": g["nu"], "delta_rec": delta}
 
 
 def _spearman(x, y) -> float:
