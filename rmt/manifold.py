@@ -49,8 +49,11 @@ class LinearManifold:
         return self.zero_mass
 
     def latent_dim(self, d: int) -> int:
-        """``m = round(alpha d)``."""
-        return int(round(self.alpha * positive_int("d", d)))
+        """``m = round(alpha d)``; ``ValueError`` when that is not a countable number of directions."""
+        m = self.alpha * positive_int("d", d)
+        if not m < 2 ** 31:                     # inf (alpha = 1e308) or beyond any matrix: no sample to draw
+            raise ValueError(f"alpha: alpha * d = {m:g} latent directions is too many to sample (alpha={self.alpha:g})")
+        return int(round(m))
 
     @cached_property
     def solver(self) -> MPSolver:
