@@ -4,6 +4,7 @@ documented dims. One cluster is shared by the module (its start-up is the main c
 import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,9 +26,10 @@ SIM = SweepSpec(task="simulate", alpha=[0.3, 0.5], ratio=[0.01, 0.2], fraction=[
 
 @pytest.fixture(scope="module")
 def client():
-    from distributed import Client, LocalCluster
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as c:
+    from distributed import Client
+
+    from specgap.sweep.engine import local_cluster
+    with local_cluster(2) as cluster, Client(cluster) as c:                # the engine's default cluster
         yield c
 
 
@@ -325,3 +327,94 @@ def test_spec_validation_and_times():
             SweepSpec(**kw)
     with pytest.raises(ValueError, match="unknown sweep field"):
         SweepSpec.from_dict({"alhpa": [0.5]})
+
+
+def test_finite_n_retained_variance_by_finite_differences(tmp_path):
+    """``retained`` of one point = tr(U_k^T (I + s^2 J) U_k)/m_k with J the central difference of the empirical
+    score at the point drawn by the documented stream (``default_rng([seed, r])``: training set, then the
+    points of each time in order), U_k the eigenvectors of ``F F^T`` in bulk k."""
+    from simulate.agreement import bulk_counts
+    from simulate.models import EmpiricalModel, LinearGaussianModel
+    from specgap.sweep.tasks import cell_manifold, compute_cell
+    spec = SweepSpec(task="finite-n", alpha=[0.5], ratio=[0.1], fraction=[0.75], t="0.05:2:3", d=[10], n=[30],
+                     draws=1, points=2, seed=3)
+    got = compute_cell(spec, 0)["retained"][0]                              # (point, t, level)
+    M, seed = cell_manifold(0.5, 0.1, 0.75), spec.cell_seed(0)
+    lg = LinearGaussianModel.from_manifold(10, M, seed=seed, draw=0)
+    rng = np.random.default_rng([seed, 0])
+    emp = EmpiricalModel(lg.sample(30, rng))
+    _, V = np.linalg.eigh(lg.F @ lg.F.T)
+    V = V[:, ::-1]
+    stops = np.cumsum(bulk_counts(M, 10))[:2]
+    U = [V[:, :stops[0]], V[:, stops[0]:stops[1]]]
+    h = 1e-5
+    for i, t in enumerate(spec.t):
+        X = emp.sample_t(2, t, rng)
+        s2 = emp.coefficients(t)[1]
+        for p in range(2):
+            J = np.stack([(emp.score(X[p] + h * e, t) - emp.score(X[p] - h * e, t)) / (2 * h)
+                          for e in np.eye(10)], axis=1)
+            B = np.eye(10) + s2 * (J + J.T) / 2
+            want = [np.trace(Uk.T @ B @ Uk) / Uk.shape[1] for Uk in U]
+            np.testing.assert_allclose(got[p, i], want, atol=1e-6)
+
+
+def test_cell_cost_orders_tasks_longest_first(client, tmp_path, monkeypatch):
+    """The estimate grows with d, alpha (latent columns) and n, and the engine submits the blocks of the
+    costliest cells first (priority = rank)."""
+    from specgap.sweep.tasks import cell_cost
+    sim = SweepSpec(task="simulate", alpha=[0.3, 0.7], ratio=[0.1], fraction=[0.75], t="1e-3:10:8", d=[40, 400],
+                    draws=2, seed=1)
+    c = [cell_cost(sim, i) for i in range(sim.n_cells)]                    # (alpha, d) = (.3,40) (.3,400) (.7,40) (.7,400)
+    assert c[0] < c[1] < c[3] and c[0] < c[2] < c[3]
+    fn = SweepSpec(task="finite-n", alpha=[0.5], ratio=[0.1], fraction=[0.75], t="1e-3:10:4", d=[20, 80],
+                   n=[10, 1000], draws=1, points=2)
+    f = [cell_cost(fn, i) for i in range(fn.n_cells)]                      # (d, n) = (20,10) (20,1000) (80,10) (80,1000)
+    assert f[0] < f[1] < f[3] and f[0] < f[2] < f[3]
+    th = SweepSpec(task="theory", alpha=[0.3, 0.5], ratio=[0.1], t="1e-3:10:8")
+    assert cell_cost(th, 0) == cell_cost(th, 1)
+    order = []
+    submit = client.submit
+
+    def recording(fn_, *args, **kw):
+        if fn_.__name__ == "compute_batch":
+            order.append((list(args[1]), kw["priority"]))
+        return submit(fn_, *args, **kw)
+    monkeypatch.setattr(client, "submit", recording)
+    run_sweep(sim, tmp_path / "o.zarr", client=client, batch=1, progress=False)
+    assert [todo for todo, _ in order] == [[3], [1], [2], [0]]
+    assert [p for _, p in order] == [4, 3, 2, 1]
+
+
+def test_default_computes_a_small_sweep_here(tmp_path, capsys):
+    """Less estimated work than starting a cluster (``serial_below``): the default runs the serial loop, says
+    so, and writes the same cells; ``workers=N`` still starts a cluster."""
+    from specgap.sweep.engine import STARTUP_S, serial_below
+    assert serial_below(1) == float("inf")                                # one core: a cluster never pays
+    assert serial_below(2) == 2 * STARTUP_S and np.isclose(serial_below(11), 1.1 * STARTUP_S)
+    res = run_sweep(SIM, tmp_path / "d.zarr")
+    assert res["scheduler"] == "serial" and res["computed"] == SIM.n_cells and 0 < res["estimated_seconds"] < 1
+    assert "less than starting a cluster" in capsys.readouterr().err
+    _assert_cells_equal(tmp_path / "d.zarr", SIM)
+    res = run_sweep(SIM, tmp_path / "w.zarr", workers=2, progress=False)
+    assert res["scheduler"] == "local" and res["workers"] == 2
+    _assert_cells_equal(tmp_path / "w.zarr", SIM)
+
+
+def test_local_cluster_runs_workers_without_dask_malloc_trim(client):
+    """LOCAL_CONFIG reaches the workers: no MALLOC_TRIM_THRESHOLD_ in their environment (Dask sets 65536), no
+    statistical profiler; and the README's config file for other workers unsets it the same way."""
+    import re
+
+    import yaml
+
+    from specgap.sweep.engine import LOCAL_CONFIG
+    env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_", "unset"))
+    assert set(env.values()) == {"unset"} and len(env) == 2
+    prof = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile") is None)
+    assert all(prof.values())
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"\n(    distributed:\n(?:      .*\n)+)", text).group(1)
+    cfg = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
+    assert cfg["distributed"]["nanny"]["pre-spawn-environ"] == {"MALLOC_TRIM_THRESHOLD_": None}
+    assert LOCAL_CONFIG["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] is None

@@ -95,7 +95,8 @@ def register(sub, help_text):
     c.add_argument("--scheduler", default=None, metavar="ADDR",
                    help="address of a running Dask scheduler (tcp://host:8786); default: a LocalCluster here")
     c.add_argument("--workers", type=int, default=None,
-                   help="worker processes of the local cluster (default: cores); 0 = serial, no Dask")
+                   help="worker processes of the local cluster (default: cores, or serial when the sweep's "
+                        "estimated work is less than starting them); 0 = serial, no Dask")
     c.add_argument("--batch", type=int, default=None, help="cells per task = per chunk of a new store (default: by task and workers)")
     c.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -1,20 +1,28 @@
 """Run a sweep on Dask (``dask.distributed``): cells batched into tasks, results written as they finish.
 
 - Default: an in-process :class:`distributed.LocalCluster` with one single-threaded worker *process* per
-  core (``n_workers = workers or cores``, ``threads_per_worker = 1``), shut down at the end.
+  core (``n_workers = workers or cores``, ``threads_per_worker = 1``), shut down at the end; started by
+  :func:`local_cluster` with Dask's background work turned down and glibc's memory reuse left on
+  (:data:`LOCAL_CONFIG`), because on a small machine the workers share the cores with the client, the
+  scheduler and the nannies. A sweep whose estimated work
+  (:func:`specgap.sweep.tasks.cell_cost`) is less than starting the cluster saves (:func:`serial_below`) runs
+  the serial loop instead, and says so on stderr.
 - ``scheduler='tcp://host:8786'``: an existing cluster (``dask scheduler`` / ``dask worker``,
   dask-jobqueue, Kubernetes); its scheduler and workers need the same specgap (checked first:
   :func:`check_workers`). ``client=``: a :class:`distributed.Client` the caller owns (left open).
   ``workers=0``: no Dask, the serial loop in this process (same cells, same writes).
 - Cells are grouped into blocks of contiguous cells (one task and one store chunk each; ``batch`` cells,
-  by default about 4 tasks per worker for theory cells and up to 8 cells for measured ones). Tasks are
-  submitted before the store is created, so creating it overlaps the first tasks.
+  by default about 4 tasks per worker, 2 for theory cells, at most 8 cells for measured ones). Tasks are submitted most
+  expensive first (:func:`specgap.sweep.tasks.cell_cost`: longest-processing-time order, so the last tasks
+  are short and the workers finish together), before the store is created, so creating it overlaps the
+  first tasks.
 - Only this process (the client) writes the store, block by block in completion order (values, then the
   done flags), so a task that is re-run after its worker died is still written once, and an interrupted
   sweep loses at most the blocks in flight; ``resume=True`` submits only cells not marked done.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -25,11 +33,36 @@ import numpy as np
 
 from .spec import SweepSpec
 from .store import CellWriter, create_store, read_done, read_spec
-from .tasks import compute_batch
+from .tasks import cell_cost, compute_batch
 
-__all__ = ["run_sweep", "default_workers", "check_workers"]
+__all__ = ["run_sweep", "default_workers", "check_workers", "local_cluster", "serial_below", "LOCAL_CONFIG"]
 
 CONNECT_TIMEOUT = "10s"        # to reach --scheduler
+
+#: Dask settings of the default LocalCluster (``dask.config`` keys). Dask's defaults wake every server
+#: (scheduler, client, each nanny and worker) every 20 ms to check its event loop, sample the workers' stacks
+#: every 10 ms for the dashboard's profile and poll memory every 100 ms: measured on an idle 2-worker cluster
+#: (2 cores), 0.07 CPU-s/s in this process and 0.05 in each worker, against 0.014 and 0.004 with these
+#: settings. And the nannies start the workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off glibc's
+#: reuse of freed large blocks, so every array of a cell's draws is a fresh ``mmap`` and page-faults again:
+#: 1.6 s of system time per worker on the 64-cell d = 1000 benchmark (14 s), 0.1 s without it.
+LOCAL_CONFIG = {"distributed.admin.tick.interval": "500ms", "distributed.worker.profile.enabled": False,
+                "distributed.worker.memory.monitor-interval": "1s",
+                "distributed.admin.system-monitor.interval": "2s",
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def local_cluster(workers: int | None = None, dashboard_address: str | None = ":0"):
+    """The engine's default cluster: a :class:`distributed.LocalCluster` of ``workers`` (default: the cores)
+    single-threaded worker processes, started under :data:`LOCAL_CONFIG` (the nannies pass it to the workers)."""
+    import dask
+    from distributed import LocalCluster
+    with dask.config.set(LOCAL_CONFIG):
+        # the nannies keep a shallow view of the global config; a copy keeps these settings for workers they
+        # restart after the ``with`` has restored the caller's config
+        config = {"distributed": copy.deepcopy(dask.config.get("distributed"))}
+        return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1, processes=True,
+                            dashboard_address=dashboard_address, config=config)
 
 
 def default_workers() -> int:
@@ -65,10 +98,21 @@ def check_workers(client) -> None:
                          f"{__version__}); install the same version on every worker")
 
 
+STARTUP_S = 1.5        # seconds to start a LocalCluster of single-threaded workers (measured 1.2-1.5 s, 2 cores)
+
+
+def serial_below(workers: int) -> float:
+    """Estimated work (seconds, :func:`specgap.sweep.tasks.cell_cost`) under which the default is the serial
+    loop: ``W`` workers save at most ``(1 - 1/W)`` of it, which must pay for starting them
+    (``STARTUP_S W / (W - 1)``; with one core, always)."""
+    return math.inf if workers <= 1 else STARTUP_S * workers / (workers - 1)
+
+
 def _default_batch(spec: SweepSpec, n_cells: int, workers: int) -> int:
-    # theory cells take ~20 ms: batch them so that each worker gets ~4 tasks; measured cells take 0.1 s or
-    # more: small batches keep the loss on interruption small and the load balanced
-    per = 4 if spec.task == "theory" else 16
+    # about 4 tasks per worker (2 for theory cells): few enough that the client's per-task work (receiving and writing a block,
+    # ~25-50 ms) stays small, enough that the longest-first order balances the workers; measured cells take
+    # 0.1 s or more, so at most 8 per task keeps the loss on interruption small
+    per = 2 if spec.task == "theory" else 4      # theory cells are alike: 2 tasks per worker balance them
     cap = 1024 if spec.task == "theory" else 8
     return int(max(1, min(cap, math.ceil(n_cells / (max(1, workers) * per)))))
 
@@ -81,7 +125,8 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     Parameters
     ----------
     spec : SweepSpec;  store : path of the Zarr store (created unless ``resume``)
-    workers : worker processes of the default LocalCluster (default: the machine's cores); 0 = serial
+    workers : worker processes of the default LocalCluster; 0 = serial; default: the machine's cores, or the
+        serial loop when the estimated work is below :func:`serial_below` (less than the cluster's start-up)
     scheduler : address of an existing Dask scheduler;  client : an open ``distributed.Client`` to use
     resume : complete an existing store written with the same spec (only cells not done are computed)
     overwrite : replace an existing store
@@ -93,7 +138,8 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     -------
     dict: ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
     "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
-    address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``.
+    address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``,
+    ``estimated_seconds`` (:func:`specgap.sweep.tasks.cell_cost` of the cells computed now, one core).
     """
     from .store import blocks, outer_chunks
     if not isinstance(spec, SweepSpec):
@@ -112,14 +158,21 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     elif store.exists() and not overwrite:
         raise ValueError(f"--out: {str(store)!r} exists; pass --resume to complete it or --overwrite")
     t0 = time.perf_counter()
+    todo_mask = ~read_done(store).ravel() if resuming else np.ones(spec.n_cells, dtype=bool)
+    pending = int(todo_mask.sum())
+    estimate = float(sum(cell_cost(spec, c) for c in np.flatnonzero(todo_mask)))
     serial = workers == 0 and scheduler is None and client is None
-    pending = (~read_done(store)).sum() if resuming else spec.n_cells
+    if workers is None and scheduler is None and client is None and estimate < serial_below(default_workers()):
+        serial = True                        # less work than starting the workers: computed here
+        if progress and pending:
+            sys.stderr.write(f"sweep: about {estimate:.1f} s of work, less than starting a cluster: computing it "
+                             f"here (--workers N for a cluster)\n")
     own_client = own_cluster = None
     where, n_workers = "serial", 1
     failed, computed, skipped, bar, futures = [], 0, 0, None, []
     try:
         if pending and not serial:
-            from distributed import Client, LocalCluster
+            from distributed import Client
             if client is None and scheduler is not None:
                 try:
                     client = own_client = Client(scheduler, timeout=CONNECT_TIMEOUT)
@@ -127,8 +180,7 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
                     raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0] if str(e) else ''})") from None
             elif client is None:
-                own_cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                           processes=True, dashboard_address=":0")   # any free port
+                own_cluster = local_cluster(workers)          # dashboard on any free port
                 client = own_client = Client(own_cluster)
             if own_cluster is None:
                 check_workers(client)
@@ -145,7 +197,11 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
             todo = [c for c in cells if not done[c]]
             if todo:
                 work.append((region, cells, todo))
-        futures = [] if serial else [client.submit(compute_batch, spec, todo, pure=False) for _, _, todo in work]
+        if not serial:                       # longest first (equal costs keep their order)
+            cost = [sum(cell_cost(spec, c) for c in todo) for _, _, todo in work]
+            work = [work[i] for i in sorted(range(len(work)), key=lambda i: -cost[i])]
+            futures = [client.submit(compute_batch, spec, todo, pure=False, priority=len(work) - i)
+                       for i, (_, _, todo) in enumerate(work)]
         if not resuming:                     # while the workers start on the first blocks
             create_store(store, spec, overwrite=overwrite, chunks=chunks)
         writer = CellWriter(store, spec)
@@ -196,4 +252,5 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     return {"store": str(store), "task": spec.task, "dims": list(spec.outer_dims), "shape": list(spec.shape),
             "cells": spec.n_cells, "computed": computed, "skipped": skipped, "failed": failed,
             "complete": done_now == spec.n_cells, "seconds": dt, "rate": computed / dt if dt > 0 else None,
-            "scheduler": where, "workers": n_workers, "chunk": list(CellWriter(store, spec).chunks)}
+            "scheduler": where, "workers": n_workers, "chunk": list(CellWriter(store, spec).chunks),
+            "estimated_seconds": estimate}

@@ -88,12 +88,13 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
                     **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in spec.as_dict().items()}})
 
     def array(name, dims, values=None, shp=None, chk=None, dtype="f8", fill=np.nan, **attrs):
-        shp = tuple(np.shape(values)) if shp is None else shp
-        a = g.create_array(name, shape=shp, dtype=dtype if values is None else np.asarray(values).dtype,
-                           chunks=chk or shp, fill_value=fill)
+        # data and attributes in the create call: each later write re-writes the array's metadata
+        attributes = {"_ARRAY_DIMENSIONS": list(dims), **attrs}
         if values is not None:
-            a[...] = np.asarray(values)
-        a.attrs.update({"_ARRAY_DIMENSIONS": list(dims), **attrs})
+            values = np.asarray(values)
+            g.create_array(name, data=values, chunks=chk or values.shape, fill_value=fill, attributes=attributes)
+        else:
+            g.create_array(name, shape=shp, dtype=dtype, chunks=chk or shp, fill_value=fill, attributes=attributes)
 
     for k, v in _coords(spec).items():
         dims, vals = v if isinstance(v, tuple) else ((k,), v)
@@ -104,8 +105,7 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
         if name == "phase_theory" or name == "phase":
             extra.update(flag_values=[0, 1, 2], flag_meanings="trivial coverage consolidation")
         array(name, outer + inner, shp=shape + ish, chk=oc + ish, description=desc, **extra)
-    array("done", outer, shp=shape, chk=oc, dtype="bool", fill=None, description="cell computed and written")
-    g["done"][...] = np.zeros(shape, dtype=bool)
+    array("done", outer, np.zeros(shape, dtype=bool), chk=oc, fill=None, description="cell computed and written")
     zarr.consolidate_metadata(str(path))
 
 
