@@ -1,6 +1,6 @@
 """``specgap sweep``: parameter grids on Dask with a labelled, resumable xarray/Zarr store (specgap.sweep).
 
-``specgap sweep run --task theory|simulate|finite-n --alpha 0.3,0.5 --ratio 0.01,0.1 --fraction 0.75
+``specgap sweep run --task theory|simulate|finite-n|network --alpha 0.3,0.5 --ratio 0.01,0.1 --fraction 0.75
 --t 1e-3:10:40 --d 200 --draws 8 --out STORE.zarr [--spec FILE.toml] [--scheduler ADDR] [--workers N]
 [--resume] --json``; ``specgap sweep plot STORE.zarr --out DIR``.
 """
@@ -19,7 +19,8 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-_GRID = ("task", "alpha", "ratio", "fraction", "t", "d", "n", "draws", "points", "schedule", "delta", "seed")
+_GRID = ("task", "alpha", "ratio", "fraction", "t", "d", "n", "draws", "points", "steps", "width", "schedule", "delta",
+         "seed")
 
 
 def spec_from_args(args):
@@ -74,17 +75,20 @@ def register(sub, help_text):
                                     "Options left out come from --spec FILE.toml, else the defaults.")
     c.add_argument("--spec", type=Path, default=None, metavar="FILE.toml",
                    help="TOML file with the grid fields (task, alpha, ratio, fraction, t, d, n, draws, points, "
-                        "schedule, delta, seed); options on the line override it")
-    c.add_argument("--task", choices=["theory", "simulate", "finite-n"], default=None,
-                   help="theory readouts | simulated exact-score spectra | exact finite-n empirical score")
+                        "steps, width, schedule, delta, seed); options on the line override it")
+    c.add_argument("--task", choices=["theory", "simulate", "finite-n", "network"], default=None,
+                   help="theory readouts | simulated exact-score spectra | exact finite-n empirical score | "
+                        "trained MLP score networks")
     c.add_argument("--alpha", type=float_list, default=None, help="alpha = m/d values (default 0.5)")
     c.add_argument("--ratio", type=float_list, default=None, help="sigma_2^2/sigma_1^2 values (default 0.01)")
     c.add_argument("--fraction", type=float_list, default=None, help="fraction of the first level (default 0.75)")
     c.add_argument("--t", type=str, default=None, help="LOW:HIGH:N (log-spaced) or t1,t2,.. (default 1e-3:10:40)")
-    c.add_argument("--d", type=_int_list, default=None, help="ambient dimensions (simulate, finite-n; default 200)")
-    c.add_argument("--n", type=_int_list, default=None, help="training-set sizes (finite-n; default 100)")
-    c.add_argument("--draws", type=int, default=None, help="F draws per cell (default 8)")
-    c.add_argument("--points", type=int, default=None, help="query points per draw (finite-n; default 4)")
+    c.add_argument("--d", type=_int_list, default=None, help="ambient dimensions (simulate, finite-n, network; default 200)")
+    c.add_argument("--n", type=_int_list, default=None, help="training-set sizes (finite-n, network; default 100)")
+    c.add_argument("--draws", type=int, default=None, help="F draws per cell (network: one network each; default 8)")
+    c.add_argument("--points", type=int, default=None, help="query points per draw (finite-n, network; default 4)")
+    c.add_argument("--steps", type=int, default=None, help="training steps of each network (network; default 2000)")
+    c.add_argument("--width", type=int, default=None, help="hidden width of the networks' MLP (network; default 128)")
     c.add_argument("--schedule", choices=SCHEDULE_NAMES, default=None, help="t -> tau (default ve)")
     c.add_argument("--delta", type=float, default=None, help="resolution of the phase readouts (default 0.1)")
     c.add_argument("--seed", type=int, default=None,

@@ -1,4 +1,4 @@
-"""Sweeps at scale: a grid of parameters x a task (theory | simulate | finite-n) on Dask, one labelled
+"""Sweeps at scale: a grid of parameters x a task (theory | simulate | finite-n | network) on Dask, one labelled
 result store (xarray / Zarr) written cell by cell, resumable.
 
 >>> from specgap.sweep import SweepSpec, run_sweep, open_sweep          # doctest: +SKIP

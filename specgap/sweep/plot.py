@@ -1,4 +1,4 @@
-"""Phase diagrams of a sweep store: the theory's, and measured (simulate / finite-n) against the theory
+"""Phase diagrams of a sweep store: the theory's, and measured (simulate / finite-n / network) against the theory
 (docs/theory.md section 11).
 
 Measured phase of a cell at time ``t``: the most frequent phase code over its draws (and query points),
@@ -123,7 +123,7 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
     args = (sl.trivial_coverage.values, sl.coverage_consolidation.values, sl.tau_star.values, spec.delta)
     panels = [("theory", sl.phase_theory.values)]
     if spec.task != "theory":
-        axes = ("draw",) if spec.task == "simulate" else ("draw", "point")
+        axes = ("draw",) if spec.task == "simulate" else ("draw", "point")          # finite-n, network
         meas = majority_phase(ds.phase.values, tuple(ds.phase.dims.index(a) for a in axes))   # outer + (t,)
         th = ds.phase_theory.values
         ok = np.isfinite(meas) & np.isfinite(th)
@@ -136,7 +136,7 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
             "grid_step_decades": float(np.max(np.diff(np.log10(tau)))) if tau.size > 1 else None,
             "cells_compared": int(np.isfinite(meas).all(-1).sum()), "boundaries_compared": int(offs.size)}
         idx = tuple(0 if k != parameter else slice(None) for k in outer)
-        panels.append(("measured (majority over draws" + (", points)" if spec.task == "finite-n" else ")"),
+        panels.append(("measured (majority over draws" + (", points)" if len(axes) == 2 else ")"),
                        meas[idx]))
     if tau.size > 1:                         # a diagram needs at least two times
         fig, axs = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)

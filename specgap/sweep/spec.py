@@ -25,9 +25,9 @@ from rmt.schedules import SCHEDULES
 
 __all__ = ["TASKS", "SweepSpec", "parse_times", "load_spec", "spec_fields"]
 
-TASKS = ("theory", "simulate", "finite-n")
+TASKS = ("theory", "simulate", "finite-n", "network")
 _OUTER = {"theory": ("alpha", "ratio", "fraction"), "simulate": ("alpha", "ratio", "fraction", "d"),
-          "finite-n": ("alpha", "ratio", "fraction", "d", "n")}
+          "finite-n": ("alpha", "ratio", "fraction", "d", "n"), "network": ("alpha", "ratio", "fraction", "d", "n")}
 
 
 def parse_times(text) -> list[float]:
@@ -56,12 +56,14 @@ class SweepSpec:
 
     Parameters
     ----------
-    task : 'theory' | 'simulate' | 'finite-n'
+    task : 'theory' | 'simulate' | 'finite-n' | 'network'
     alpha, ratio, fraction : grid values (``alpha > 0``; ``ratio = sigma_2^2/sigma_1^2 > 0``; ``fraction`` of the
         first level in (0, 1])
     t : process times (> 0), converted to ``tau`` by ``schedule`` (ve, vp, ddpm, edm, geometric)
-    d : ambient dimensions (simulate, finite-n);  n : training-set sizes (finite-n)
-    draws : random ``F`` draws per cell;  points : query points per draw (finite-n)
+    d : ambient dimensions (simulate, finite-n, network);  n : training-set sizes (finite-n, network)
+    draws : random ``F`` draws per cell (network: one trained network each);  points : query points per draw
+        (finite-n, network)
+    steps, width : training steps and hidden width of the network's MLP (network)
     delta : resolution of the phase readouts;  seed : root seed (>= 0)
     """
 
@@ -74,6 +76,8 @@ class SweepSpec:
     n: tuple = (100,)
     draws: int = 8
     points: int = 4
+    steps: int = 2000
+    width: int = 128
     schedule: str = "ve"
     delta: float = 0.1
     seed: int = 0
@@ -98,10 +102,15 @@ class SweepSpec:
             if len(set(vals)) != len(vals) or not vals:
                 raise ValueError(f"{name} must hold distinct values, got {list(vals)}")
             fix(name, vals)
-        if self.task == "finite-n" and min(self.n) < 2:
+        if self.task in ("finite-n", "network") and min(self.n) < 2:
             raise ValueError(f"n must be >= 2 training points, got {list(self.n)}")
         fix("draws", positive_int("draws", self.draws))
         fix("points", positive_int("points", self.points))
+        fix("steps", positive_int("steps", self.steps))
+        fix("width", positive_int("width", self.width))
+        if self.task == "network" and self.points > min(self.n):
+            raise ValueError(f"points must be <= the smallest n ({min(self.n)}) for the network task (noised "
+                             f"training points), got {self.points}")
         fix("seed", positive_int("seed", self.seed, minimum=0))
         fix("delta", resolution(self.delta))
         if str(self.schedule).lower() not in SCHEDULES:

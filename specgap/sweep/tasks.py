@@ -18,7 +18,12 @@ delta/(1 - delta)}/d`` (t) of ``n = infinity``; ``retained`` (draw, point, t, le
 ``1 - eta`` over the directions of level ``k`` (``U_k``: the eigenvectors of ``C = F F^T`` in its bulk ``k``,
 high variance first, by :func:`simulate.agreement.bulk_counts`), against ``retained_theory`` (draw, t,
 level) of ``n = infinity``, the mean of ``lambda/(lambda + tau)`` over that bulk; and the condensation estimate
-``sigma_k^2 / (2 ln n)`` (level), high variance first.
+``sigma_k^2 / (2 ln n)`` (level), high variance first. ``network`` trains one MLP score network per draw on
+``n`` points of that draw's ``F`` (:func:`trained.data.linear_manifold_data`, ``steps`` steps, hidden ``width``,
+depth 2) and reads its Jacobian spectra through the engine (:func:`trained.network_spectra.network_spectra`) at
+``points`` noised training points per time: ``phase``, ``edges``, ``gap_width``, ``largest_gap_dimension`` and
+``ks`` (draw, point, t) as for ``simulate``, ``score_error`` (draw, t), the relative error of its score against
+the exact score of the same ``F``, and ``loss`` (draw), the mean loss of the last tenth of the steps.
 """
 from __future__ import annotations
 
@@ -58,6 +63,15 @@ _FINITE_N = {
     "retained_theory": (("draw", "t", "level"), "the same for n = infinity: mean of lambda/(lambda + tau) in bulk k"),
     "condensation_estimate": (("level",), "sigma_i^2 / (2 ln n): estimated condensation tau of level i"),
 }
+_NETWORK = {
+    "phase": (("draw", "point", "t"), "phase code of the network's spectrum at a noised training point"),
+    "edges": (("draw", "point", "t", "bulk", "edge"), "network eta edges of each bulk (split by theory counts)"),
+    "gap_width": (("draw", "point", "t"), "network width of the gap between the two bulks (eta units)"),
+    "largest_gap_dimension": (("draw", "point", "t"), "number of values below the widest gap"),
+    "ks": (("draw", "point", "t"), "Kolmogorov-Smirnov distance to the theory"),
+    "score_error": (("draw", "t"), "relative L2 error of the network's score against the exact score of its F"),
+    "loss": (("draw",), "training loss, mean of the last tenth of the steps"),
+}
 
 
 def variables(spec: SweepSpec) -> dict:
@@ -67,6 +81,8 @@ def variables(spec: SweepSpec) -> dict:
         out.update(_SIMULATE)
     elif spec.task == "finite-n":
         out.update(_FINITE_N)
+    elif spec.task == "network":
+        out.update(_NETWORK)
     return out
 
 
@@ -116,19 +132,73 @@ def _padded_edges(values, counts):
 
 
 def _simulate(spec, M, d, seed, tau) -> dict:
+    from simulate.spectra import simulate_spectra
+    sp = simulate_spectra(M, d, spec.t, spec.draws, seed, "numpy", spec.schedule)
+    return _measured(spec, M, d, sp.values, tau)                           # values (R, T, d)
+
+
+def _measured(spec, M, d, v, tau) -> dict:
+    """Readouts of spectra ``v`` of shape (..., T, d) (ascending ``eta``): phase, edges, gap width, largest-gap
+    dimension and the KS distance to the theory at each time."""
     from rmt.mp import JacobianSpectrum
     from rmt.readouts import largest_gap_dimension, phases
     from simulate.agreement import bulk_counts, ks_distances
-    from simulate.spectra import simulate_spectra
-    sp = simulate_spectra(M, d, spec.t, spec.draws, seed, "numpy", spec.schedule)
-    v = sp.values                                                          # (R, T, d)
     edges = _padded_edges(v, bulk_counts(M, d))
-    ks = np.empty(v.shape[:2])
+    ks = np.empty(v.shape[:-1])
     for i, ti in enumerate(tau):
-        ks[:, i] = ks_distances(JacobianSpectrum(M, float(ti)), v[:, i])     # one theory CDF call for all draws
+        vi = v[..., i, :]                                                  # one theory CDF for all spectra
+        ks[..., i] = ks_distances(JacobianSpectrum(M, float(ti)), vi.reshape(-1, d)).reshape(vi.shape[:-1])
     return {"phase": _codes(phases(v, spec.delta)), "edges": edges,
             "gap_width": edges[..., 1, 0] - edges[..., 0, 1],
             "largest_gap_dimension": largest_gap_dimension(v).astype(float), "ks": ks}
+
+
+def _one_torch_thread():
+    """torch limited to one intra-op thread (restored after): the same numbers in this process and on a worker."""
+    import contextlib
+
+    import torch
+
+    @contextlib.contextmanager
+    def ctx():
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+    return ctx()
+
+
+def _network(spec, M, d, n, seed, tau) -> dict:
+    from simulate.fmatrix import draw_seeds
+    from trained.data import linear_manifold_data
+    from trained.nets import build_model
+    from trained.network_spectra import network_spectra, noised_points, training_points
+    from trained.train import TrainConfig, score_error, train
+    R, T = spec.draws, len(spec.t)
+    vals, err, loss = [], np.empty((R, T)), np.empty(R)
+    s = np.sqrt(tau)
+    with _one_torch_thread():
+        for r, sr in enumerate(draw_seeds(seed, R)):                       # draw r: F and training of its own
+            sr = int(sr)
+            data = linear_manifold_data(d, M.alpha, profile=M.profile, n=n, seed=sr)
+            model = build_model({"arch": "mlp", "net": {"d": d, "width": spec.width, "depth": 2},
+                                 "schedule": spec.schedule, "sigma_data": data.sigma_data}, seed=sr)
+            cfg = TrainConfig(steps=spec.steps, batch=min(256, n), lr=2e-3, warmup=min(100, spec.steps // 10),
+                              ema=0.999, sigma_min=min(0.01, s.min() / 2), sigma_max=max(10.0, 2 * s.max()),
+                              seed=sr)
+            res = train(model, data, cfg, None, progress=False)
+            net = res.ema.cpu().eval().requires_grad_(False)
+            x0 = training_points(data, spec.points, sr)
+            vals.append(network_spectra(net, noised_points(x0, spec.t, spec.schedule, sr), spec.t).values)
+            exact = data.exact_model(spec.schedule)
+            err[r] = [score_error(net, exact, float(ti), 1024, seed=sr) for ti in spec.t]
+            L = np.asarray(res.losses, float)
+            loss[r] = float(np.mean(L[-max(1, L.size // 10):]))
+    out = _measured(spec, M, d, np.stack(vals), tau)                       # (R, P, T, d)
+    out.update(score_error=err, loss=loss)
+    return out
 
 
 def _finite_n(spec, M, d, n, seed, tau) -> dict:
@@ -195,6 +265,8 @@ def _compute_cell(spec: SweepSpec, flat: int) -> dict:
         out.update(_simulate(spec, M, c["d"], spec.cell_seed(flat), tau))
     elif spec.task == "finite-n":
         out.update(_finite_n(spec, M, c["d"], c["n"], spec.cell_seed(flat), tau))
+    elif spec.task == "network":
+        out.update(_network(spec, M, c["d"], c["n"], spec.cell_seed(flat), tau))
     return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
 
 
@@ -208,7 +280,8 @@ def cell_cost(spec: SweepSpec, flat: int) -> float:
     matrix, ``1.3e-10 k^3`` for its eigenvalues (``k = min(d, m)``) and ``5e-5 T`` for the KS distances;
     finite-n adds, per draw, ``8e-10 d^3`` for the eigenvectors of ``C`` and ``3e-3`` per time, and per time
     and point ``1.3e-10 d^3`` for the eigenvalues of the Jacobian and ``1e-10 n d^2`` to form it from the
-    ``n`` training points.
+    ``n`` training points; network, per draw, ``steps (8e-3 + 6 b W / 3e9)`` to train (batch ``b``,
+    ``W = 2 d w + w^2`` weights) and ``6 d W / 3e9`` per time and point for the Jacobian.
     """
     c = spec.cell(flat)
     T = len(spec.t)
@@ -221,6 +294,12 @@ def cell_cost(spec: SweepSpec, flat: int) -> float:
         k = min(d, m)
         return cost + 2e-3 * T + spec.draws * (3e-8 * d * m + 4e-11 * d * m * k + 1.3e-10 * k ** 3 + 5e-5 * T)
     n = int(c["n"])
+    if spec.task == "network":                 # MLP d -> w -> w -> d: forward + backward ~ 6 flops per weight
+        w = spec.width
+        weights = 2.0 * d * w + w * w
+        train_s = spec.steps * (8e-3 + 6.0 * min(256, n) * weights / 3e9)
+        spectra_s = T * spec.points * (1e-3 + 6.0 * d * weights / 3e9) + T * 1024 * 6.0 * weights / 3e9
+        return cost + 2e-3 * T + spec.draws * (train_s + spectra_s)
     per_t = 3e-3 + spec.points * (1.3e-10 * d ** 3 + 1e-10 * n * d * d)
     return cost + spec.draws * (8e-10 * d ** 3 + T * per_t)
 
