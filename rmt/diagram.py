@@ -18,7 +18,7 @@ from .gaps import intermediate_gaps, phase_at, phase_boundaries
 from .manifold import LinearManifold
 from .profiles import VarianceProfile
 
-__all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "PARAMETERS", "PHASE_CODES"]
+__all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "cell_edges", "PARAMETERS", "PHASE_CODES"]
 
 PARAMETERS = ("ratio", "alpha", "f", "sigma2")
 PHASE_CODES = {"trivial": 0, "coverage": 1, "consolidation": 2}
@@ -116,21 +116,39 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
     return PhaseDiagram(tau, values, parameter, labels, tc, cc, ts, delta)
 
 
-def plot_phase_diagram(diag: PhaseDiagram, ax=None):
-    """Colour the (``tau``, parameter) plane by phase; overlay boundaries and ``tau*`` curves."""
+def cell_edges(values, log: bool) -> np.ndarray:
+    """Edges of the cells centred on sorted grid ``values`` (n,) -> (n + 1,): midpoints, in ``log`` when the
+    axis is logarithmic (geometric means), the outer edges mirrored; one value gets a cell of +-10%."""
+    v = np.asarray(values, float)
+    if v.size == 1:
+        return v[0] * np.array([0.9, 1.1]) if log else v[0] + 0.1 * max(abs(v[0]), 1.0) * np.array([-0.5, 0.5])
+    w = np.log(v) if log else v
+    mid = (w[1:] + w[:-1]) / 2
+    e = np.concatenate([[2 * w[0] - mid[0]], mid, [2 * w[-1] - mid[-1]]])
+    return np.exp(e) if log else e
+
+
+def plot_phase_diagram(diag: PhaseDiagram, ax=None, log_values: bool | None = None):
+    """Colour the (``tau``, parameter) plane by phase; overlay boundaries and ``tau*`` curves.
+
+    ``log_values``: logarithmic parameter axis (default: for ``ratio`` and ``sigma2``); cells are centred on
+    the grid values in the axis' own scale (:func:`cell_edges`)."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4.2))
+    log_values = diag.parameter in ("ratio", "sigma2") if log_values is None else bool(log_values)
     cmap = ListedColormap(["#d9d9d9", "#9ecae1", "#fdae6b"])
-    ax.pcolormesh(diag.tau, diag.values, diag.labels, cmap=cmap, vmin=-0.5, vmax=2.5, shading="nearest")
+    rows, cols = np.argsort(diag.values), np.argsort(diag.tau)          # labels may be a masked array
+    ax.pcolormesh(cell_edges(np.asarray(diag.tau)[cols], True), cell_edges(np.asarray(diag.values)[rows], log_values),
+                  diag.labels[rows][:, cols], cmap=cmap, vmin=-0.5, vmax=2.5, shading="flat")
     ax.plot(diag.trivial_coverage, diag.values, "k-", lw=1.5, label="trivial | coverage")
     ax.plot(diag.coverage_consolidation, diag.values, "k--", lw=1.5, label="coverage | consolidation")
     for j in range(diag.tau_star.shape[1]):
         ax.plot(diag.tau_star[:, j], diag.values, "r-", lw=1.2, label=r"$\tau^*$" if j == 0 else None)
     ax.set_xscale("log")
-    if diag.parameter in ("ratio", "sigma2"):
+    if log_values:
         ax.set_yscale("log")
     ax.set_xlim(diag.tau.min(), diag.tau.max())
     ax.set_xlabel(r"$\tau$ (effective noise; VE: $t$)")

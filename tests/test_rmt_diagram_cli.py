@@ -39,6 +39,25 @@ def test_phase_diagram_labels_match_spectrum_readouts(tmp_path):
     assert (tmp_path / "pd.png").stat().st_size > 10_000
 
 
+def test_phase_diagram_cells_are_centred_in_the_axis_scale():
+    """A coarse log grid (ratio 0.01..0.3): each cell spans the geometric midpoints, so the axis stays within half
+    a grid step of the values (linear 'nearest' cells put the lowest edge at 0 and the log axis at 1e-17)."""
+    from rmt.diagram import cell_edges
+    np.testing.assert_allclose(cell_edges([0.01, 0.04, 0.16], True), [0.005, 0.02, 0.08, 0.32])
+    np.testing.assert_allclose(cell_edges([1.0, 2.0, 4.0], False), [0.5, 1.5, 3.0, 5.0])
+    np.testing.assert_allclose(cell_edges([2.0], True), [1.8, 2.2])
+    ratio, tau = np.array([0.01, 0.03, 0.1, 0.3]), np.geomspace(1e-3, 10, 12)
+    D = phase_diagram("ratio", ratio, tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25])
+    ax = plot_phase_diagram(D).axes[0]
+    lo, hi = ax.get_ylim()
+    assert 0.005 <= lo < 0.01 and 0.3 < hi <= 0.6, (lo, hi)
+    # cells keep their rows when the grid is given unsorted
+    D2 = phase_diagram("ratio", ratio[::-1], tau, alpha=0.5, levels=[1.0, 0.01], fractions=[0.75, 0.25])
+    a1 = plot_phase_diagram(D).axes[0].collections[0].get_array()
+    a2 = plot_phase_diagram(D2).axes[0].collections[0].get_array()
+    np.testing.assert_array_equal(np.asarray(a1), np.asarray(a2))
+
+
 def run_json(argv, capsys):
     assert main(argv + ["--json"]) == 0
     return json.loads(capsys.readouterr().out)

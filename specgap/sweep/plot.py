@@ -82,10 +82,9 @@ def _diagram(ax, tau, values, labels, tc, cc, ts, delta, parameter, title):
     name = {"ratio": "ratio", "alpha": "alpha", "fraction": "f"}.get(parameter, "alpha")
     D = PhaseDiagram(tau, np.asarray(values, float), name, np.ma.masked_invalid(labels), tc, cc,
                      np.asarray(ts, float)[:, None], delta)
-    plot_phase_diagram(D, ax)
+    plot_phase_diagram(D, ax, log_values=parameter not in ("alpha", "fraction"))     # ratio, d, n: log
     if parameter not in ("ratio", "alpha", "fraction"):
         ax.set_ylabel(parameter)
-        ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
 
 
