@@ -374,11 +374,11 @@ def test_cell_cost_orders_tasks_longest_first(client, tmp_path, monkeypatch):
     from specgap.sweep.tasks import cell_cost
     sim = SweepSpec(task="simulate", alpha=[0.3, 0.7], ratio=[0.1], fraction=[0.75], t="1e-3:10:8", d=[40, 400],
                     draws=2, seed=1)
-    c = [cell_cost(sim, i) for i in range(sim.n_cells)]                    # (alpha, d) = (.3,40) (.3,400) (.7,40) (.7,400)
+    c = [cell_cost(sim, i) for i in range(sim.n_cells)]          # (alpha, d): (.3,40) (.3,400) (.7,40) (.7,400)
     assert c[0] < c[1] < c[3] and c[0] < c[2] < c[3]
     fn = SweepSpec(task="finite-n", alpha=[0.5], ratio=[0.1], fraction=[0.75], t="1e-3:10:4", d=[20, 80],
                    n=[10, 1000], draws=1, points=2)
-    f = [cell_cost(fn, i) for i in range(fn.n_cells)]                      # (d, n) = (20,10) (20,1000) (80,10) (80,1000)
+    f = [cell_cost(fn, i) for i in range(fn.n_cells)]            # (d, n): (20,10) (20,1000) (80,10) (80,1000)
     assert f[0] < f[1] < f[3] and f[0] < f[2] < f[3]
     th = SweepSpec(task="theory", alpha=[0.3, 0.5], ratio=[0.1], t="1e-3:10:8")
     assert cell_cost(th, 0) == cell_cost(th, 1)

@@ -83,7 +83,8 @@ def register(sub, help_text):
     c.add_argument("--ratio", type=float_list, default=None, help="sigma_2^2/sigma_1^2 values (default 0.01)")
     c.add_argument("--fraction", type=float_list, default=None, help="fraction of the first level (default 0.75)")
     c.add_argument("--t", type=str, default=None, help="LOW:HIGH:N (log-spaced) or t1,t2,.. (default 1e-3:10:40)")
-    c.add_argument("--d", type=_int_list, default=None, help="ambient dimensions (simulate, finite-n, network; default 200)")
+    c.add_argument("--d", type=_int_list, default=None,
+                   help="ambient dimensions (simulate, finite-n, network; default 200)")
     c.add_argument("--n", type=_int_list, default=None, help="training-set sizes (finite-n, network; default 100)")
     c.add_argument("--draws", type=int, default=None, help="F draws per cell (network: one network each; default 8)")
     c.add_argument("--points", type=int, default=None, help="query points per draw (finite-n, network; default 4)")
@@ -101,7 +102,8 @@ def register(sub, help_text):
     c.add_argument("--workers", type=int, default=None,
                    help="worker processes of the local cluster (default: cores, or serial when the sweep's "
                         "estimated work is less than starting them); 0 = serial, no Dask")
-    c.add_argument("--batch", type=int, default=None, help="cells per task = per chunk of a new store (default: by task and workers)")
+    c.add_argument("--batch", type=int, default=None,
+                   help="cells per task = per chunk of a new store (default: by task and workers)")
     c.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     c.set_defaults(handler=_run)

@@ -4,18 +4,17 @@
   core (``n_workers = workers or cores``, ``threads_per_worker = 1``), shut down at the end; started by
   :func:`local_cluster` with Dask's background work turned down and glibc's memory reuse left on
   (:data:`LOCAL_CONFIG`), because on a small machine the workers share the cores with the client, the
-  scheduler and the nannies. A sweep whose estimated work
-  (:func:`specgap.sweep.tasks.cell_cost`) is less than starting the cluster saves (:func:`serial_below`) runs
-  the serial loop instead, and says so on stderr.
+  scheduler and the nannies. A sweep whose estimated work (:func:`specgap.sweep.tasks.cell_cost`) is less
+  than starting the cluster saves (:func:`serial_below`) runs the serial loop instead, and says so on stderr.
 - ``scheduler='tcp://host:8786'``: an existing cluster (``dask scheduler`` / ``dask worker``,
   dask-jobqueue, Kubernetes); its scheduler and workers need the same specgap (checked first:
   :func:`check_workers`). ``client=``: a :class:`distributed.Client` the caller owns (left open).
   ``workers=0``: no Dask, the serial loop in this process (same cells, same writes).
 - Cells are grouped into blocks of contiguous cells (one task and one store chunk each; ``batch`` cells,
-  by default about 4 tasks per worker, 2 for theory cells, at most 8 cells for measured ones). Tasks are submitted most
-  expensive first (:func:`specgap.sweep.tasks.cell_cost`: longest-processing-time order, so the last tasks
-  are short and the workers finish together), before the store is created, so creating it overlaps the
-  first tasks.
+  by default about 4 tasks per worker, 2 for theory cells, at most 8 cells for measured ones). Tasks are
+  submitted most expensive first (:func:`specgap.sweep.tasks.cell_cost`: longest-processing-time order, so
+  the last tasks are short and the workers finish together), before the store is created, so creating it
+  overlaps the first tasks.
 - Only this process (the client) writes the store, block by block in completion order (values, then the
   done flags), so a task that is re-run after its worker died is still written once, and an interrupted
   sweep loses at most the blocks in flight; ``resume=True`` submits only cells not marked done.
@@ -109,10 +108,11 @@ def serial_below(workers: int) -> float:
 
 
 def _default_batch(spec: SweepSpec, n_cells: int, workers: int) -> int:
-    # about 4 tasks per worker (2 for theory cells): few enough that the client's per-task work (receiving and writing a block,
-    # ~25-50 ms) stays small, enough that the longest-first order balances the workers; measured cells take
-    # 0.1 s or more, so at most 8 per task keeps the loss on interruption small
-    per = 2 if spec.task == "theory" else 4      # theory cells are alike: 2 tasks per worker balance them
+    # about 4 tasks per worker: few enough that the client's per-task work (receiving and writing a block,
+    # ~25-50 ms) stays small, enough that the longest-first order balances the workers (theory cells are
+    # alike: 2 per worker); measured cells take 0.1 s or more, so at most 8 per task keeps the loss on
+    # interruption small
+    per = 2 if spec.task == "theory" else 4
     cap = 1024 if spec.task == "theory" else 8
     return int(max(1, min(cap, math.ceil(n_cells / (max(1, workers) * per)))))
 
@@ -160,7 +160,9 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     t0 = time.perf_counter()
     todo_mask = ~read_done(store).ravel() if resuming else np.ones(spec.n_cells, dtype=bool)
     pending = int(todo_mask.sum())
-    estimate = float(sum(cell_cost(spec, c) for c in np.flatnonzero(todo_mask)))
+    costs = np.zeros(spec.n_cells)                      # estimated seconds of each cell still to compute
+    costs[todo_mask] = [cell_cost(spec, c) for c in np.flatnonzero(todo_mask)]
+    estimate = float(costs.sum())
     serial = workers == 0 and scheduler is None and client is None
     if workers is None and scheduler is None and client is None and estimate < serial_below(default_workers()):
         serial = True                        # less work than starting the workers: computed here
@@ -198,7 +200,7 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
             if todo:
                 work.append((region, cells, todo))
         if not serial:                       # longest first (equal costs keep their order)
-            cost = [sum(cell_cost(spec, c) for c in todo) for _, _, todo in work]
+            cost = [costs[todo].sum() for _, _, todo in work]
             work = [work[i] for i in sorted(range(len(work)), key=lambda i: -cost[i])]
             futures = [client.submit(compute_batch, spec, todo, pure=False, priority=len(work) - i)
                        for i, (_, _, todo) in enumerate(work)]

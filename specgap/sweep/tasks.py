@@ -27,6 +27,8 @@ the exact score of the same ``F``, and ``loss`` (draw), the mean loss of the las
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from rmt.diagram import PHASE_CODES, _manifold
@@ -153,21 +155,16 @@ def _measured(spec, M, d, v, tau) -> dict:
             "largest_gap_dimension": largest_gap_dimension(v).astype(float), "ks": ks}
 
 
+@contextlib.contextmanager
 def _one_torch_thread():
     """torch limited to one intra-op thread (restored after): the same numbers in this process and on a worker."""
-    import contextlib
-
     import torch
-
-    @contextlib.contextmanager
-    def ctx():
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-    return ctx()
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _network(spec, M, d, n, seed, tau) -> dict:
@@ -244,7 +241,6 @@ def _one_blas_thread():
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with the [dask] extra
-        import contextlib
         return contextlib.nullcontext()
     return threadpool_limits(limits=1)
 
