@@ -415,3 +415,22 @@ def test_notebook_executes(run, tmp_path):
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["train"]["resumed_from"] == STEPS and len(s["per_time"]) == 3
     assert (tmp_path / "fig5_spectra.png").stat().st_size > 0
+
+
+def test_gpu_profile_on_bundled_mnist_holds_out_a_tenth():
+    """The paper-sized profile trains on 'all' images; the bundled 5,000 digits have no test split, so it trains
+    on 4,500 and measures the other 500 (none among the training digits); a training subset that leaves fewer
+    than n_images + 2 is refused, naming n_train (it used to fall back to training images silently)."""
+    from specgap.reproduce.fig5 import _held_out, fig5_settings, training_size
+    from trained.datasets import load_images
+    s = fig5_settings("mnist", profile="gpu")
+    assert s["n_train"] is None and training_size(s) == 4500
+    s = {**s, "n_train": 4500, "n_cloud": 5000}
+    held, labels = _held_out(s, None, None, 0)
+    assert held.shape[0] == 500 and labels.shape == (500,)
+    train = load_images("mnist", n=4500, seed=0).images.reshape(4500, -1).numpy()
+    H = held.reshape(500, -1).numpy()
+    seen = {r.tobytes() for r in train}
+    assert not any(h.tobytes() in seen for h in H)
+    with pytest.raises(ValueError, match="n_train: 4990 of the 5000 mnist images leave 10 held out"):
+        _held_out({**s, "n_train": 4990, "n_images": 32}, None, None, 0)

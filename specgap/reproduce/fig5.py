@@ -57,8 +57,8 @@ from trained.network_spectra import (
 from ._artefacts import stamp, use_agg, write_artefacts
 
 __all__ = ["FIG5_DATASETS", "CPU_PROFILES", "PROFILES", "RELATIVE_WIDTH_GOAL", "fig5_settings", "default_profile",
-           "train_image_model", "pointcloud_dimensions", "dimension_intervals", "class_dimensions", "fig5_data",
-           "plot_fig5", "reproduce_fig5"]
+           "train_image_model", "training_size", "pointcloud_dimensions", "dimension_intervals", "class_dimensions",
+           "fig5_data", "plot_fig5", "reproduce_fig5"]
 
 #: per dataset: resolution, ambient dimension, Jacobian method, and the full-mode settings (GPU-sized)
 FIG5_DATASETS = {
@@ -404,6 +404,7 @@ def _fig5_data(s, data_dir, out, seed, device, progress):
     import torch
     t0 = time.perf_counter()
     seed = positive_int("seed", seed, minimum=0)
+    s = {**s, "n_train": training_size(s, data_dir)}              # the summary records the size used
     n_train = s["n_train"]
     data = image_data(s["dataset"], data_dir, n=n_train, resolution=s["resolution"], seed=seed)
     ckpt_dir = None if out is None else Path(out) / "checkpoint"
@@ -497,10 +498,28 @@ def _class_names(dataset):
     return None if names is None else list(names)
 
 
+def training_size(s: dict, data_dir=None) -> int | None:
+    """Training images of a run: ``s['n_train']``; when that is None (all) and the data have no test split
+    (e.g. the bundled 5,000 MNIST digits), all but a tenth (at least ``n_images + 2``), so that the measured
+    images are held out."""
+    if s["n_train"] is not None or _has_test_split(s, data_dir):
+        return s["n_train"]
+    total = len(load_images(s["dataset"], data_dir, train=True, resolution=s["resolution"]))
+    return total - max(total // 10, s["n_images"] + 2)
+
+
+def _has_test_split(s, data_dir) -> bool:
+    try:
+        load_images(s["dataset"], data_dir, train=False, resolution=s["resolution"], n=1)
+        return True
+    except (ValueError, FileNotFoundError):
+        return False
+
+
 def _held_out(s, data_dir, data, seed):
     """Images not used for training, with their labels (None for unlabelled data): the test split where it
-    exists, else the complement of the training subset; shuffled by ``seed``, at most
-    ``max(n_cloud, n_images)`` of them."""
+    exists, else the complement of the training subset (``ValueError`` naming ``n_train`` when fewer than
+    ``n_images + 2`` are left); shuffled by ``seed``, at most ``max(n_cloud, n_images)`` of them."""
     try:
         imgs = load_images(s["dataset"], data_dir, train=False, resolution=s["resolution"])
         pool, labels = imgs.images, imgs.labels
@@ -510,8 +529,9 @@ def _held_out(s, data_dir, data, seed):
             set(load_images(s["dataset"], data_dir, n=s["n_train"], resolution=s["resolution"],
                             seed=seed).indices.tolist())
         keep = [i for i, j in enumerate(imgs.indices.tolist()) if j not in used]
-        if len(keep) < s["n_images"] + 2:                               # no held-out images: use training ones
-            keep = list(range(len(imgs)))
+        if len(keep) < s["n_images"] + 2:
+            raise ValueError(f"n_train: {s['n_train']} of the {len(imgs)} {s['dataset']} images leave {len(keep)} "
+                             f"held out, fewer than n_images + 2 = {s['n_images'] + 2}; lower n_train")
         pool, labels = imgs.images[keep], None if imgs.labels is None else imgs.labels[keep]
     perm = np.random.default_rng([seed, 11]).permutation(pool.shape[0])[:max(s["n_cloud"], s["n_images"])]
     return pool[perm], None if labels is None else labels[perm].numpy()
