@@ -271,6 +271,8 @@ def test_profiles():
     assert gpu["net"]["width"] == FIG5_DATASETS["mnist"]["net"]["width"] and gpu["threads"] is None
     with mock.patch("torch.cuda.is_available", return_value=True):
         assert fig5_settings("mnist")["profile"] == "gpu"
+        from specgap.reproduce.fig5 import default_profile
+        assert default_profile("cpu") == "cpu" and default_profile("cuda:0") == "gpu"    # the run's device
     with mock.patch("torch.cuda.is_available", return_value=False):
         assert fig5_settings("mnist")["profile"] == "cpu"
     assert fig5_settings("mnist", True)["profile"] == "quick"

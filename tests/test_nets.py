@@ -167,3 +167,26 @@ def test_resolve_device(monkeypatch):
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="CUDA is not available"):
         resolve_device("cuda")
+
+
+def test_torch_threads_sets_and_restores():
+    """The one thread-count context of the package (fig3/fig4, fig5, the network sweep task): set for the block,
+    restored afterwards even when the block raises; None leaves the count alone; 0 is refused."""
+    import torch
+
+    from trained.nets import torch_threads
+    before = torch.get_num_threads()
+    target = 2 if before == 1 else 1
+    with torch_threads(target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"):
+        with torch_threads(target):
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        with torch_threads(0):
+            pass
+    assert torch.get_num_threads() == before

@@ -33,8 +33,8 @@ from rmt.schedules import get_schedule
 
 from .jacobian import as_backend, jacobian, jacobian_spectrum
 
-__all__ = ["bootstrap_interval", "GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD", "NormalBundle", "ESTIMATORS",
-           "RECOMMENDED", "SparseSampleWarning", "default_tau_grid", "MIN_SAMPLES"]
+__all__ = ["bootstrap_interval", "GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD",
+           "NormalBundle", "ESTIMATORS", "RECOMMENDED", "SparseSampleWarning", "default_tau_grid", "MIN_SAMPLES"]
 
 #: fewer points than this and no answer is meaningful: one query point and two points for a covariance
 MIN_SAMPLES = 3

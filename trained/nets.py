@@ -15,6 +15,7 @@ pre-activation (local-complexity descriptors).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ from torch import nn
 from rmt._validate import positive, positive_int
 from rmt.schedules import get_schedule
 
-__all__ = ["resolve_device", "TimeEmbedding", "ResMLP", "UNet", "ScoreModel", "ARCHS", "build_model"]
+__all__ = ["resolve_device", "torch_threads", "TimeEmbedding", "ResMLP", "UNet", "ScoreModel", "ARCHS", "build_model"]
 
 
 def resolve_device(device="auto") -> torch.device:
@@ -45,6 +46,18 @@ def resolve_device(device="auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available (use --device auto or cpu)")
     return dev
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's CPU intra-op thread count set to ``n`` for the block and restored afterwards (None: unchanged)."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(positive_int("threads", n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -50,9 +50,7 @@ def _fig5(args):
             raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
     if args.dataset in ("cifar10", "celeba") and args.data_dir is None:
         raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
-    import torch
-
-    from ..reproduce.fig5 import fig5_settings, reproduce_fig5
+    from ..reproduce.fig5 import default_profile, fig5_settings, reproduce_fig5
     if args.quick and args.profile is not None:
         raise ValueError(f"--profile {args.profile} cannot be combined with --quick")
     from trained.nets import resolve_device
@@ -72,8 +70,7 @@ def _fig5(args):
         over["threads"] = args.threads
     if args.per_class is not None:
         over["per_class"] = args.per_class
-    profile = "quick" if args.quick else (args.profile or ("gpu" if torch.cuda.is_available() and
-                                                           str(args.device) != "cpu" else "cpu"))
+    profile = "quick" if args.quick else (args.profile or default_profile(args.device))
     settings = fig5_settings(args.dataset, args.quick, profile, **over)
     try:
         s = reproduce_fig5(args.out, args.dataset, args.data_dir, quick=args.quick, seed=args.seed,
@@ -95,7 +92,8 @@ def _fig5(args):
         p = r[key]["pooled"]
         lines.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}] "
                      f"{p['relative_width']:.2f}; per class: " +
-                     ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})" for c, g in r[key]["per_class"].items()))
+                     ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})"
+                               for c, g in r[key]["per_class"].items()))
     lines.append(f"    TwoNN {dim['twonn']['global']:.1f}; profile {s['settings']['profile']}, device {s['device']}, "
                  f"{s['minutes']:.1f} min; files in {args.out}")
     emit(args, s, "\n".join(lines))

@@ -40,6 +40,7 @@ from rmt.profiles import VarianceProfile
 from rmt.spectrum import Spectrum
 from simulate.agreement import mean_sem
 from trained.data import LinearManifoldData, linear_manifold_data
+from trained.nets import torch_threads
 from trained.network_spectra import (
     gap_opening_times,
     gap_widths,
@@ -368,22 +369,6 @@ def plot_fig3(data: dict):
     return figs
 
 
-class _threads:
-    """Set torch's CPU thread count for the block (restored afterwards)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __enter__(self):
-        import torch
-        self.old = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        import torch
-        torch.set_num_threads(self.old)
-
-
 def reproduce_fig3(out=None, *, quick: bool = False, seed: int = 0, runs=None, panels=("a", "b", "c"),
                    progress: bool = True, settings: dict | None = None) -> dict:
     """Reproduce Fig. 3 and return its summary.
@@ -395,7 +380,7 @@ def reproduce_fig3(out=None, *, quick: bool = False, seed: int = 0, runs=None, p
     settings = settings or fig34_settings(quick)
     runs = runs if runs is not None else (None if out is None else Path(out) / "runs")
     t0 = time.perf_counter()
-    with _threads(settings["threads"]):
+    with torch_threads(settings["threads"]):
         data = fig3_data(settings, runs, panels=panels, seed=seed, progress=progress)
     s = data["summary"]
     s["runs"] = None if runs is None else str(runs)
@@ -506,7 +491,7 @@ def reproduce_fig4(out=None, *, quick: bool = False, seed: int = 0, runs=None, t
     settings = settings or fig34_settings(quick)
     runs = runs if runs is not None else (None if out is None else Path(out) / "runs")
     t0 = time.perf_counter()
-    with _threads(settings["threads"]):
+    with torch_threads(settings["threads"]):
         data = fig4_data(settings, runs, times=times, seed=seed, progress=progress)
     s = data["summary"]
     s["runs"] = None if runs is None else str(runs)

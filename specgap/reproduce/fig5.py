@@ -119,10 +119,10 @@ PROFILES = ("quick", "cpu", "gpu")
 RELATIVE_WIDTH_GOAL = 0.3
 
 
-def default_profile() -> str:
-    """``gpu`` when torch sees CUDA, else ``cpu``."""
-    import torch
-    return "gpu" if torch.cuda.is_available() else "cpu"
+def default_profile(device="auto") -> str:
+    """``gpu`` when the run goes to CUDA (``device`` 'auto' with CUDA present, or 'cuda[:N]'), else ``cpu``."""
+    from trained.nets import resolve_device
+    return "gpu" if resolve_device(device).type == "cuda" else "cpu"
 
 
 def fig5_settings(dataset: str = "mnist", quick: bool = False, profile: str | None = None, **overrides) -> dict:
@@ -389,15 +389,10 @@ def fig5_data(dataset: str = "mnist", data_dir=None, *, quick: bool = False, out
     Returns a dict with ``settings``, ``train`` (TrainResult), ``spectrum`` (noised held-out images),
     ``trajectory_spectrum`` (reverse trajectories, or None), ``samples`` (N, C, H, W), ``summary``.
     """
-    import torch
+    from trained.nets import torch_threads
     s = settings if settings is not None else fig5_settings(dataset, quick)
-    threads = torch.get_num_threads()
-    if s.get("threads"):
-        torch.set_num_threads(s["threads"])
-    try:
+    with torch_threads(s.get("threads")):
         return _fig5_data(s, data_dir, out, seed, device, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fig5_data(s, data_dir, out, seed, device, progress):
@@ -525,9 +520,8 @@ def _held_out(s, data_dir, data, seed):
         pool, labels = imgs.images, imgs.labels
     except (ValueError, FileNotFoundError):
         imgs = load_images(s["dataset"], data_dir, train=True, resolution=s["resolution"])
-        used = set(imgs.indices.tolist()) if s["n_train"] is None else \
-            set(load_images(s["dataset"], data_dir, n=s["n_train"], resolution=s["resolution"],
-                            seed=seed).indices.tolist())
+        used = set(load_images(s["dataset"], data_dir, n=s["n_train"], resolution=s["resolution"],
+                               seed=seed).indices.tolist())                   # n_train None: all of them
         keep = [i for i, j in enumerate(imgs.indices.tolist()) if j not in used]
         if len(keep) < s["n_images"] + 2:
             raise ValueError(f"n_train: {s['n_train']} of the {len(imgs)} {s['dataset']} images leave {len(keep)} "
@@ -646,7 +640,8 @@ def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bo
 
     ``out`` receives ``fig5_spectra.png``, ``fig5_dimension.png``, ``fig5_classes.png`` (dimension per class,
     both routes), ``fig5_samples.png``, ``spectra.npz``, ``class_spectra.npz`` and ``class_images.npz`` (the
-    per-class images, their rows in the held-out pool, labels, ``t``), ``images.npz`` (those images ``x0``; the points are ``noised_images(x0, t, seed=seed)``),
+    per-class images, their rows in the held-out pool, labels, ``t``), ``images.npz`` (those images ``x0``;
+    the points are ``noised_points(x0, t, schedule, seed, shared_noise=True)``),
     ``trajectory_spectra.npz``, ``samples.npz``, ``summary.json`` and the training
     checkpoint ``checkpoint/checkpoint.pt`` (reused by a rerun with the same settings).
     """
@@ -664,7 +659,8 @@ def reproduce_fig5(out=None, dataset: str = "mnist", data_dir=None, *, quick: bo
             arrays["samples"] = {"samples": data["samples"].numpy()}
         spectra["class_spectra"] = data["class_spectrum"]
         lab = data["class_labels"]
-        arrays["class_images"] = {"x0": data["class_images"].numpy(), "rows": np.asarray(summary["dimension_small_t"]["rows"]),
+        arrays["class_images"] = {"x0": data["class_images"].numpy(),
+                                  "rows": np.asarray(summary["dimension_small_t"]["rows"]),
                                   "labels": np.full(len(data["class_images"]), -1) if lab is None else lab,
                                   "t": np.array([summary["dimension_small_t"]["t"]]),
                                   "noise_seed": np.array([seed, NOISE_STREAM])}

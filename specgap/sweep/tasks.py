@@ -155,28 +155,17 @@ def _measured(spec, M, d, v, tau) -> dict:
             "largest_gap_dimension": largest_gap_dimension(v).astype(float), "ks": ks}
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """torch limited to one intra-op thread (restored after): the same numbers in this process and on a worker."""
-    import torch
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _network(spec, M, d, n, seed, tau) -> dict:
     from simulate.fmatrix import draw_seeds
     from trained.data import linear_manifold_data
     from trained.nets import build_model
+    from trained.nets import torch_threads
     from trained.network_spectra import network_spectra, noised_points, training_points
     from trained.train import TrainConfig, score_error, train
     R, T = spec.draws, len(spec.t)
     vals, err, loss = [], np.empty((R, T)), np.empty(R)
     s = np.sqrt(tau)
-    with _one_torch_thread():
+    with torch_threads(1):                       # the same numbers in this process and on a worker
         for r, sr in enumerate(draw_seeds(seed, R)):                       # draw r: F and training of its own
             sr = int(sr)
             data = linear_manifold_data(d, M.alpha, profile=M.profile, n=n, seed=sr)
