@@ -64,4 +64,4 @@ def theory_spectrum(manifold: LinearManifold, t, n: int, schedule="ve") -> Spect
     t = np.atleast_1d(np.asarray(t, dtype=float))
     vals = np.stack([JacobianSpectrum(manifold, float(tau)).quantiles(n) for tau in sch.tau(t)])
     meta = {"alpha": manifold.alpha, "profile": manifold.profile.as_dict()}
-    return Spectrum(vals, t, schedule=sch.name, source="theory", meta=meta)
+    return Spectrum(vals, t, schedule=sch, source="theory", meta=meta)

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Schedule", "VE", "VP", "DDPM", "EDM", "GeometricVE", "SCHEDULES", "get_schedule"]
+import dataclasses
+import warnings
+
+__all__ = ["Schedule", "VE", "VP", "DDPM", "EDM", "GeometricVE", "TabulatedVP", "SCHEDULES", "get_schedule"]
 
 
 def _times(name, t):
@@ -40,14 +43,34 @@ class Schedule:
     def t_of_tau(self, tau):
         raise NotImplementedError
 
+    def check_times(self, t, name="t"):
+        """Validated process times: a 1-d float array, finite and > 0 (ValueError naming ``name``)."""
+        return np.atleast_1d(_times(name, t)).astype(float)
+
+    def to_dict(self) -> dict:
+        """``{"name": ..., <parameters>}``, JSON-serialisable; :func:`get_schedule` rebuilds the schedule."""
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} if dataclasses.is_dataclass(self) else {}
+        return {"name": self.name, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}}
+
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        params = self.to_dict()
+        params.pop("name")
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+    def __str__(self):
+        return self.name
 
     def __eq__(self, other):
-        return type(self) is type(other)
+        """Same class and parameters; a string compares as :func:`get_schedule` of it (default parameters)."""
+        if isinstance(other, str):
+            try:
+                other = get_schedule(other)
+            except ValueError:
+                return False
+        return type(self) is type(other) and self.to_dict() == other.to_dict()
 
     def __hash__(self):
-        return hash(type(self))
+        return hash((type(self), repr(self)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +109,7 @@ class VP(Schedule):
         return 0.5 * np.log1p(_times("tau", tau))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DDPM(Schedule):
     """DDPM linear-beta VP schedule (Ho et al. 2020; continuous form of Song et al. 2021), ``t`` in ``(0, 1]``.
 
@@ -143,7 +166,7 @@ class EDM(Schedule):
         return np.sqrt(_times("tau", tau))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GeometricVE(Schedule):
     """Geometric VE (NCSN / Song et al. 2021), ``t`` in ``(0, 1]``: ``a = 1``,
     ``s(t) = sigma_min (sigma_max / sigma_min)^t``, so ``tau = sigma_min^2 (sigma_max / sigma_min)^{2t}``."""
@@ -169,15 +192,93 @@ class GeometricVE(Schedule):
         return 0.5 * np.log(tau / self.sigma_min ** 2) / np.log(self.sigma_max / self.sigma_min)
 
 
+@dataclass(frozen=True, eq=False)
+class TabulatedVP(Schedule):
+    """The discrete VP schedule a DDPM-family model was trained on (diffusers' ``alphas_cumprod``).
+
+    ``t`` is the training timestep index ``k = 0 .. K-1`` (the model is defined at those only):
+    ``a_k^2 = alpha_bar_k``, ``s_k^2 = 1 - alpha_bar_k``, ``tau_k = (1 - alpha_bar_k) / alpha_bar_k``.
+    ``check_times`` rounds a fractional timestep to the nearest one with a warning; ``a``, ``s2`` and
+    ``tau`` refuse anything but integer timesteps in range; ``t_of_tau`` returns the timestep whose
+    ``tau_k`` is nearest to ``tau`` in ``log tau``.
+    """
+
+    alphas_cumprod: tuple
+    name = "tabulated-vp"
+
+    def __post_init__(self):
+        ab = np.asarray(self.alphas_cumprod, dtype=float)
+        if ab.ndim != 1 or ab.size < 1 or not np.all(np.isfinite(ab)) or np.any(ab <= 0) or np.any(ab >= 1):
+            raise ValueError("alphas_cumprod must be a non-empty 1-d sequence of values in (0, 1)")
+        if np.any(np.diff(ab) >= 0):
+            raise ValueError("alphas_cumprod must decrease strictly with the timestep (noise increases)")
+        object.__setattr__(self, "alphas_cumprod", tuple(float(v) for v in ab))
+
+    def __repr__(self):
+        ab = self.alphas_cumprod
+        return f"TabulatedVP({self.n_steps} steps, alpha_bar {ab[0]:.6g} .. {ab[-1]:.6g})"
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.alphas_cumprod)
+
+    def _index(self, t):
+        t = np.asarray(t, dtype=float)
+        k = np.rint(t)
+        if not np.all(np.isfinite(t)) or np.any(k != t) or np.any(k < 0) or np.any(k > self.n_steps - 1):
+            raise ValueError(f"t must be integer timesteps in 0..{self.n_steps - 1} of the tabulated schedule, "
+                             f"got {t.tolist() if t.ndim else float(t)}")
+        return k.astype(int)
+
+    def check_times(self, t, name="t"):
+        """Timesteps as floats; fractional ones rounded to the nearest integer with a warning."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        if not np.all(np.isfinite(t)) or np.any(t < -0.5) or np.any(t > self.n_steps - 0.5):
+            raise ValueError(f"{name} must be timesteps in 0..{self.n_steps - 1}, got {t.tolist()}")
+        k = np.rint(t)
+        if np.any(k != t):
+            warnings.warn(f"{name}={t[k != t].tolist()} rounded to the nearest training timesteps "
+                          f"{k[k != t].astype(int).tolist()} (the model is defined at integer timesteps only)",
+                          stacklevel=2)
+        return k.astype(float)
+
+    def a(self, t):
+        return np.sqrt(np.asarray(self.alphas_cumprod)[self._index(t)])
+
+    def s2(self, t):
+        return 1.0 - np.asarray(self.alphas_cumprod)[self._index(t)]
+
+    def tau(self, t):
+        ab = np.asarray(self.alphas_cumprod)[self._index(t)]
+        return (1.0 - ab) / ab
+
+    def t_of_tau(self, tau):
+        tau = _times("tau", tau)
+        ab = np.asarray(self.alphas_cumprod)
+        lt = np.log((1.0 - ab) / ab)
+        return np.abs(np.log(tau)[..., None] - lt).argmin(axis=-1).astype(float)
+
+
 #: schedule name -> class (default parameters)
 SCHEDULES = {"ve": VE, "vp": VP, "ddpm": DDPM, "edm": EDM, "geometric": GeometricVE}
 
 
 def get_schedule(schedule) -> Schedule:
     """A name of :data:`SCHEDULES` (``'ve'``, ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'``; default
-    parameters) or a :class:`Schedule` -> schedule instance."""
+    parameters), a :class:`Schedule`, or a dict from :meth:`Schedule.to_dict` (parameters and tabulated
+    schedules included) -> schedule instance."""
     if isinstance(schedule, Schedule):
         return schedule
+    if isinstance(schedule, dict):
+        params = dict(schedule)
+        name = str(params.pop("name", "")).lower()
+        cls = {**SCHEDULES, TabulatedVP.name: TabulatedVP}.get(name)
+        if cls is None:
+            raise ValueError(f"schedule name must be one of {tuple(SCHEDULES) + (TabulatedVP.name,)}, got {name!r}")
+        try:
+            return cls(**params)
+        except TypeError as e:
+            raise ValueError(f"schedule {name!r}: bad parameters {sorted(params)} ({e})") from None
     key = str(schedule).lower()
     if key in SCHEDULES:
         return SCHEDULES[key]()

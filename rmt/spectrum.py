@@ -33,7 +33,8 @@ class Spectrum:
         ``eta`` values (spectrum of ``-Jn``) or singular values of ``Jn``.
     t : array, shape (T,)
         Process times; ``tau`` is derived with ``schedule``.
-    schedule : 've' or 'vp'
+    schedule : a :class:`rmt.schedules.Schedule` (kept with its parameters, tabulated schedules included),
+        a schedule name (default parameters) or a ``Schedule.to_dict()`` dict
     source : 'theory', 'simulation' or 'network'
     kind : 'eigenvalues' or 'singular values'
     meta : dict, JSON-serialisable description of the model (profile, alpha, d, ...)
@@ -41,7 +42,7 @@ class Spectrum:
 
     values: np.ndarray
     t: np.ndarray
-    schedule: str = "ve"
+    schedule: object = "ve"
     source: str = "simulation"
     kind: str = "eigenvalues"
     meta: dict = field(default_factory=dict)
@@ -61,14 +62,14 @@ class Spectrum:
             raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        self.schedule = get_schedule(self.schedule).name
+        self.schedule = get_schedule(self.schedule)
         self.values = np.sort(v, axis=-1)
         self.t = t
 
     # -- shape ------------------------------------------------------------------------------
     @property
     def tau(self) -> np.ndarray:
-        return get_schedule(self.schedule).tau(self.t)
+        return self.schedule.tau(self.t)
 
     @property
     def n_draws(self) -> int:
@@ -117,7 +118,7 @@ class Spectrum:
     def save(self, path) -> None:
         """Write ``eta`` (R, T, n), ``t``, ``tau`` and the metadata to an ``.npz`` file."""
         save_npz(path, eta=self.values, t=self.t, tau=self.tau,
-                 info=json.dumps({"schedule": self.schedule, "source": self.source, "kind": self.kind,
+                 info=json.dumps({"schedule": self.schedule.to_dict(), "source": self.source, "kind": self.kind,
                                   "meta": self.meta}))
 
     @classmethod

@@ -59,10 +59,16 @@ class ExactModel:
     ----------
     d : int, ambient dimension
     schedule : rmt.schedules.Schedule
+    data_shape : ``(d,)`` (with ``score(x, t)`` and ``schedule``, the diffusion-model protocol of
+        ``trained.protocol.DiffusionModel``, on numpy arrays)
     """
 
     d: int
     schedule = None
+
+    @property
+    def data_shape(self) -> tuple:
+        return (int(self.d),)
     #: number of float64 elements per internal chunk when forming (B, d, d) Jacobians or (B, K, d) arrays
     chunk_elements = 2 ** 24
 
@@ -146,7 +152,7 @@ class ExactModel:
         X, _ = self._points(x)
         times = np.atleast_1d(finite_array("times", times))
         vals = np.stack([self.eta(X, float(t)) for t in times], axis=1)
-        return Spectrum(vals, times, schedule=self.schedule.name, source="simulation",
+        return Spectrum(vals, times, schedule=self.schedule, source="simulation",
                         meta={"model": self.describe()})
 
     def sample(self, n, rng=None):

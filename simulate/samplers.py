@@ -228,7 +228,7 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
 
     spectrum = None
     if spt.size:
-        spectrum = Spectrum(np.stack(spec_vals, axis=1), spt, schedule=sch.name, source="simulation",
+        spectrum = Spectrum(np.stack(spec_vals, axis=1), spt, schedule=sch, source="simulation",
                             meta={"model": _describe(model), "sampler": method, "points": spectrum_points})
     return SampleResult(
         x=x, grid=grid, method=method,

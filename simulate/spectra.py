@@ -122,7 +122,7 @@ def spectra_from_eigenvalues(lam, t, d: int, schedule="ve", backend: str = "nump
     sch = get_schedule(schedule)
     t = np.atleast_1d(np.asarray(t, dtype=float))
     eta = eta_from_eigenvalues(lam, sch.tau(t), d, backend)
-    return Spectrum(eta, t, schedule=sch.name, source="simulation", meta=dict(meta or {}))
+    return Spectrum(eta, t, schedule=sch, source="simulation", meta=dict(meta or {}))
 
 
 def spectra_from_F(F, t, schedule="ve", backend: str = "numpy") -> Spectrum:

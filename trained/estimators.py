@@ -267,7 +267,7 @@ class _ScoreEstimator(BaseEstimator):
         if score is None:
             vals, neff, taus = self._empirical(X, idx)
             sch = get_schedule(self.schedule)
-            self.spectrum_ = Spectrum(vals, sch.t_of_tau(taus), schedule=sch.name, source="simulation",
+            self.spectrum_ = Spectrum(vals, sch.t_of_tau(taus), schedule=sch, source="simulation",
                                       meta={"model": "EmpiricalModel (held out)"})
         else:
             spec, taus = self._given(X, score, X[idx])
@@ -468,7 +468,7 @@ class FLIPD(_ScoreEstimator):
             be = as_backend(score, t=t, backend=self.backend)
             self._snorm[:, j] = s2 * np.sum(be.eval(a * query) ** 2, axis=1)
         from rmt.spectrum import Spectrum
-        return Spectrum(vals, sch.t_of_tau(taus), schedule=sch.name, source="network",
+        return Spectrum(vals, sch.t_of_tau(taus), schedule=sch, source="network",
                         meta={"note": "FLIPD: each row holds -tr(Jn)/d"}), taus
 
     def _given_tau_index(self, vals, manifold):

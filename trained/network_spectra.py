@@ -233,7 +233,7 @@ def network_spectra(model, x, t, *, method: str = "exact", meta: dict | None = N
     m = {"method": method, "points": int(X.shape[0]), "d": int(X.shape[2]), "k": engine.get("k"),
          "values": "1 - a sigma(D') (top k of D')" if denoiser else "sigma(Jn)", "seconds": round(seconds, 3),
          **(meta or {})}
-    return Spectrum(np.stack(vals, axis=1), t, schedule=sch.name, source="network", kind="singular values", meta=m)
+    return Spectrum(np.stack(vals, axis=1), t, schedule=sch, source="network", kind="singular values", meta=m)
 
 
 def _phase_counts(labels) -> dict:

@@ -38,7 +38,7 @@ def _spectra(args):
     v = spec.values
     res = {"d": args.d, "m": M.latent_dim(args.d),
            "alpha": M.alpha, "profile": M.profile.as_dict(), "draws": args.draws, "seed": args.seed,
-           "backend": args.backend, "schedule": spec.schedule, "t": spec.t.tolist(), "tau": spec.tau.tolist(),
+           "backend": args.backend, "schedule": spec.schedule.name, "t": spec.t.tolist(), "tau": spec.tau.tolist(),
            "spike_mass": float(np.mean(v == 1.0)), "spike_mass_theory": M.zero_mass,
            "covariance": {"min_nonzero_mean": float(np.mean(lam.min(axis=1))),
                           "max_mean": float(np.mean(lam.max(axis=1))),

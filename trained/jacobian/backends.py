@@ -6,6 +6,7 @@ models of :mod:`simulate.models` (through their torch and JAX versions, :mod:`si
 from __future__ import annotations
 
 import inspect
+import weakref
 
 import numpy as np
 
@@ -32,13 +33,12 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, f, dtype=None, device=None, budget=DEFAULT_BUDGET, mode="auto"):
+    def __init__(self, f, dtype=None, device=None, budget=DEFAULT_BUDGET, mode="auto", key=None):
         import torch
         self.torch = torch
         self.f = f
         if dtype is None:
-            params = list(f.parameters()) + list(f.buffers()) if isinstance(f, torch.nn.Module) else []
-            dtype = params[0].dtype if params and params[0].is_floating_point() else torch.float64
+            dtype = _param_dtype(f) or torch.float64
         self.dtype = {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype)
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
@@ -48,6 +48,8 @@ class TorchBackend:
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
         self.mode = mode
         self.route = None
+        self._key = key if key is not None else f
+        self._known_route = _route_of(self._key)
 
     def _t(self, a):
         return self.torch.as_tensor(np.ascontiguousarray(a), dtype=self.dtype, device=self.device)
@@ -66,8 +68,9 @@ class TorchBackend:
         xx = x[None].clone().requires_grad_(True)
         # parameters/buffers are shared by every pair: count only per-sample activations
         shared = set()
-        if isinstance(self.f, torch.nn.Module):
-            shared = {p.untyped_storage().data_ptr() for p in list(self.f.parameters()) + list(self.f.buffers())}
+        module = self._key if isinstance(self._key, torch.nn.Module) else getattr(self._key, "module", self.f)
+        if isinstance(module, torch.nn.Module):
+            shared = {p.untyped_storage().data_ptr() for p in list(module.parameters()) + list(module.buffers())}
 
         def pack(t):
             leaf_param = t.requires_grad and t.is_leaf and t is not xx
@@ -92,13 +95,19 @@ class TorchBackend:
         other = "reverse" if first == "forward" else "forward"
         errors = []
         # the math kernel of scaled_dot_product_attention has forward-AD and vmap batching rules (the fused
-        # CPU/GPU kernels lack some), so it is tried first; it is a no-op for modules without attention
-        for mode, kernel in ((first, "math"), (first, "default"), (other, "math"), (other, "default"),
-                             ("loop", "math")):
+        # CPU/GPU kernels lack some), so it is tried first; it is a no-op for modules without attention.
+        # Models whose kernels have no vmap rule (diffusers' attention UNets) take the vmap-free routes:
+        # the network's own batch axis carries the basis vectors ('batch-*').
+        routes = [(first, "math"), (first, "default"), (other, "math"), (other, "default"),
+                  ("batch-reverse", "math"), ("batch-forward", "math"), ("loop", "math")]
+        if self._known_route is not None:
+            routes.insert(0, self._known_route)
+        for mode, kernel in routes:
             try:
                 with _sdpa_context(kernel):
                     J = self._jacobian_mode(Xt, mode, chunk, d_out)
                 self.route = f"{mode}/{kernel}" + ("" if not errors else f" (after: {'; '.join(errors)})")
+                _remember(self._key, (mode, kernel))
                 return J
             except (NotImplementedError, RuntimeError) as e:
                 errors.append(f"{mode}/{kernel}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
@@ -114,6 +123,8 @@ class TorchBackend:
         if mode == "loop":
             out = [torch.autograd.functional.jacobian(self._single, Xt[b]).reshape(d_out, d) for b in range(B)]
             return torch.stack(out).detach().cpu().numpy().astype(float)
+        if mode.startswith("batch-"):
+            return self._jacobian_batched(Xt, mode[6:], chunk, d_out)
         n_basis = d if mode == "forward" else d_out
         Bc = max(1, min(B, chunk))
         Kc = max(1, min(n_basis, chunk // Bc))
@@ -140,47 +151,127 @@ class TorchBackend:
                         J[b0:b0 + nb, k0:k0 + kk.numel(), :] = rows.permute(1, 0, 2).cpu().numpy()
         return J
 
+    def _flat(self, z):
+        return self.f(z).reshape(z.shape[0], -1)
+
+    def _products(self, Xrep, V, mode):
+        """Rows of ``J(x_i) v_i`` (forward) or ``J(x_i)^T v_i`` (reverse) for a batch of (point, vector) pairs
+        stacked on the network's own batch axis: ``Xrep`` (N, d), ``V`` (N, d) or (N, d_out) -> (N, d_out) / (N, d).
+        No vmap: one forward (+ one backward) pass of the network on N inputs."""
+        torch = self.torch
+        if mode == "forward":
+            from torch.func import jvp
+            with torch.no_grad():
+                return jvp(self._flat, (Xrep,), (V,))[1]
+        with torch.enable_grad():
+            z = Xrep.detach().requires_grad_(True)
+            return torch.autograd.grad(self._flat(z), z, V)[0].detach()
+
+    def _jacobian_batched(self, Xt, mode, chunk, d_out):
+        """Full Jacobians with the basis vectors on the batch axis (vmap-free route): each pass evaluates
+        the network on up to ``chunk`` copies of the points with one basis vector each."""
+        torch = self.torch
+        B, d = Xt.shape
+        n_basis = d if mode == "forward" else d_out
+        J = np.empty((B, d_out, d))
+        pairs = [(b, k) for b in range(B) for k in range(n_basis)]
+        for p0 in range(0, len(pairs), max(1, chunk)):
+            pb = torch.tensor(pairs[p0:p0 + max(1, chunk)], device=self.device)
+            E = torch.zeros((pb.shape[0], n_basis), dtype=self.dtype, device=self.device)
+            E[torch.arange(pb.shape[0]), pb[:, 1]] = 1.0
+            R = self._products(Xt[pb[:, 0]], E, mode).cpu().numpy()
+            b_idx, k_idx = pb[:, 0].cpu().numpy(), pb[:, 1].cpu().numpy()
+            if mode == "forward":
+                J[b_idx, :, k_idx] = R
+            else:
+                J[b_idx, k_idx, :] = R
+        return J
+
     def linear_ops(self, x):
-        """``(matmat, rmatmat)`` of the Jacobian at one point ``x`` (d,): V (d, L) -> J V; U (d_out, L) -> J^T U."""
+        """``(matmat, rmatmat)`` of the Jacobian at one point ``x`` (d,): V (d, L) -> J V; U (d_out, L) -> J^T U.
+
+        Products run vmapped over the columns when the model's kernels allow it, otherwise (and then for the
+        rest of the run) on the network's batch axis, ``budget`` bytes at a time (``self.route``)."""
+        if _route_of(self._key, "ops") != "batch":
+            try:
+                mm, rmm = self._vmap_ops(x)
+                rmm(mm(np.eye(x.shape[0], 1)))                 # probe both products once
+                self.route = "vmap"
+                return mm, rmm
+            except (NotImplementedError, RuntimeError):
+                _remember(self._key, "batch", "ops")
+        return self._batched_ops(x)
+
+    def _batched_ops(self, x):
+        torch = self.torch
+        xt = self._t(x)
+        chunk = max(1, int(self.budget // self._bytes_per_pair(xt)))
+        state = {"forward": True}
+
+        def run(M, mode):
+            Mt = self._t(M).T.contiguous()                                  # (L, n)
+            out = []
+            for c0 in range(0, Mt.shape[0], chunk):
+                Mc = Mt[c0:c0 + chunk]
+                with _sdpa_context("math"):
+                    out.append(self._products(xt[None].expand(Mc.shape[0], -1).contiguous(), Mc, mode))
+            return torch.cat(out).T.cpu().numpy().astype(float)
+
+        def matmat(V):
+            if state["forward"]:
+                try:
+                    return run(V, "forward")
+                except (NotImplementedError, RuntimeError):
+                    state["forward"] = False          # forward AD missing: J V from the full Jacobian below
+            if "J" not in state:
+                state["J"] = self._jacobian_batched(xt[None], "reverse", chunk, self.d_out)[0]
+            return state["J"] @ V
+
+        def rmatmat(U):
+            return run(U, "reverse")
+        self.route = "batch"
+        return matmat, rmatmat
+
+    def _vmap_ops(self, x):
         torch = self.torch
         from torch.func import jvp, vjp, vmap
         xt = self._t(x)
-        f1 = self._single
-        state = {"kernel": "math"}
+        chunk = max(1, int(self.budget // self._bytes_per_pair(xt)))
 
         def flat(z):
-            return f1(z).reshape(-1)
-
-        def matmat(V):
-            Vt = self._t(V).T.contiguous()
-            for kernel in dict.fromkeys((state["kernel"], "default")):
-                try:
-                    with _sdpa_context(kernel), torch.no_grad():
-                        out = vmap(lambda v: jvp(flat, (xt,), (v,))[1])(Vt)
-                    state["kernel"] = kernel
-                    return out.T.cpu().numpy().astype(float)
-                except (NotImplementedError, RuntimeError):
-                    continue
-            # forward mode unavailable: J V = (J^T)^T V via reverse mode on the transposed problem
-            return _reverse_matmat(flat, xt, Vt, self)
+            return self._single(z).reshape(-1)
 
         with _sdpa_context("math"):
             _, pull = vjp(flat, xt)
 
+        def matmat(V):
+            with _sdpa_context("math"), torch.no_grad():
+                out = vmap(lambda v: jvp(flat, (xt,), (v,))[1], chunk_size=chunk)(self._t(V).T.contiguous())
+            return out.T.cpu().numpy().astype(float)
+
         def rmatmat(U):
-            Ut = self._t(U).T.contiguous()
-            with torch.no_grad():
-                return vmap(lambda u: pull(u)[0])(Ut).T.cpu().numpy().astype(float)
+            with _sdpa_context("math"), torch.no_grad():
+                out = vmap(lambda u: pull(u)[0], chunk_size=chunk)(self._t(U).T.contiguous())
+            return out.T.cpu().numpy().astype(float)
         return matmat, rmatmat
 
 
-def _reverse_matmat(flat, xt, Vt, backend):
-    """``J V`` without forward mode: form J^T by VJPs on the output basis, then multiply (fallback)."""
-    torch = backend.torch
-    from torch.func import jacrev
-    with torch.no_grad(), _sdpa_context("math"):
-        J = jacrev(flat)(xt)
-    return (J @ Vt.T).cpu().numpy().astype(float)
+_ROUTES = weakref.WeakKeyDictionary()
+
+
+def _route_of(key, what="jacobian"):
+    """The autodiff route that last worked for this model (``what``: 'jacobian' or 'ops'), or None."""
+    try:
+        return _ROUTES.get(key, {}).get(what)
+    except TypeError:                     # not weak-referenceable: no memory
+        return None
+
+
+def _remember(key, route, what="jacobian"):
+    try:
+        _ROUTES.setdefault(key, {})[what] = route
+    except TypeError:
+        pass
 
 
 def _module_device(f):
@@ -309,14 +400,17 @@ class NumpyBackend:
 
 def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAULT_BUDGET, mode="auto",
                time_arg=None):
-    """Wrap ``f`` (torch module/callable, JAX callable, numpy callable or exact model) at time ``t``.
+    """Wrap ``f`` at time ``t``: a :class:`trained.protocol.DiffusionModel` (its ``score``), an exact model, or a
+    torch / JAX / numpy callable.
 
-    ``backend``: 'torch' | 'jax' | 'numpy' (default: detected; exact models use torch).
-    ``time_arg``: call ``f(x, t)`` with ``t`` the process time as a Python float (default: when ``t`` is
-    given and ``f`` takes two positional arguments, e.g. :class:`trained.nets.ScoreModel`). Modules with a
-    ``data_shape`` of rank > 1 (images) are evaluated on flat vectors ``(B, prod(data_shape))``.
+    ``backend``: 'torch' | 'jax' | 'numpy' (default: detected; exact models use torch). A diffusion model is
+    differentiated through ``score(x, t)`` on flat vectors ``(B, prod(data_shape))``. For a plain callable,
+    ``time_arg`` calls ``f(x, t)`` with ``t`` a Python float (default: when ``t`` is given and ``f`` takes two
+    positional arguments); modules with a ``data_shape`` of rank > 1 are evaluated on flat vectors.
     """
     from simulate.models import ExactModel
+
+    from ..protocol import flat_score, is_diffusion_model
     if isinstance(f, ExactModel):
         if t is None:
             raise ValueError("t must be given for an exact model (its score depends on the process time)")
@@ -327,8 +421,14 @@ def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAU
         if backend == "numpy":
             return NumpyBackend(lambda X: f.score(X, t))
         raise ValueError(f"backend must be 'torch', 'jax' or 'numpy', got {backend!r}")
-    if not callable(f):
-        raise ValueError(f"f must be callable or an exact model, got {type(f).__name__}")
+    if not callable(f) and not is_diffusion_model(f):
+        raise ValueError(f"f must be callable, an exact model or a diffusion model, got {type(f).__name__}")
+    if is_diffusion_model(f) and t is not None and backend in (None, "torch", "numpy"):
+        g = flat_score(f, t)
+        if backend == "numpy":
+            return NumpyBackend(g)
+        module = f if _is_torch_callable(f) else getattr(f, "module", None)
+        return TorchBackend(g, dtype or _param_dtype(module), device or _module_device(module), budget, mode, key=f)
     if backend is None:
         backend = "torch" if _is_torch_callable(f) else "jax" if _is_jax_callable(f) else None
         if backend is None:
@@ -337,12 +437,22 @@ def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAU
     if t is not None and (time_arg or (time_arg is None and _n_positional(f) >= 2)):
         g = _with_time(g, t, backend)
     if backend == "torch":
-        return TorchBackend(g, dtype, device, budget, mode)
+        return TorchBackend(g, dtype, device, budget, mode, key=f)
     if backend == "jax":
         return JaxBackend(g, budget, mode, dtype=dtype or getattr(f, "_specgap_dtype", None))
     if backend == "numpy":
         return NumpyBackend(g)
     raise ValueError(f"backend must be 'torch', 'jax' or 'numpy', got {backend!r}")
+
+
+def _param_dtype(module):
+    """Floating dtype of a torch module's first parameter/buffer (None: no module or no floating tensor)."""
+    import torch
+    if isinstance(module, torch.nn.Module):
+        for p in list(module.parameters()) + list(module.buffers()):
+            if p.is_floating_point():
+                return p.dtype
+    return None
 
 
 def _torch_dtype(dtype):

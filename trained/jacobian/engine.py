@@ -102,14 +102,25 @@ def _points(x):
 
 
 def _schedule_of(f, schedule):
+    """The schedule of a diffusion model (a different ``schedule`` argument is refused), else ``schedule``."""
+    from ..protocol import is_diffusion_model
     from simulate.models import ExactModel
-    if isinstance(f, ExactModel):
-        if schedule is not None and get_schedule(schedule) != f.schedule:
-            raise ValueError(f"schedule {schedule!r} differs from the model's schedule {f.schedule.name!r}")
-        return f.schedule
+    if isinstance(f, ExactModel) or (is_diffusion_model(f) and f.schedule is not None):
+        own = get_schedule(f.schedule)
+        if schedule is not None and get_schedule(schedule) != own:
+            raise ValueError(f"schedule {schedule!r} differs from the model's schedule {own!r}")
+        return own
     if schedule is None and getattr(f, "schedule", None) is not None:
         return get_schedule(f.schedule)
     return get_schedule(schedule or "ve")
+
+
+def _working_eps(be):
+    """Machine epsilon of the backend's arithmetic (float64 unless the backend runs float32)."""
+    dt = getattr(be, "dtype", None)
+    if dt is None or str(dt) in ("float64", "torch.float64"):
+        return float(np.finfo(np.float64).eps)
+    return float(np.finfo(np.float32).eps)
 
 
 def _fd_sigma(sigma, t, sch):
@@ -178,7 +189,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
     X = _points(x)
     P, d = X.shape
     sch = _schedule_of(f, schedule)
-    times = None if t is None else np.atleast_1d(finite_array("t", t, positive_values=True))
+    times = None if t is None else sch.check_times(t)
     if operator is None:
         operator = "map" if times is None else ("denoiser" if method == "lanczos" else "score")
     if operator not in OPERATORS:
@@ -229,10 +240,11 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
                 d_out = mm(np.zeros((d, 1))).shape[0]
                 if c0 and d_out != d:
                     raise ValueError("operator 'denoiser' needs a square Jacobian (d_out = d)")
+                tol_p = max(tol, 32 * _working_eps(be))    # float32 products cannot reach 1e-10
                 if solver == "krylov":
-                    U, S, V, info = krylov_svd(matmat, rmatmat, d, k, tol=tol, maxiter=maxiter, seed=seed + p)
+                    U, S, V, info = krylov_svd(matmat, rmatmat, d, k, tol=tol_p, maxiter=maxiter, seed=seed + p)
                 else:
-                    U, S, V, info = scipy_svds(matmat, rmatmat, d, d_out, k, solver, tol, seed + p)
+                    U, S, V, info = scipy_svds(matmat, rmatmat, d, d_out, k, solver, tol_p, seed + p)
                 Ss.append(S)
                 Us.append(U)
                 Vs.append(V)
@@ -240,7 +252,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
             Ss = np.stack(Ss)
             if return_vectors:
                 Us, Vs = np.stack(Us), np.stack(Vs)
-            inf = {"solver": solver, "products": [r.get("products") for r in res],
+            inf = {"solver": solver, "route": be.route, "tol": tol_p, "products": [r.get("products") for r in res],
                    "residual": [r.get("residual") for r in res]}
         S_all.append(Ss)
         if return_vectors:
@@ -253,7 +265,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
         vals = 1.0 - a_t[None, :, None] * S
     else:
         vals = S
-    spec = Spectrum(vals, np.zeros(1) + 1.0 if times is None else times, schedule=sch.name, source="network",
+    spec = Spectrum(vals, np.zeros(1) + 1.0 if times is None else times, schedule=sch, source="network",
                     kind="singular values",
                     meta={"method": method, "operator": operator, "t_given": times is not None,
                           "values": "1 - a sigma(D')" if operator == "denoiser" else "sigma"})
