@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rmt._validate import finite_array, positive, positive_int
-from rmt.schedules import VE, VP
+from rmt.schedules import DDPM, EDM, VE, VP, GeometricVE
 from rmt.spectrum import Spectrum
 
 from .models import ExactModel, as_rng
@@ -34,7 +34,11 @@ def sde_coefficients(schedule, t):
 
     Parameters
     ----------
-    schedule : rmt Schedule (VE or VP);  t : float or array of process times
+    schedule : rmt Schedule (VE, VP, DDPM, EDM, GeometricVE);  t : float or array of process times
+
+    ``g^2 = d s^2/dt - 2 f s^2``: VE ``(0, 1)``; VP ``(-1, 2)``; DDPM ``(-beta(t)/2, beta(t))``; EDM
+    ``(0, 2t)``; geometric VE ``(0, 2 ln(sigma_max/sigma_min) s(t)^2)``.
+
     Returns
     -------
     (f, g2) : floats or arrays shaped like ``t``
@@ -44,7 +48,15 @@ def sde_coefficients(schedule, t):
         return np.zeros_like(t), np.ones_like(t)
     if isinstance(schedule, VP):
         return -np.ones_like(t), 2.0 * np.ones_like(t)
-    raise ValueError(f"schedule must be VE or VP for the samplers, got {schedule!r}")
+    if isinstance(schedule, DDPM):
+        beta = schedule.beta_min + t * (schedule.beta_max - schedule.beta_min)
+        return -0.5 * beta, beta
+    if isinstance(schedule, EDM):
+        return np.zeros_like(t), 2.0 * t
+    if isinstance(schedule, GeometricVE):
+        return np.zeros_like(t), 2.0 * np.log(schedule.sigma_max / schedule.sigma_min) * schedule.s2(t)
+    raise ValueError(f"schedule must be continuous (VE, VP, DDPM, EDM, geometric) for the SDE samplers, got "
+                     f"{schedule!r}")
 
 
 def time_grid(schedule, t_start, t_end, steps, spacing="log", extra=()):

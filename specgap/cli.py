@@ -17,7 +17,8 @@ from .commands._common import UsageError, budgets, check_out, snapshot, write_ma
 
 #: optional dependency (top-level module) -> the extra that installs it
 EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
-          "skimage": "data", "PIL": "data", "dask": "dask", "distributed": "dask", "xarray": "dask", "zarr": "dask"}
+          "skimage": "data", "PIL": "data", "dask": "dask", "distributed": "dask", "xarray": "dask", "zarr": "dask",
+          "diffusers": "diffusers", "safetensors": "diffusers", "huggingface_hub": "diffusers"}
 
 
 class _Parser(argparse.ArgumentParser):

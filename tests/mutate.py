@@ -28,6 +28,7 @@ RMT = ["tests/test_rmt_mp.py", "tests/test_rmt_gaps.py", "tests/test_rmt_diagram
 SIM = ["tests/test_simulate_fmatrix.py", "tests/test_simulate_spectra.py", "tests/test_agreement.py"]
 MODELS = ["tests/test_models.py", "tests/test_samplers.py"]
 ENGINE = ["tests/test_jacobian.py", "tests/test_estimators.py", "tests/test_network_spectra.py"]
+ADAPTERS = ["tests/test_adapters.py", "tests/test_cli_pretrained.py"]
 
 
 @dataclass
@@ -130,6 +131,24 @@ MUTATIONS = [
              "return float(np.exp(-np.sum(lam * np.log(lam))))",
              "return float(1.01 * np.exp(-np.sum(lam * np.log(lam))))",
              ["tests/test_vae_studies.py::test_vendi_score_closed_forms"]),
+    # ---- adapters (models specgap did not train) and the tabulated schedule
+    Mutation("tabulated VP: tau_k = (1 - ab)/ab +1%", "rmt/schedules.py",
+             "        return (1.0 - ab) / ab\n", "        return 1.01 * (1.0 - ab) / ab\n", ADAPTERS),
+    Mutation("adapters: v-prediction eps = a v + s x, a +1%", "trained/adapters.py",
+             "e = a * o + s * xb", "e = 1.01 * a * o + s * xb", ADAPTERS),
+    Mutation("adapters: x0-prediction eps = (x - a x0)/s +1%", "trained/adapters.py",
+             "e = (xb - a * o) / s", "e = (xb - 1.01 * a * o) / s", ADAPTERS),
+    Mutation("adapters: score = -eps/s_k +1%", "trained/adapters.py",
+             "return -self.eps(x, k) / float(np.sqrt(self.schedule.s2(k)[()]))",
+             "return -1.01 * self.eps(x, k) / float(np.sqrt(self.schedule.s2(k)[()]))", ADAPTERS),
+    Mutation("adapters: EDM score (D - x)/sigma^2 +1%", "trained/adapters.py",
+             "out = (self.denoise(xb, sigma) - xb) / sigma ** 2",
+             "out = 1.01 * (self.denoise(xb, sigma) - xb) / sigma ** 2", ADAPTERS),
+    Mutation("adapters: EDM c_skip +1%", "trained/adapters.py",
+             "c_skip, c_out = sd2 / (s2 + sd2)", "c_skip, c_out = 1.01 * sd2 / (s2 + sd2)", ADAPTERS),
+    Mutation("descriptors: DDIM x' = a' x0 + s' eps, s' +1%", "trained/descriptors.py",
+             "x = a[i + 1] * (x - s[i] * eps) / a[i] + s[i + 1] * eps",
+             "x = a[i + 1] * (x - s[i] * eps) / a[i] + 1.01 * s[i + 1] * eps", ADAPTERS),
 ]
 
 

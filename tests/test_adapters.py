@@ -231,3 +231,25 @@ def test_refusals(pipeline_folder, tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="no alphas_cumprod"):
             from_diffusers(unet, object())
+
+
+def test_ddim_map_of_exact_model_matches_closed_form():
+    """DDIM on the exact linear model is linear: per covariance eigenvalue lambda one step k -> k' multiplies by
+    (a_k' a_k lambda + s_k' s_k) / (a_k^2 lambda + s_k^2); psi is the sum of the logs over eigenvalues and steps."""
+    from trained.descriptors import ddim_map, local_geometry
+    sch = DDPMScheduler(num_train_timesteps=1000)
+    C = _covariance(4)
+    unet = ExactLinearUNet(covariance=C.tolist(), alphas_cumprod=sch.alphas_cumprod.double().tolist())
+    model = from_diffusers(unet, sch, dtype="float64")
+    f = ddim_map(model, 600, 20, steps=4)
+    grid = f.grid.astype(int)
+    assert grid[0] == 600 and grid[-1] == 20 and len(grid) == 5
+    lam = np.linalg.eigvalsh(C)
+    ab = sch.alphas_cumprod.double().numpy()
+    gain = np.ones_like(lam)
+    for k, k2 in zip(grid[:-1], grid[1:]):
+        a, s, a2, s2 = np.sqrt(ab[k]), np.sqrt(1 - ab[k]), np.sqrt(ab[k2]), np.sqrt(1 - ab[k2])
+        gain *= (a2 * a * lam + s2 * s) / (a * a * lam + s * s)
+    g = local_geometry(f, _points(2), dtype="float64")
+    np.testing.assert_allclose(g["psi"], np.sum(np.log(gain)), rtol=1e-10)
+    np.testing.assert_allclose(g["singular_values"][0], np.sort(gain)[::-1], rtol=1e-10)

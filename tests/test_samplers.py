@@ -21,8 +21,9 @@ def whiten(C, Sigma):
 def test_sde_coefficients_match_schedule_derivatives():
     # f = d log a / dt and g^2 = d s^2/dt - 2 f s^2, checked by central differences of the schedule
     from rmt import VE, VP
-    for sch in (VE(), VP()):
-        for t in (0.05, 0.7, 3.0):
+    from rmt.schedules import DDPM, EDM, GeometricVE
+    for sch in (VE(), VP(), DDPM(0.05, 5.0), EDM(), GeometricVE(0.02, 20.0)):
+        for t in (0.05, 0.7, 0.95 if isinstance(sch, GeometricVE) else 3.0):
             h = 1e-6
             f_fd = (np.log(sch.a(t + h)) - np.log(sch.a(t - h))) / (2 * h)
             g2_fd = (sch.s2(t + h) - sch.s2(t - h)) / (2 * h) - 2 * f_fd * sch.s2(t)

@@ -267,9 +267,9 @@ class ScoreFunctionModel(_Adapter):
 def _diffusers():
     try:
         import diffusers
-    except ImportError:
-        raise ImportError("the diffusers adapters need the 'diffusers' package (pip install 'specgap[diffusers]')") \
-            from None
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("the diffusers adapters need the 'diffusers' package "
+                                  "(pip install 'specgap[diffusers]')", name="diffusers") from None
     return diffusers
 
 

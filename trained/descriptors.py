@@ -29,7 +29,7 @@ from rmt.schedules import get_schedule
 
 from .jacobian import as_backend, jacobian_spectrum
 
-__all__ = ["local_scaling", "local_rank", "local_geometry", "local_complexity", "descriptors_from_singular_values",
+__all__ = ["ddim_map", "local_scaling", "local_rank", "local_geometry", "local_complexity", "descriptors_from_singular_values",
            "jacobian_singular_values", "orthonormal_directions", "sampler_map", "ACTIVATIONS", "DEFAULT_RTOL"]
 
 #: singular values below ``DEFAULT_RTOL * sigma_max`` count as zero (numerical rank of a float64 Jacobian of
@@ -213,11 +213,16 @@ def sampler_map(model, t: float, t_end=None, *, steps: int = 1, spacing: str = "
     Probability-flow ODE ``dx/dt = f(t) x - g(t)^2 score(x, t) / 2`` (:func:`simulate.samplers.sde_coefficients`)
     integrated backwards with ``steps`` Heun steps on a ``spacing`` grid (:func:`simulate.samplers.time_grid`).
     ``t_end=None`` with ``steps=1`` is one denoising step to ``t / 2``. ``model``: a
-    :class:`~trained.nets.ScoreModel` or an exact model of :mod:`simulate.models`.
+    :class:`~trained.protocol.DiffusionModel` (:class:`~trained.nets.ScoreModel`, an adapter) or an exact model
+    of :mod:`simulate.models`. On a tabulated (diffusers) schedule the map is deterministic DDIM between
+    training timesteps (:func:`ddim_map`).
     """
     import torch
 
+    from rmt.schedules import TabulatedVP
     from simulate.samplers import sde_coefficients, time_grid
+    if isinstance(getattr(model, "schedule", None), TabulatedVP):
+        return ddim_map(model, t, t_end, steps=steps)
     t = positive("t", t)
     t_end = t / 2 if t_end is None else positive("t_end", t_end)
     if not t_end < t:
@@ -251,3 +256,37 @@ def sampler_map(model, t: float, t_end=None, *, steps: int = 1, spacing: str = "
     net = _Sampler()
     net.grid = grid
     return net.double() if exact else net
+
+
+def ddim_map(model, t, t_end=None, *, steps: int = 1):
+    """Deterministic DDIM ``x_k -> x_{k_end}`` on a model's tabulated schedule (training timesteps ``k``), a torch
+    module on flat or shaped points. Each step ``k -> k'``: ``eps = -s_k score(x, k)``,
+    ``x0 = (x - s_k eps) / a_k``, ``x' = a_k' x0 + s_k' eps`` (the exact probability-flow map of a linear
+    score). ``t_end=None``: the timestep with half of ``tau(t)`` (nearest in ``log tau``)."""
+    import torch
+    sch = model.schedule
+    k0 = int(sch.check_times(t)[0])
+    k1 = int(sch.t_of_tau(float(sch.tau(k0)) / 2)[()]) if t_end is None else int(sch.check_times(t_end, "t_end")[0])
+    if not k1 < k0:
+        raise ValueError(f"t_end must be an earlier timestep than t={k0}, got {k1}")
+    grid = np.unique(np.rint(np.linspace(k0, k1, positive_int("steps", steps) + 1)).astype(int))[::-1]
+    a = [float(sch.a(k)) for k in grid]
+    s = [float(np.sqrt(sch.s2(k))) for k in grid]
+
+    class _DDIM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module = getattr(model, "module", None)
+            self.data_shape = tuple(model.data_shape)
+
+        def forward(self, x):
+            shape = x.shape
+            x = x.reshape((x.shape[0],) + self.data_shape)
+            for i in range(len(grid) - 1):
+                eps = -s[i] * model.score(x, float(grid[i]))
+                x = a[i + 1] * (x - s[i] * eps) / a[i] + s[i + 1] * eps
+            return x.reshape(shape)
+
+    net = _DDIM()
+    net.grid = grid.astype(float)
+    return net

@@ -224,7 +224,8 @@ class _ScoreEstimator(BaseEstimator):
         kw = {"k": self.k} if self.method == "lanczos" else {}
         res = jacobian_spectrum(score, query, method=self.method, t=sch.t_of_tau(taus), backend=self.backend,
                                 schedule=None if hasattr(score, "schedule") else self.schedule, **kw)
-        return res.spectrum, taus
+        # the taus the model was evaluated at (a tabulated schedule has the nearest training timesteps only)
+        return res.spectrum, np.asarray(res.spectrum.tau, dtype=float)
 
     # -- fit -----------------------------------------------------------------------------------------------
     def fit(self, X, y=None, score=None):

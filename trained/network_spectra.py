@@ -158,8 +158,8 @@ def noised_points(x0, t, schedule="ve", seed: int = 0, shared_noise: bool = Fals
     if X0.ndim < 2:
         raise ValueError(f"x0 must have shape (P, d) or (P, ...), got {X0.shape}")
     X0 = X0.reshape(X0.shape[0], -1)
-    t = np.atleast_1d(finite_array("t", t, positive_values=True))
     sch = get_schedule(schedule)
+    t = sch.check_times(t)
     rng = np.random.default_rng([seed, NOISE_STREAM])
     if shared_noise:
         eps = np.broadcast_to(rng.standard_normal((X0.shape[0], 1, X0.shape[1])), (X0.shape[0], t.size, X0.shape[1]))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["UsageError", "add_common", "require_out", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
+__all__ = ["load_points", "UsageError", "add_common", "require_out", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
            "write_manifest", "snapshot"]
 
 _NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
@@ -190,3 +190,26 @@ def write_manifest(args, argv, before: dict, status: str, seconds: float) -> Non
                                        "seconds": round(seconds, 3), "python": platform.python_version(),
                                        "files_written": files,
                                        "files_kept": sorted(n for n in after if before.get(n) == after[n])})
+
+
+def load_points(path, option: str = "--data", min_points: int = 2):
+    """A point cloud from ``.npy`` (shape (n, d)); clear errors naming the option and the file."""
+    import numpy as np
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{option}: no such file {str(path)!r}")
+    try:
+        X = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
+        raise ValueError(f"{option}: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
+    if not isinstance(X, np.ndarray):                    # an .npz archive: not one array
+        X.close()
+        raise ValueError(f"{option}: {str(path)!r} is an .npz archive; give one array saved with numpy.save (.npy)")
+    if np.iscomplexobj(X):
+        raise ValueError(f"{option}: {str(path)!r} holds complex numbers; points must be real")
+    if X.ndim != 2 or X.shape[0] < min_points or X.shape[1] < 1:
+        raise ValueError(f"{option}: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
+    X = X.astype(float)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{option}: {str(path)!r} contains NaN or inf")
+    return X

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import add_common, emit, float_list  # noqa: F401
+from ._pretrained import add_pretrained_options, load_pretrained, model_points
 from .spectra import add_exact_model_options, build_exact_model, load_points
 
 
@@ -23,7 +24,11 @@ def _run(args):
     from rmt import get_schedule
     from trained.descriptors import local_complexity, local_geometry, sampler_map
 
-    if args.t <= 0:
+    pretrained = load_pretrained(args)
+    if args.t is None:
+        n_steps = getattr(getattr(pretrained, "schedule", None), "n_steps", None)
+        args.t = float(round(0.1 * (n_steps - 1))) if n_steps else 0.5
+    if pretrained is None and args.t <= 0:
         raise ValueError(f"--t must be > 0, got {args.t}")
     if args.points < 1:
         raise ValueError(f"--points must be >= 1, got {args.points}")
@@ -33,11 +38,19 @@ def _run(args):
         raise ValueError(f"--radius must be > 0, got {args.radius}")
     rng = np.random.default_rng(args.seed)
     if args.vae is not None:
+        if pretrained is not None:
+            raise ValueError("--vae excludes --diffusers/--denoiser (a VAE decoder or a score model)")
         return _run_vae(args)
     if args.map in ("decoder", "reconstruction"):
         raise ValueError(f"--map {args.map} reads a VAE: pass --vae")
     args.map = args.map or "sampler"
-    if args.checkpoint is not None:
+    if pretrained is not None:
+        model, sch = pretrained, pretrained.schedule
+        d = int(np.prod(model.data_shape))
+        args.t = float(sch.check_times(args.t, "--t")[0])
+        if args.t_end is None:                              # two decades of tau below t (t/100 under VE)
+            args.t_end = float(sch.t_of_tau(float(sch.tau(args.t)) / 100)[()])
+    elif args.checkpoint is not None:
         from trained.train import load_model
         if not Path(args.checkpoint).exists():
             raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
@@ -51,6 +64,9 @@ def _run(args):
         X = load_points(args.data, "--data", min_points=1)
         if X.shape[1] != d:
             raise ValueError(f"--data: points must have d={d} coordinates, got {X.shape[1]}")
+    elif pretrained is not None:                            # clean --images noised to x_t
+        from trained.network_spectra import noised_points
+        X = noised_points(model_points(args, model, args.points, args.seed), [args.t], sch, seed=args.seed)[:, 0]
     elif args.checkpoint is None:
         X = model.sample_t(args.points, args.t, int(rng.integers(2 ** 31)))
     else:                                                   # training points noised to x_t (one definition)
@@ -67,13 +83,17 @@ def _run(args):
     else:
         f, t_arg = model, args.t
     g = local_geometry(f, X, projection=args.projection, seed=args.seed, t=t_arg)
-    res = {"map": args.map, "t": args.t, "t_end": t_end if args.map == "sampler" else
-           (args.t / 2 if args.map == "step" else None), "schedule": sch.name, "points": int(X.shape[0]), "d": d,
+    grid = getattr(f, "grid", None)
+    res = {"map": args.map, "t": args.t, "t_end": float(grid[-1]) if grid is not None else None,
+           "schedule": sch.name, "schedule_parameters": sch.to_dict(), "points": int(X.shape[0]), "d": d,
            "projection": args.projection, "psi": g["psi"].tolist(), "nu": g["nu"].tolist(), "rank": g["rank"].tolist(),
            "delta": None, "delta_per_layer": None, "radius": args.radius}
     if args.radius is not None:
+        if pretrained is not None and args.map == "score":
+            raise ValueError("--radius: read the local complexity of a pretrained model through --map sampler or step")
         net = f if args.map != "score" else model
-        if hasattr(net, "parameters") and any(True for _ in net.parameters()) and args.checkpoint is not None:
+        if hasattr(net, "parameters") and any(True for _ in net.parameters()) and (
+                args.checkpoint is not None or pretrained is not None):
             lc = local_complexity(net, X, radius=args.radius, n_directions=args.directions, seed=args.seed,
                                   per_layer=True, t=t_arg)
             res["delta"] = lc["delta"].tolist()
@@ -145,6 +165,7 @@ def _run_vae(args):
 def register(sub, help_text):
     p = sub.add_parser("descriptors", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
+    add_pretrained_options(p)
     p.add_argument("--vae", type=Path, default=None,
                    help="a VAE (vae.pt of 'reproduce ood'): descriptors of its decoder at the encoder means of "
                         "--data, or at --points prior draws")
@@ -152,11 +173,13 @@ def register(sub, help_text):
     p.add_argument("--data", type=Path, default=None, help="query points x_t (.npy, shape (n, d)); default: "
                                                            "--points points of p_t")
     p.add_argument("--points", type=int, default=8, help="number of points of p_t when --data is not given")
-    p.add_argument("--t", type=float, default=0.5, help="process time of the points (noise level)")
+    p.add_argument("--t", type=float, default=None,
+                   help="process time of the points (default 0.5; --diffusers: a training timestep, default 10%% of T)")
     p.add_argument("--map", choices=["sampler", "step", "score", "decoder", "reconstruction"], default=None,
                    help="score models: sampler (default) | step | score; --vae: decoder (default) | reconstruction")
-    p.add_argument("--t-end", type=float, default=None, help="sampler: final time (default t/100)")
-    p.add_argument("--steps", type=int, default=20, help="sampler: Heun steps")
+    p.add_argument("--t-end", type=float, default=None,
+                   help="sampler: final time (default t/100; pretrained models: where tau is tau(t)/100)")
+    p.add_argument("--steps", type=int, default=20, help="sampler: Heun steps (DDIM steps on a diffusers schedule)")
     p.add_argument("--projection", type=int, default=None, metavar="P", help="use J B with a random D x P frame")
     p.add_argument("--radius", type=float, default=None, help="local complexity: cross-polytope radius")
     p.add_argument("--directions", type=int, default=None, help="local complexity: number of directions P")

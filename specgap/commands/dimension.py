@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import add_common, emit, float_list
+from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name
 
 
 def _run(args):
@@ -19,7 +20,15 @@ def _run(args):
     from trained.estimators import ESTIMATORS, RECOMMENDED, SparseSampleWarning
 
     from .spectra import load_points
-    X = load_points(args.data)
+    pretrained = load_pretrained(args)
+    if pretrained is not None:
+        X = model_points(args, pretrained)
+    elif args.images is not None:
+        raise ValueError("--images needs --diffusers or --denoiser (a model that defines the image size)")
+    elif args.data is None:
+        raise ValueError("--data is required (a point cloud .npy), or --images with a pretrained model")
+    else:
+        X = load_points(args.data)
     if args.points < 1:
         raise ValueError(f"--points must be >= 1, got {args.points}")
     tau = None
@@ -27,7 +36,7 @@ def _run(args):
         if any(t <= 0 for t in args.tau):
             raise ValueError(f"--tau must be > 0, got {args.tau}")
         tau = args.tau[0] if len(args.tau) == 1 else np.asarray(args.tau)
-    score = None
+    score = pretrained
     if args.checkpoint is not None:
         from trained.train import load_model
         if not Path(args.checkpoint).exists():
@@ -68,8 +77,9 @@ def _run(args):
             sys.stderr.write(f"warning ({name}): {w}\n")
             all_warnings.append(f"{name}: {w}")
         results[name] = r
-    out = {"data": str(args.data), "n": int(X.shape[0]), "d": int(X.shape[1]),
-           "score": "checkpoint" if score is not None else "exact finite-sample", "recommended": RECOMMENDED,
+    out = {"data": str(args.images if args.images is not None else args.data), "n": int(X.shape[0]),
+           "d": int(X.shape[1]),
+           "score": pretrained_name(args) or ("checkpoint" if score is not None else "exact finite-sample"), "recommended": RECOMMENDED,
            "estimators": results, "warnings": all_warnings}
     if len(names) == 1:
         out["dimension"] = results[names[0]]["dimension"]
@@ -84,7 +94,7 @@ def _run(args):
 
 def register(sub, help_text):
     p = sub.add_parser("dimension", help=help_text, description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, required=True, help="point cloud, .npy of shape (n, d)")
+    p.add_argument("--data", type=Path, default=None, help="point cloud, .npy of shape (n, d) (required unless --images)")
     p.add_argument("--estimator", choices=["codim", "gap", "deff", "flipd", "normal-bundle", "all"],
                    default="codim",
                    help="codim: the manifold dimension, directions above the noise floor at the window scale "
@@ -96,6 +106,7 @@ def register(sub, help_text):
     p.add_argument("--points", type=int, default=64,
                    help="number of query points (per-point estimates, bootstrap interval)")
     p.add_argument("--checkpoint", type=Path, default=None, help="use a trained score instead of the exact one")
+    add_pretrained_options(p)
     p.add_argument("--device", default="cpu")
     add_common(p)
     p.set_defaults(handler=_run)

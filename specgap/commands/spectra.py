@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, emit, float_list, save_arrays
+from ._common import add_common, emit, float_list, load_points, save_arrays  # noqa: F401 (load_points: re-export)
+from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name
 
 MODELS = ("linear", "mixture", "subspaces", "empirical")
 
@@ -61,29 +62,6 @@ def build_exact_model(args, schedule):
     return EmpiricalModel(pts, schedule=schedule), None
 
 
-def load_points(path, option: str = "--data", min_points: int = 2):
-    """A point cloud from ``.npy`` (shape (n, d)); clear errors naming the option and the file."""
-    import numpy as np
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"{option}: no such file {str(path)!r}")
-    try:
-        X = np.load(path, allow_pickle=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is a usage error
-        raise ValueError(f"{option}: cannot read {str(path)!r} as .npy ({type(e).__name__})") from None
-    if not isinstance(X, np.ndarray):                    # an .npz archive: not one array
-        X.close()
-        raise ValueError(f"{option}: {str(path)!r} is an .npz archive; give one array saved with numpy.save (.npy)")
-    if np.iscomplexobj(X):
-        raise ValueError(f"{option}: {str(path)!r} holds complex numbers; points must be real")
-    if X.ndim != 2 or X.shape[0] < min_points or X.shape[1] < 1:
-        raise ValueError(f"{option}: {str(path)!r} must hold an array of shape (n, d), got {X.shape}")
-    X = X.astype(float)
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{option}: {str(path)!r} contains NaN or inf")
-    return X
-
-
 def _run(args):
     import numpy as np
 
@@ -92,13 +70,21 @@ def _run(args):
 
     if args.points < 1:
         raise ValueError(f"--points must be >= 1, got {args.points}")
-    if any(t <= 0 for t in args.t):
-        raise ValueError(f"--t must be > 0, got {args.t}")
     if args.method == "lanczos" and args.k is None:
         raise ValueError("--k is required with --method lanczos")
     rng = np.random.default_rng(args.seed)
     exact = None
-    if args.checkpoint is not None:
+    pretrained = load_pretrained(args)
+    if args.t is None:
+        n_steps = getattr(getattr(pretrained, "schedule", None), "n_steps", None)
+        args.t = [float(round(q * (n_steps - 1))) for q in (0.01, 0.1, 0.5)] if n_steps else [0.01, 0.1, 1.0]
+    if pretrained is None and any(t <= 0 for t in args.t):
+        raise ValueError(f"--t must be > 0, got {args.t}")
+    if pretrained is not None:
+        f, sch = pretrained, pretrained.schedule
+        args.t = sch.check_times(args.t, "--t").tolist()      # timesteps: integers (fractions rounded, warned)
+        x0 = model_points(args, pretrained, args.points, args.seed)
+    elif args.checkpoint is not None:
         from trained.train import checkpoint_dataset, load_model
         if not Path(args.checkpoint).exists():
             raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
@@ -118,7 +104,7 @@ def _run(args):
     for t in args.t:
         a, s2 = float(sch.a(t)), float(sch.s2(t))
         xt = a * x0 + np.sqrt(s2) * rng.standard_normal(x0.shape)     # points of p_t
-        if args.checkpoint is not None:
+        if args.checkpoint is not None and pretrained is None:
             import torch
             xin = torch.as_tensor(xt, dtype=torch.float32).reshape((len(xt),) + tuple(data.x.shape[1:]))
         else:
@@ -140,8 +126,11 @@ def _run(args):
                 eta = np.sort(np.abs(eta), axis=-1)
             closed.append(eta)
     meas = np.stack(measured, axis=1)                                       # (P, T, n)
-    out = {"model": "checkpoint" if args.checkpoint else args.model, "method": args.method,
-           "schedule": sch.name, "t": list(args.t), "points": int(meas.shape[0]), "times": []}
+    model_name = pretrained_name(args) or ("checkpoint" if args.checkpoint else args.model)
+    out = {"model": model_name, "method": args.method, "schedule": sch.name, "schedule_parameters": sch.to_dict(),
+           "t": list(args.t), "points": int(meas.shape[0]), "times": []}
+    if pretrained is not None:
+        out["model_info"] = pretrained.describe()
     cl = np.stack(closed, axis=1) if closed else None
     for i, t in enumerate(args.t):
         v = meas[:, i, :]
@@ -163,9 +152,9 @@ def _run(args):
         if cl is not None:
             arrays["closed_form"] = cl
         save_arrays(args, "spectra.npz", **arrays)
-    lines = [f"{args.method} spectra of -Jn ({out['model']}, {out['points']} points):"]
+    lines = [f"{args.method} spectra of the normalised score Jacobian ({out['model']}, {out['points']} points):"]
     for r in out["times"]:
-        s = (f"  t={r['t']:<8g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
+        s = (f"  t={r['t']:<8g} tau={r['tau']:<9.3g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
              f"largest-gap dim={int(np.median(r['largest_gap_dimension']))}")
         if "max_abs_error" in r:
             s += f"  |measured - closed form|max={r['max_abs_error']:.2e}"
@@ -176,9 +165,12 @@ def _run(args):
 def register(sub, help_text):
     p = sub.add_parser("spectra", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
+    add_pretrained_options(p)
     add_exact_model_options(p)
     p.add_argument("--method", choices=["exact", "lanczos", "finite-difference"], default="exact")
-    p.add_argument("--t", type=float_list, default=[0.01, 0.1, 1.0], help="process times, e.g. 0.01,0.1")
+    p.add_argument("--t", type=float_list, default=None,
+                   help="process times, e.g. 0.01,0.1 (default 0.01,0.1,1; --diffusers: training timesteps, default "
+                        "1%%,10%%,50%% of T; --denoiser: sigma)")
     p.add_argument("--points", type=int, default=4, help="points of p_t at which to measure")
     p.add_argument("--k", type=int, default=None, help="lanczos: number of top singular values")
     p.add_argument("--probes", type=int, default=None, help="finite-difference: number of probes K")

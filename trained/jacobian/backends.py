@@ -6,6 +6,7 @@ models of :mod:`simulate.models` (through their torch and JAX versions, :mod:`si
 from __future__ import annotations
 
 import inspect
+import warnings
 import weakref
 
 import numpy as np
@@ -286,13 +287,17 @@ def _module_device(f):
 
 
 class _sdpa_context:
-    """Context selecting the math kernel of scaled_dot_product_attention (supports forward AD and vmap)."""
+    """Context selecting the math kernel of scaled_dot_product_attention (supports forward AD and vmap), and
+    silencing torch's "performance drop ... batching rule" warning (the engine picks its route itself)."""
 
     def __init__(self, kernel):
         self.kernel = kernel
         self.ctx = None
 
     def __enter__(self):
+        self._warn = warnings.catch_warnings()
+        self._warn.__enter__()
+        warnings.filterwarnings("ignore", message="There is a performance drop because we have not yet implemented")
         if self.kernel == "math":
             from torch.nn.attention import SDPBackend, sdpa_kernel
             self.ctx = sdpa_kernel(SDPBackend.MATH)
@@ -300,9 +305,12 @@ class _sdpa_context:
         return self
 
     def __exit__(self, *exc):
-        if self.ctx is not None:
-            return self.ctx.__exit__(*exc)
-        return False
+        try:
+            if self.ctx is not None:
+                return self.ctx.__exit__(*exc)
+            return False
+        finally:
+            self._warn.__exit__(*exc)
 
 
 class JaxBackend:
