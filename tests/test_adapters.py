@@ -253,3 +253,32 @@ def test_ddim_map_of_exact_model_matches_closed_form():
     g = local_geometry(f, _points(2), dtype="float64")
     np.testing.assert_allclose(g["psi"], np.sum(np.log(gain)), rtol=1e-10)
     np.testing.assert_allclose(g["singular_values"][0], np.sort(gain)[::-1], rtol=1e-10)
+
+
+def test_every_product_route_equals_the_full_jacobian(pipeline_folder):
+    """vmapped products (J V by a double backward: the fused attention has no forward AD), the batch-axis products
+    and the batch-axis full Jacobian all equal torch's per-point autograd Jacobian of the attention UNet."""
+    from trained.jacobian import as_backend
+    _, unet, sch = pipeline_folder
+    model = from_diffusers(unet, sch, dtype="float64")
+    be = as_backend(model, t=30)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(64)
+    J = torch.autograd.functional.jacobian(lambda z: model.score(z.reshape(1, 1, 8, 8), 30).reshape(-1),
+                                           torch.tensor(x)).numpy()
+    V, U = rng.standard_normal((64, 7)), rng.standard_normal((64, 5))
+    for mm, rmm in (be._vmap_ops(x), be._batched_ops(x)):
+        np.testing.assert_allclose(mm(V), J @ V, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(rmm(U), J.T @ U, rtol=1e-10, atol=1e-10)
+    Jb = be._jacobian_batched(torch.tensor(x[None]), "reverse", 17, 64)[0]
+    np.testing.assert_allclose(Jb, J, rtol=1e-10, atol=1e-12)
+
+
+def test_full_jacobian_beyond_the_memory_budget_is_refused(monkeypatch):
+    monkeypatch.setenv("SPECGAP_MAX_MEMORY", "1M")
+    model = from_score(lambda x, t: -x, schedule="ve", data_shape=(3, 16, 16))
+    with pytest.raises(ValueError, match=r"x: full Jacobians of 2 point\(s\) at d=768 .* method='lanczos'"):
+        jacobian_spectrum(model, np.zeros((2, 768)), t=[1.0])
+    r = jacobian_spectrum(model, np.zeros((1, 768)), t=[1.0], method="lanczos", operator="score", k=3,
+                          dtype="float64")
+    np.testing.assert_allclose(r.singular_values[0, 0], 1.0)     # Jn = -tau I / tau at tau = 1: all ones

@@ -46,7 +46,7 @@ def _torch_func(model, x, k, kind):
     from torch.func import jacfwd, jacrev
     f = (jacrev if kind == "jacrev" else jacfwd)(
         lambda z: model.score(z.reshape((1,) + model.data_shape), k).reshape(-1))
-    return f(torch.as_tensor(x, dtype=torch.float32))
+    return f(torch.as_tensor(x, dtype=torch.float32)).detach()
 
 
 def test_exact_route_on_attention_unet_vs_torch_func():

@@ -143,13 +143,15 @@ class TorchBackend:
                 kk = torch.arange(k0, min(n_basis, k0 + Kc), device=self.device)
                 E = torch.zeros((kk.numel(), nb, n_basis), dtype=self.dtype, device=self.device)
                 E[torch.arange(kk.numel()), :, kk] = 1.0
-                with torch.no_grad():
-                    if mode == "forward":
+                if mode == "forward":
+                    with torch.no_grad():
                         cols = vmap(lambda v: jvp(flat, (Xc,), (v,))[1])(E)       # (k, nb, d_out)
-                        J[b0:b0 + nb, :, k0:k0 + kk.numel()] = cols.permute(1, 2, 0).cpu().numpy()
-                    else:
-                        rows = vpull(E)                                           # (k, nb, d)
-                        J[b0:b0 + nb, k0:k0 + kk.numel(), :] = rows.permute(1, 0, 2).cpu().numpy()
+                    J[b0:b0 + nb, :, k0:k0 + kk.numel()] = cols.permute(1, 2, 0).cpu().numpy()
+                else:
+                    # no no_grad() here: under it, vmapped convolution backward of some models (diffusers'
+                    # UNets) fails with "NYI: querying is_contiguous inside of vmap"
+                    rows = vpull(E).detach()                                      # (k, nb, d)
+                    J[b0:b0 + nb, k0:k0 + kk.numel(), :] = rows.permute(1, 0, 2).cpu().numpy()
         return J
 
     def _flat(self, z):
@@ -158,7 +160,8 @@ class TorchBackend:
     def _products(self, Xrep, V, mode):
         """Rows of ``J(x_i) v_i`` (forward) or ``J(x_i)^T v_i`` (reverse) for a batch of (point, vector) pairs
         stacked on the network's own batch axis: ``Xrep`` (N, d), ``V`` (N, d) or (N, d_out) -> (N, d_out) / (N, d).
-        No vmap: one forward (+ one backward) pass of the network on N inputs."""
+        No vmap: one forward (+ one backward) pass of the network on N inputs. ``'double-reverse'`` is ``J v``
+        without forward AD: the derivative of the linear map ``u -> J^T u`` in ``u`` (a double backward)."""
         torch = self.torch
         if mode == "forward":
             from torch.func import jvp
@@ -166,7 +169,12 @@ class TorchBackend:
                 return jvp(self._flat, (Xrep,), (V,))[1]
         with torch.enable_grad():
             z = Xrep.detach().requires_grad_(True)
-            return torch.autograd.grad(self._flat(z), z, V)[0].detach()
+            out = self._flat(z)
+            if mode == "reverse":
+                return torch.autograd.grad(out, z, V)[0].detach()
+            u = torch.zeros_like(out, requires_grad=True)
+            g = torch.autograd.grad(out, z, u, create_graph=True)[0]
+            return torch.autograd.grad(g, u, V)[0].detach()
 
     def _jacobian_batched(self, Xt, mode, chunk, d_out):
         """Full Jacobians with the basis vectors on the batch axis (vmap-free route): each pass evaluates
@@ -223,10 +231,8 @@ class TorchBackend:
                 try:
                     return run(V, "forward")
                 except (NotImplementedError, RuntimeError):
-                    state["forward"] = False          # forward AD missing: J V from the full Jacobian below
-            if "J" not in state:
-                state["J"] = self._jacobian_batched(xt[None], "reverse", chunk, self.d_out)[0]
-            return state["J"] @ V
+                    state["forward"] = False          # forward AD missing: J V by a double backward
+            return run(V, "double-reverse")
 
         def rmatmat(U):
             return run(U, "reverse")
@@ -234,25 +240,42 @@ class TorchBackend:
         return matmat, rmatmat
 
     def _vmap_ops(self, x):
+        """Products vmapped over the columns; ``J V`` by forward mode, or (no forward AD, e.g. fused attention)
+        by a double backward: the VJP of the linear map ``u -> J^T u``."""
         torch = self.torch
         from torch.func import jvp, vjp, vmap
         xt = self._t(x)
         chunk = max(1, int(self.budget // self._bytes_per_pair(xt)))
+        state = {"forward": True}
 
         def flat(z):
             return self._single(z).reshape(-1)
 
         with _sdpa_context("math"):
-            _, pull = vjp(flat, xt)
+            out0, pull = vjp(flat, xt)
+
+        def jt(u):
+            return pull(u)[0]
+
+        def jv_double(v):
+            return vjp(jt, torch.zeros_like(out0))[1](v)[0]
 
         def matmat(V):
-            with _sdpa_context("math"), torch.no_grad():
-                out = vmap(lambda v: jvp(flat, (xt,), (v,))[1], chunk_size=chunk)(self._t(V).T.contiguous())
+            Vt = self._t(V).T.contiguous()
+            with _sdpa_context("math"):
+                if state["forward"]:
+                    try:
+                        with torch.no_grad():
+                            out = vmap(lambda v: jvp(flat, (xt,), (v,))[1], chunk_size=chunk)(Vt)
+                        return out.T.cpu().numpy().astype(float)
+                    except (NotImplementedError, RuntimeError):
+                        state["forward"] = False
+                out = vmap(jv_double, chunk_size=chunk)(Vt).detach()
             return out.T.cpu().numpy().astype(float)
 
         def rmatmat(U):
-            with _sdpa_context("math"), torch.no_grad():
-                out = vmap(lambda u: pull(u)[0], chunk_size=chunk)(self._t(U).T.contiguous())
+            with _sdpa_context("math"):                  # no no_grad(): see _jacobian_mode
+                out = vmap(jt, chunk_size=chunk)(self._t(U).T.contiguous()).detach()
             return out.T.cpu().numpy().astype(float)
         return matmat, rmatmat
 

@@ -205,6 +205,14 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
         k = positive_int("k", k)
         if k > d:
             raise ValueError(f"k must be <= d={d}, got {k}")
+    if method in ("exact", "finite-difference"):
+        # the full Jacobians (P, d, d) in float64, the operator A and the SVD's work space: refused up front
+        from rmt._budget import check_memory
+        from rmt._budget import memory_budget as memory_limit      # the refusal limit, not the chunk size
+        per_point = 8.0 * 3 * d * d
+        check_memory("x", P * per_point, f"full Jacobians of {P} point(s) at d={d} (method={method!r})",
+                     f"{int(memory_limit() // per_point)} point(s) at a time fit; or method='lanczos' with k"
+                     if memory_limit() >= per_point else "method='lanczos' with k, or projected descriptors")
     tlist = [None] if times is None else [float(tt) for tt in times]
     S_all, U_all, V_all, infos = [], [], [], []
     t0 = _time.perf_counter()
