@@ -282,3 +282,21 @@ def test_full_jacobian_beyond_the_memory_budget_is_refused(monkeypatch):
     r = jacobian_spectrum(model, np.zeros((1, 768)), t=[1.0], method="lanczos", operator="score", k=3,
                           dtype="float64")
     np.testing.assert_allclose(r.singular_values[0, 0], 1.0)     # Jn = -tau I / tau at tau = 1: all ones
+
+
+def test_samplers_run_an_edm_denoiser_through_the_protocol():
+    """The probability-flow ODE of an exact EDM denoiser (through NetworkScore and the EDM SDE coefficients
+    f = 0, g^2 = 2 sigma) maps N(0, sigma_start^2 I) onto N(0, diag(lam) + sigma_end^2 I): the map of the basis
+    vectors A carries the exact marginal covariance diag(lam) + sigma_start^2 I to diag(lam) + sigma_end^2 I, up to
+    the integrator's error."""
+    from simulate.samplers import sample_reverse
+    from trained.network_spectra import NetworkScore
+    lam = torch.tensor([2.0, 0.5, 0.05], dtype=torch.float64)
+    model = from_denoiser(lambda x, sigma: x * lam / (lam + (sigma ** 2)[:, None]), data_shape=(3,))
+    f = NetworkScore(model)
+    assert f.d == 3 and f.schedule == EDM() and f.max_variance == 1.0
+    r = sample_reverse(f, 3, method="ode", steps=400, x_init=np.eye(3), t_start=20.0, t_end=0.01)
+    A = r.x.T
+    cov = A @ np.diag(lam.numpy() + 20.0 ** 2) @ A.T
+    np.testing.assert_allclose(np.diag(cov), lam.numpy() + 0.01 ** 2, rtol=1e-4)
+    assert np.abs(cov - np.diag(np.diag(cov))).max() < 1e-10

@@ -52,23 +52,32 @@ __all__ = ["NetworkScore", "sample_network", "training_points", "noised_points",
 # the numpy adapter for the samplers of simulate
 # ------------------------------------------------------------------------------------------------
 class NetworkScore:
-    """A trained :class:`~trained.nets.ScoreModel` as a numpy score for :mod:`simulate.samplers`.
+    """A torch :class:`~trained.protocol.DiffusionModel` (a :class:`~trained.nets.ScoreModel`, an adapter of
+    :mod:`trained.adapters`) as a numpy score for :mod:`simulate.samplers`.
 
     Provides ``score(x, t)`` ((n, d) float64 -> (n, d) float64, evaluated under ``torch.no_grad`` in
     batches of ``batch``), ``d`` (flattened point size), ``schedule``, ``mean()`` (zero: the networks are
-    trained on centred data), ``max_variance`` (``sigma_data^2``) and ``describe()``; the denoiser follows
-    from the score in the sampler. Spectra of networks go through :mod:`trained.jacobian`, not through here.
+    trained on centred data), ``max_variance`` (``sigma_data^2``, 1 when the model has none) and
+    ``describe()``; the denoiser follows from the score in the sampler. Spectra of networks go through
+    :mod:`trained.jacobian`, not through here.
     """
 
     def __init__(self, model, batch: int = 4096):
         import torch
+
+        from .protocol import is_diffusion_model
+        if not is_diffusion_model(model):
+            raise ValueError(f"model must provide score(x, t), schedule and data_shape, got {type(model).__name__}")
         self.model = model
         self.schedule = get_schedule(model.schedule)
         self.shape = tuple(model.data_shape)
         self.d = int(np.prod(self.shape))
         self.batch = positive_int("batch", batch)
-        p = next(model.parameters())
-        self._torch, self._dtype, self._device = torch, p.dtype, p.device
+        module = model if isinstance(model, torch.nn.Module) else getattr(model, "module", None)
+        p = next(iter(module.parameters()), None) if module is not None else None
+        self._torch = torch
+        self._dtype = p.dtype if p is not None and p.is_floating_point() else torch.float64
+        self._device = p.device if p is not None else torch.device("cpu")
 
     def score(self, x, t):
         X = finite_array("x", x)
@@ -97,10 +106,11 @@ class NetworkScore:
 
     @property
     def max_variance(self) -> float:
-        return float(self.model.sigma_data) ** 2
+        return float(getattr(self.model, "sigma_data", None) or 1.0) ** 2
 
     def describe(self) -> dict:
-        return {"model": "NetworkScore", "d": self.d, "schedule": self.schedule.name, "network": self.model.config}
+        inner = self.model.describe() if hasattr(self.model, "describe") else getattr(self.model, "config", None)
+        return {"model": "NetworkScore", "d": self.d, "schedule": self.schedule.name, "network": inner}
 
 
 def _default_t_start(model, t_max=0.0):
@@ -117,7 +127,8 @@ def sample_network(model, n: int, *, steps: int = 200, t_end: float = 1e-3, t_st
 
     Parameters
     ----------
-    model : ScoreModel;  n : number of samples;  steps : base time steps (log-spaced)
+    model : a torch DiffusionModel (ScoreModel, an adapter on a continuous schedule);  n : number of samples;
+    steps : base time steps (log-spaced)
     t_end : final time;  t_start : start (default ``tau = max(100, 100 sigma_data^2)``);  method : 'sde' | 'ode'
     record_times : times at which to keep the states (``SampleResult.trajectory``)
 
