@@ -134,3 +134,31 @@ def test_usage_errors_exit_2_with_one_line(folders, argv, needle, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and "\n" not in err
+
+
+def test_fig5_on_a_pipeline_folder_with_class_subfolders(folders, tmp_path, capsys):
+    """`reproduce fig5 --diffusers DIR --images DIR`: classes from subfolders, per-class and pooled dimension by
+    the engine's route and the paper's protocol; the engine's tangent count equals the count read off the
+    stored per-class spectra, and the plateau time is one of the model's training timesteps."""
+    rng = np.random.default_rng(7)
+    for c in ("a", "b"):
+        (tmp_path / "cls" / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "cls" / c / f"{i}.png")
+    out = tmp_path / "f5"
+    s = run_json(["reproduce", "fig5", "--diffusers", str(folders / "pipe"), "--images", str(tmp_path / "cls"),
+                  "--quick", "--per-class", "2", "--no-progress", "--out", str(out)], capsys)
+    dim = s["dimension_small_t"]
+    assert s["class_names"] == ["a", "b"] and s["n_images"] == 6 and dim["n_images"] == 4
+    assert dim["t"] in s["settings"]["times"] and float(dim["t"]).is_integer()
+    assert set(dim["routes"]) == {"engine_tangent", "engine_d_eff", "paper_protocol"}
+    assert set(dim["routes"]["engine_tangent"]["per_class"]) == {"a", "b"}
+    assert "at least 101 images" in dim["twonn"]["skipped"]
+    with np.load(out / "class_spectra.npz") as z:
+        v = z["eta"][:, 0]
+    assert dim["routes"]["engine_tangent"]["per_image"] == (64 - np.sum(v >= 0.9, axis=-1)).tolist()
+    for name in ("fig5_spectra.png", "fig5_dimension.png", "fig5_classes.png", "summary.json"):
+        assert (out / name).is_file()
+    assert main(["reproduce", "fig5", "--diffusers", str(folders / "pipe"), "--images", str(tmp_path / "cls"),
+                 "--steps", "10", "--out", str(tmp_path / "g")]) == 2
+    assert "--steps does not apply to a pretrained model" in capsys.readouterr().err

@@ -321,7 +321,7 @@ def test_network_score_adapter(run):
 @pytest.mark.slow
 def test_cli_reuses_checkpoint(run, tmp_path, capsys):
     shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
-    rc = main(["reproduce", "fig5", "--dataset", "mnist", "--quick", "--steps", str(STEPS), "--images", "2",
+    rc = main(["reproduce", "fig5", "--dataset", "mnist", "--quick", "--steps", str(STEPS), "--n-images", "2",
                "--times", "3", "--out", str(tmp_path), "--json"])
     assert rc == 0
     s = json.loads(capsys.readouterr().out)
@@ -332,7 +332,8 @@ def test_cli_reuses_checkpoint(run, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--dataset", "cifar10", "--out", "X"], "--data-dir"),
-    (["--images", "1", "--out", "X"], "--images"),
+    (["--n-images", "1", "--out", "X"], "--n-images"),
+    (["--images", "X", "--out", "X"], "--diffusers or --denoiser"),
     (["--times", "2", "--out", "X"], "--times"),
     (["--per-class", "0", "--out", "X"], "--per-class"),
     (["--profile", "cpu", "--out", "X"], "--profile"),

@@ -58,7 +58,7 @@ from rmt._validate import positive_int
 
 from .data import TensorData, register_dataset
 
-__all__ = ["read_image_folder", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
+__all__ = ["read_image_folder", "read_image_classes", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
            "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
            "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES",
            "photo_patch_grid"]
@@ -554,6 +554,26 @@ def read_image_folder(directory, size, channels: int = 3, n: int | None = None):
         patch = arr[top:top + c, left:left + c].transpose(2, 0, 1)
         out.append(resize_images(to_signed(patch)[None], size)[0])
     return torch.stack(out), [p.name for p in files]
+
+
+def read_image_classes(directory, size, channels: int = 3):
+    """A folder of images with optional class subfolders (``DIR/<class>/*.png``, torchvision's ImageFolder
+    layout): ``(images, labels, class_names)``; a flat folder gives ``labels = class_names = None``.
+
+    Images as in :func:`read_image_folder`; classes are the subfolder names in sorted order.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"images: no such folder {str(directory)!r}")
+    subs = sorted(p for p in directory.iterdir() if p.is_dir()
+                  and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir() if f.is_file()))
+    if not subs:
+        return read_image_folder(directory, size, channels)[0], None, None
+    if any(f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in directory.iterdir()):
+        raise ValueError(f"images: {str(directory)!r} mixes images and class subfolders; use one layout")
+    parts = [read_image_folder(p, size, channels)[0] for p in subs]
+    labels = np.concatenate([np.full(len(x), i) for i, x in enumerate(parts)])
+    return torch.cat(parts), labels, [p.name for p in subs]
 
 
 def _load_celeba(data_dir: Path | None, train: bool):

@@ -8,6 +8,7 @@ Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 from __future__ import annotations
 
 from ._common import add_common, emit, require_out
+from ._pretrained import add_pretrained_options, load_pretrained
 
 
 def register(cmds):
@@ -27,7 +28,8 @@ def register(cmds):
                         "gpu when CUDA is present, else cpu")
     c.add_argument("--per-class", type=int, default=None,
                    help="held-out images per class for the dimension and its 90%% interval")
-    c.add_argument("--images", type=int, default=None, help="images the spectra are averaged over")
+    c.add_argument("--n-images", dest="n_images", type=int, default=None,
+                   help="images the spectra are averaged over")
     c.add_argument("--times", type=int, default=None, help="number of times (log-spaced over t-range)")
     c.add_argument("--steps", type=int, default=None, help="training steps")
     c.add_argument("--k", type=int, default=None, help="lanczos: number of singular values (d >= 3072)")
@@ -38,16 +40,19 @@ def register(cmds):
                    help="CPU threads for torch (default: 1 in --quick mode and the cpu profile - the tiny UNet runs "
                         "far slower with two threads on a shared machine - torch's default otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_pretrained_options(c)
     add_common(c)
     c.set_defaults(handler=_fig5)
 
 
 def _fig5(args):
     require_out(args, "the figures, summary.json and the checkpoint")
-    for name, low in (("images", 2), ("times", 3), ("steps", 1), ("k", 1), ("threads", 1), ("per_class", 1)):
+    for name, low in (("n_images", 2), ("times", 3), ("steps", 1), ("k", 1), ("threads", 1), ("per_class", 1)):
         v = getattr(args, name)
         if v is not None and v < low:
             raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
+    if load_pretrained(args) is not None or args.images is not None:
+        return _fig5_pretrained(args)
     if args.dataset in ("cifar10", "celeba") and args.data_dir is None:
         raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
     from ..reproduce.fig5 import default_profile, fig5_settings, reproduce_fig5
@@ -56,8 +61,8 @@ def _fig5(args):
     from trained.nets import resolve_device
     resolve_device(args.device)
     over = {}
-    if args.images is not None:
-        over["n_images"] = args.images
+    if args.n_images is not None:
+        over["n_images"] = args.n_images
     if args.times is not None:
         over["n_times"] = args.times
     if args.steps is not None:
@@ -96,4 +101,49 @@ def _fig5(args):
                                for c, g in r[key]["per_class"].items()))
     lines.append(f"    TwoNN {dim['twonn']['global']:.1f}; profile {s['settings']['profile']}, device {s['device']}, "
                  f"{s['minutes']:.1f} min; files in {args.out}")
+    emit(args, s, "\n".join(lines))
+
+
+def _fig5_pretrained(args):
+    """Fig. 5 on a model specgap did not train: ``--diffusers``/``--denoiser`` at the images of ``--images DIR``
+    (class subfolders give the classes)."""
+    import numpy as np
+
+    from trained.datasets import read_image_classes
+
+    from ..reproduce.fig5 import pretrained_settings, reproduce_fig5_pretrained
+    model = load_pretrained(args)
+    if model is None:
+        raise ValueError("--images DIR reads a pretrained model's images: pass --diffusers or --denoiser "
+                         "(the number of images to average over is --n-images)")
+    if args.images is None:
+        raise ValueError("--images DIR is required with --diffusers/--denoiser (PNG/JPEG files, or one subfolder "
+                         "per class)")
+    for opt in ("steps", "threads", "profile", "data_dir", "n_images"):
+        if getattr(args, opt) is not None:
+            raise ValueError(f"--{opt.replace('_', '-')} does not apply to a pretrained model (nothing is trained; "
+                             "the images measured are the first --per-class of each class)")
+    shape = tuple(model.data_shape)
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ValueError(f"--images needs a model on square images, this one has data shape {shape}")
+    X, labels, names = read_image_classes(args.images, shape[1], channels=shape[0])
+    over = {k: v for k, v in (("n_times", args.times), ("method", args.method), ("k", args.k),
+                              ("per_class", args.per_class)) if v is not None}
+    s = reproduce_fig5_pretrained(args.out, model, X.double().numpy(), labels, names,
+                                  settings=pretrained_settings(model, quick=args.quick, **over), seed=args.seed,
+                                  progress=not (args.json or args.no_progress))
+    dim = s["dimension_small_t"]
+    lines = [f"fig5 on {s['dataset']} (d={s['d']}, {s['n_images']} images"
+             f"{', classes ' + ', '.join(names) if names else ''}):"]
+    for p in s["per_time"]:
+        lines.append(f"  t={p['t']:.4g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
+                     f", D_eff {p['effective_dimension']['mean']:.1f}")
+    lines.append(f"  dimension at t={dim['t']:.4g} (tau={dim['tau']:.3g}; median [90% interval]):")
+    for key in [k for k in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca") if k in dim["routes"]]:
+        p = dim["routes"][key]["pooled"]
+        lines.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}]" +
+                     "".join(f"; {c} {g['value']:.0f}" for c, g in dim["routes"][key]["per_class"].items()))
+    if dim["twonn"].get("skipped"):
+        lines.append(f"  ({dim['twonn']['skipped']})")
+    lines.append(f"  {np.round(s['runtime_s'] / 60, 1)} min; files in {args.out}")
     emit(args, s, "\n".join(lines))
