@@ -162,3 +162,10 @@ def test_fig5_on_a_pipeline_folder_with_class_subfolders(folders, tmp_path, caps
     assert main(["reproduce", "fig5", "--diffusers", str(folders / "pipe"), "--images", str(tmp_path / "cls"),
                  "--steps", "10", "--out", str(tmp_path / "g")]) == 2
     assert "--steps does not apply to a pretrained model" in capsys.readouterr().err
+
+
+def test_missing_diffusers_exits_2_naming_the_extra(folders, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "diffusers", None)          # as if the [diffusers] extra were not installed
+    assert main(["spectra", "--diffusers", str(folders / "pipe"), "--images", str(folders / "imgs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'specgap[diffusers]'" in err and "\n" not in err

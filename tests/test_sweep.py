@@ -162,6 +162,9 @@ def test_store_opens_with_xarray_with_the_documented_dims(client, tmp_path):
     assert ds.tau.dims == ("t",) and list(ds.edge.values) == ["lower", "upper"]
     assert ds.attrs["specgap_version"] == __version__ and ds.attrs["task"] == "finite-n"
     assert SweepSpec.from_dict(json.loads(ds.attrs["spec"])) == spec
+    from rmt.schedules import get_schedule
+    sch = get_schedule(json.loads(ds.attrs["schedule_parameters"]))     # the schedule with its parameters
+    np.testing.assert_allclose(ds.tau.values, sch.tau(ds.t.values))
     # physics: at the smallest tau the n-point empirical score has memorised (every direction condensed:
     # eta near 1), while n = infinity keeps all m = 6 directions
     dim = ds.dimension.isel(t=0).values

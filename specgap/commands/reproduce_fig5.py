@@ -85,20 +85,12 @@ def _fig5(args):
     dim = s["dimension_small_t"]
     lines = [f"fig5 {s['dataset']} (d={s['d']}, {'quick' if s['quick'] else 'full'}): trained {s['train']['steps']} "
              f"steps, loss {s['train']['loss_initial']:.4f} -> {s['train']['loss_final']:.4f}"]
-    for p in s["per_time"]:
-        lines.append(f"  t={p['t']:.3g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
-                     f" +- {p['largest_gap_dimension']['sem']:.1f}, D_eff {p['effective_dimension']['mean']:.1f}")
+    lines += _time_lines(s["per_time"])
     lines.append("  gaps open at t = " + ", ".join(f"{e['t_open']:.3g} (index {e['boundary']})"
                                                    for e in s["gap_openings"] if e["t_open"] is not None))
-    r = dim["routes"]
     lines.append(f"  dimension at t={dim['t']:.3g} ({dim['n_images']} held-out images, median [90% interval], "
                  f"relative width):")
-    for key in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca"):
-        p = r[key]["pooled"]
-        lines.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}] "
-                     f"{p['relative_width']:.2f}; per class: " +
-                     ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})"
-                               for c, g in r[key]["per_class"].items()))
+    lines += _route_lines(dim)
     lines.append(f"    TwoNN {dim['twonn']['global']:.1f}; profile {s['settings']['profile']}, device {s['device']}, "
                  f"{s['minutes']:.1f} min; files in {args.out}")
     emit(args, s, "\n".join(lines))
@@ -135,15 +127,28 @@ def _fig5_pretrained(args):
     dim = s["dimension_small_t"]
     lines = [f"fig5 on {s['dataset']} (d={s['d']}, {s['n_images']} images"
              f"{', classes ' + ', '.join(names) if names else ''}):"]
-    for p in s["per_time"]:
-        lines.append(f"  t={p['t']:.4g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
-                     f", D_eff {p['effective_dimension']['mean']:.1f}")
-    lines.append(f"  dimension at t={dim['t']:.4g} (tau={dim['tau']:.3g}; median [90% interval]):")
-    for key in [k for k in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca") if k in dim["routes"]]:
-        p = dim["routes"][key]["pooled"]
-        lines.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}]" +
-                     "".join(f"; {c} {g['value']:.0f}" for c, g in dim["routes"][key]["per_class"].items()))
+    lines += _time_lines(s["per_time"])
+    lines.append(f"  dimension at t={dim['t']:.4g} (tau={dim['tau']:.3g}; median [90% interval], relative width):")
+    lines += _route_lines(dim)
     if dim["twonn"].get("skipped"):
         lines.append(f"  ({dim['twonn']['skipped']})")
     lines.append(f"  {np.round(s['runtime_s'] / 60, 1)} min; files in {args.out}")
     emit(args, s, "\n".join(lines))
+
+
+def _time_lines(per_time):
+    return [f"  t={p['t']:.4g}: {p['phase']:<13} largest-gap dim {p['largest_gap_dimension']['mean']:.1f}"
+            f" +- {p['largest_gap_dimension']['sem']:.1f}, D_eff {p['effective_dimension']['mean']:.1f}"
+            for p in per_time]
+
+
+def _route_lines(dim):
+    """One line per dimension route present: pooled median, interval, relative width, then per class."""
+    out = []
+    for key in [k for k in ("engine_tangent", "engine_d_eff", "paper_protocol", "mle", "lpca") if k in dim["routes"]]:
+        r = dim["routes"][key]
+        p = r["pooled"]
+        out.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}] "
+                   f"{p['relative_width']:.2f}; per class: " +
+                   ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})" for c, g in r["per_class"].items()))
+    return out

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rmt.schedules import get_schedule
+
 from .spec import SweepSpec
 from .tasks import inner_sizes, variables
 
@@ -85,6 +87,7 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
     g = zarr.open_group(str(path), mode="w-", zarr_format=ZARR_FORMAT)
     g.attrs.update({"specgap_version": __version__, "schema_version": SCHEMA_VERSION, "spec": spec.to_json(),
                     "phase_codes": json.dumps(PHASE_CODES), "dims": json.dumps(list(outer)),
+                    "schedule_parameters": json.dumps(get_schedule(spec.schedule).to_dict()),
                     **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in spec.as_dict().items()}})
 
     def array(name, dims, values=None, shp=None, chk=None, dtype="f8", fill=np.nan, **attrs):
