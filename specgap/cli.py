@@ -8,6 +8,7 @@ imported inside the command handlers so that ``specgap theory ...`` starts fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 
@@ -19,6 +20,10 @@ from .commands._common import UsageError, budgets, check_out, snapshot, write_ma
 EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
           "skimage": "data", "PIL": "data", "dask": "dask", "distributed": "dask", "xarray": "dask", "zarr": "dask",
           "diffusers": "diffusers", "safetensors": "diffusers", "huggingface_hub": "diffusers"}
+
+
+#: file-system refusals that are the user's environment, not an internal error: exit 2 naming the path
+_USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +72,17 @@ def main(argv=None) -> int:
     except ValueError as e:  # bad values found by the library's boundary checks
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         sys.stderr.write(f"specgap: error: {msg}\n")
+        return 2
+    except OSError as e:  # the file system refused a write (read-only, permissions, full disk): not a bug of ours
+        if e.errno not in _USER_FS_ERRORS:
+            if debug:
+                raise
+            sys.stderr.write(f"specgap: internal error: {type(e).__name__}: {e} (rerun with --debug for the "
+                             "traceback)\n")
+            return 1
+        where = f" {e.filename!s}" if e.filename else ""
+        sys.stderr.write(f"specgap: error: cannot write{where}: {e.strerror or type(e).__name__} (choose another "
+                         "--out)\n")
         return 2
     except KeyboardInterrupt as e:  # training writes a checkpoint first and says how to resume
         status = "interrupted"

@@ -188,3 +188,27 @@ def test_run_manifest_lists_the_files_this_run_wrote(tmp_path, capsys):
     m = json.loads((bad / "manifest.json").read_text())
     assert m["status"] == "error" and m["files_written"] == []
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("code, exit_code", [(30, 2), (13, 2), (5, 1)])    # EROFS, EACCES: the user's; EIO: ours
+def test_a_refused_write_exits_2_naming_the_path(tmp_path, monkeypatch, capsys, code, exit_code):
+    """`sweep run` into a read-only place exited 1 ("internal error: OSError: Read-only file system"); the file
+    system refusing a write is the user's environment: exit 2, one line with the path. Other OSErrors stay
+    internal errors (exit 1)."""
+    import errno
+
+    import zarr
+    target = tmp_path / "x.zarr"
+
+    def refuse(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(target))
+    monkeypatch.setattr(zarr, "open_group", refuse)
+    assert code in (errno.EROFS, errno.EACCES, errno.EIO)
+    rc = main(["sweep", "run", "--task", "theory", "--ratio", "0.01", "--t", "1e-3:1:5", "--out", str(target)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == exit_code
+    last = err[-1]
+    if exit_code == 2:
+        assert last == f"specgap: error: cannot write {target}: {os.strerror(code)} (choose another --out)"
+    else:
+        assert last.startswith("specgap: internal error: OSError")
