@@ -170,7 +170,6 @@ def test_attention_unet_folder_equals_object_and_lanczos_equals_exact(pipeline_f
     # matrix-free top-k on the attention UNet (kernels without vmap rules: the batch-axis route)
     rl = jacobian_spectrum(m_folder, x, t=[10], method="lanczos", operator="score", k=6)
     np.testing.assert_allclose(rl.singular_values[:, 0], r1.singular_values[:, 0, :6], rtol=1e-7)
-    # the spectrum keeps the tabulated schedule through a save/load round trip
 
 
 def test_tabulated_and_nondefault_schedules_survive_save_load(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image  # noqa: E402
 
 from specgap.cli import main  # noqa: E402
 from trained.adapters import from_diffusers  # noqa: E402
-from trained.datasets import read_image_folder  # noqa: E402
+from trained.images import read_image_folder  # noqa: E402
 from trained.descriptors import ddim_map, local_geometry  # noqa: E402
 from trained.jacobian import jacobian_spectrum  # noqa: E402
 from trained.network_spectra import noised_points  # noqa: E402
@@ -93,8 +93,11 @@ def test_descriptors_and_dimension_on_pipeline_folder(folders, capsys):
     np.testing.assert_allclose(r["psi"], g["psi"], rtol=1e-5)
     assert r["t_end"] == float(model.schedule.t_of_tau(float(model.schedule.tau(100)) / 2))
     d = run_json(["dimension", "--diffusers", str(folders / "pipe"), "--images", str(folders / "imgs"),
-                  "--points", "2", "--tau", "0.05"], capsys)
-    assert d["score"] == "diffusers" and d["n"] == 3 and d["d"] == 64 and 0 <= d["dimension"] <= 64
+                  "--points", "2", "--tau", "0.05", "--estimator", "deff"], capsys)
+    assert d["score"] == "diffusers" and d["n"] == 3 and d["d"] == 64
+    ab = DDPMScheduler(num_train_timesteps=200).alphas_cumprod.double().numpy()
+    taus = (1 - ab) / ab                             # read at the training timestep nearest tau = 0.05
+    assert d["estimators"]["deff"]["tau"] == pytest.approx(taus[np.argmin(np.abs(np.log(taus / 0.05)))], rel=1e-12)
 
 
 def test_denoiser_module_function_gives_eta(tmp_path, monkeypatch, capsys):
@@ -106,9 +109,12 @@ def test_denoiser_module_function_gives_eta(tmp_path, monkeypatch, capsys):
         "    s2 = (sigma ** 2)[:, None]\n"
         "    return x * (LAM / (LAM + s2)).to(x.dtype)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    np.save(tmp_path / "x0.npy", np.random.default_rng(0).standard_normal((2, 4)))
+    np.save(tmp_path / "x0.npy", np.random.default_rng(0).standard_normal((3, 4)))
     r = run_json(["spectra", "--denoiser", "my_edm:denoise", "--data-shape", "4", "--data", str(tmp_path / "x0.npy"),
                   "--t", "0.1,1.5", "--points", "2"], capsys)
+    d = run_json(["dimension", "--denoiser", "my_edm:denoise", "--data-shape", "4", "--data", str(tmp_path / "x0.npy"),
+                  "--estimator", "deff", "--tau", "0.3", "--points", "2"], capsys)
+    assert d["dimension"] == 2 and d["estimators"]["deff"]["per_point"] == [2, 2]    # #{lambda > tau = 0.3}
     sys.modules.pop("my_edm", None)
     lam = np.array([4.0, 1.0, 0.25, 0.0])
     for row, sigma in zip(r["times"], (0.1, 1.5)):

@@ -58,7 +58,7 @@ from rmt._validate import positive_int
 
 from .data import TensorData, register_dataset
 
-__all__ = ["read_image_folder", "read_image_classes", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
+__all__ = ["centre_crop", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
            "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
            "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES",
            "photo_patch_grid"]
@@ -485,6 +485,13 @@ def _read_partition(path: Path) -> dict[str, int]:
     return part
 
 
+def centre_crop(pixels: np.ndarray, crop: int) -> np.ndarray:
+    """The central ``crop`` x ``crop`` square of an ``(H, W, ...)`` array (torchvision ``CenterCrop`` rounding)."""
+    h, w = pixels.shape[:2]
+    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
+    return pixels[top:top + crop, left:left + crop]
+
+
 def decode_celeba_image(path, resolution: int = 64, crop: int = CELEBA_CROP) -> torch.Tensor:
     """Decode one aligned CelebA image: RGB, central ``crop`` x ``crop`` square, resize.
 
@@ -506,74 +513,8 @@ def decode_celeba_image(path, resolution: int = 64, crop: int = CELEBA_CROP) -> 
     h, w = rgb.shape[:2]
     if h < crop or w < crop:
         raise DatasetFileError(path, f"image is {w}x{h}, smaller than the {crop}x{crop} centre crop")
-    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))   # torchvision CenterCrop
-    patch = rgb[top:top + crop, left:left + crop].transpose(2, 0, 1)
+    patch = centre_crop(rgb, crop).transpose(2, 0, 1)
     return resize_images(to_signed(patch)[None], resolution)[0]
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def read_image_folder(directory, size, channels: int = 3, n: int | None = None):
-    """The PNG/JPEG images of a folder as a model's inputs: ``(images, names)``.
-
-    Each image is converted to RGB (``channels=3``) or grey (``channels=1``), its central square cropped
-    (torchvision ``CenterCrop`` of the shorter side) and resized to ``size`` x ``size`` with
-    :func:`resize_images`, then scaled to ``[-1, 1]`` (``2 v / 255 - 1``, the range diffusers and EDM models
-    are trained on). Files are read in sorted name order; ``n`` keeps the first ``n``.
-
-    Returns
-    -------
-    images : torch.Tensor float32 ``(N, channels, size, size)``;  names : list of file names
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    size = positive_int("size", size)
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"images: no such folder {str(directory)!r}")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if n is not None:
-        files = files[:positive_int("n", n)]
-    if not files:
-        raise ValueError(f"images: {str(directory)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files")
-    out = []
-    for path in files:
-        try:
-            with Image.open(path) as im:
-                im.load()
-                arr = np.asarray(im.convert("RGB" if channels == 3 else "L"))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise DatasetFileError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
-        arr = arr[:, :, None] if arr.ndim == 2 else arr
-        h, w = arr.shape[:2]
-        c = min(h, w)
-        top, left = int(round((h - c) / 2.0)), int(round((w - c) / 2.0))
-        patch = arr[top:top + c, left:left + c].transpose(2, 0, 1)
-        out.append(resize_images(to_signed(patch)[None], size)[0])
-    return torch.stack(out), [p.name for p in files]
-
-
-def read_image_classes(directory, size, channels: int = 3):
-    """A folder of images with optional class subfolders (``DIR/<class>/*.png``, torchvision's ImageFolder
-    layout): ``(images, labels, class_names)``; a flat folder gives ``labels = class_names = None``.
-
-    Images as in :func:`read_image_folder`; classes are the subfolder names in sorted order.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"images: no such folder {str(directory)!r}")
-    subs = sorted(p for p in directory.iterdir() if p.is_dir()
-                  and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir() if f.is_file()))
-    if not subs:
-        return read_image_folder(directory, size, channels)[0], None, None
-    if any(f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in directory.iterdir()):
-        raise ValueError(f"images: {str(directory)!r} mixes images and class subfolders; use one layout")
-    parts = [read_image_folder(p, size, channels)[0] for p in subs]
-    labels = np.concatenate([np.full(len(x), i) for i, x in enumerate(parts)])
-    return torch.cat(parts), labels, [p.name for p in subs]
 
 
 def _load_celeba(data_dir: Path | None, train: bool):

@@ -109,7 +109,7 @@ def model_points(args, model, n: int | None = None, seed: int = 0):
     if images is not None and data is not None:
         raise ValueError("--images and --data are exclusive")
     if images is not None:
-        from trained.datasets import read_image_folder
+        from trained.images import read_image_folder
         if len(shape) != 3 or shape[1] != shape[2] or shape[0] not in (1, 3):
             raise ValueError(f"--images needs a model on square 1- or 3-channel images, this one has data shape {shape}")
         X = read_image_folder(images, shape[1], channels=shape[0])[0].reshape(-1, d).double().numpy()

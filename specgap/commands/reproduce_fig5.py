@@ -101,9 +101,9 @@ def _fig5_pretrained(args):
     (class subfolders give the classes)."""
     import numpy as np
 
-    from trained.datasets import read_image_classes
+    from trained.images import read_image_classes
 
-    from ..reproduce.fig5 import pretrained_settings, reproduce_fig5_pretrained
+    from ..reproduce.fig5_pretrained import pretrained_settings, reproduce_fig5_pretrained
     model = load_pretrained(args)
     if model is None:
         raise ValueError("--images DIR reads a pretrained model's images: pass --diffusers or --denoiser "

@@ -115,6 +115,74 @@ def _schedule_of(f, schedule):
     return get_schedule(schedule or "ve")
 
 
+def _check_k(method, k, solver, d):
+    """``k`` (required for 'lanczos', at most ``d``) and the Lanczos ``solver``, validated."""
+    if method == "lanczos":
+        if k is None:
+            raise ValueError("k must be given for method='lanczos'")
+        if solver not in ("krylov", "arpack", "lobpcg"):
+            raise ValueError(f"solver must be 'krylov', 'arpack' or 'lobpcg', got {solver!r}")
+    if k is not None:
+        k = positive_int("k", k)
+        if k > d:
+            raise ValueError(f"k must be <= d={d}, got {k}")
+    return k
+
+
+def _check_full_memory(P, d, method):
+    """Refuse up front full Jacobians (P, d, d) in float64, the operator A and the SVD's work space beyond the
+    memory limit (``SPECGAP_MAX_MEMORY`` / ``--max-memory``), saying what fits."""
+    from rmt._budget import check_memory
+    from rmt._budget import memory_budget as memory_limit      # the refusal limit, not the chunk size
+    per_point = 8.0 * 3 * d * d
+    check_memory("x", P * per_point, f"full Jacobians of {P} point(s) at d={d} (method={method!r})",
+                 f"{int(memory_limit() // per_point)} point(s) at a time fit; or method='lanczos' with k"
+                 if memory_limit() >= per_point else "method='lanczos' with k, or projected descriptors")
+
+
+def _full_svd(J, c0, c1, k, return_vectors):
+    """Singular values (and vectors) of ``A = c0 I + c1 J`` for Jacobians J (P, d_out, d): (S, U, V) top ``k``."""
+    d = J.shape[2]
+    if c0 and J.shape[1] != d:
+        raise ValueError("operator 'denoiser' needs a square Jacobian (d_out = d)")
+    A = c1 * J + (c0 * np.eye(d) if c0 else 0.0)
+    if return_vectors:
+        U, S, Vt = np.linalg.svd(A)
+        n = k or S.shape[-1]
+        return S[:, :n], U[:, :, :n], np.swapaxes(Vt, 1, 2)[:, :, :n]
+    S = np.linalg.svd(A, compute_uv=False)
+    return S[:, :(k or S.shape[-1])], [], []
+
+
+def _matrix_free(be, X, c0, c1, k, solver, tol, maxiter, seed, return_vectors):
+    """Top-``k`` singular triplets of ``A = c0 I + c1 J`` at each point from the backend's products only."""
+    P, d = X.shape
+    Ss, Us, Vs, res = [], [], [], []
+    tol_p = max(tol, 32 * _working_eps(be))    # float32 products cannot reach 1e-10
+    for p in range(P):
+        mm, rmm = be.linear_ops(X[p])
+
+        def matmat(V, mm=mm):
+            return c1 * mm(V) + (c0 * V if c0 else 0.0)
+
+        def rmatmat(U, rmm=rmm):
+            return c1 * rmm(U) + (c0 * U if c0 else 0.0)
+        d_out = mm(np.zeros((d, 1))).shape[0]
+        if c0 and d_out != d:
+            raise ValueError("operator 'denoiser' needs a square Jacobian (d_out = d)")
+        if solver == "krylov":
+            U, S, V, info = krylov_svd(matmat, rmatmat, d, k, tol=tol_p, maxiter=maxiter, seed=seed + p)
+        else:
+            U, S, V, info = scipy_svds(matmat, rmatmat, d, d_out, k, solver, tol_p, seed + p)
+        Ss.append(S)
+        Us.append(U)
+        Vs.append(V)
+        res.append(info)
+    inf = {"solver": solver, "route": be.route, "tol": tol_p, "products": [r.get("products") for r in res],
+           "residual": [r.get("residual") for r in res]}
+    return np.stack(Ss), (np.stack(Us) if return_vectors else []), (np.stack(Vs) if return_vectors else []), inf
+
+
 def _working_eps(be):
     """Machine epsilon of the backend's arithmetic (float64 unless the backend runs float32)."""
     dt = getattr(be, "dtype", None)
@@ -196,23 +264,9 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
         raise ValueError(f"operator must be one of {OPERATORS}, got {operator!r}")
     if (operator == "map") != (times is None):
         raise ValueError(f"operator {operator!r} needs {'no t' if operator == 'map' else 'a time t'}")
-    if method == "lanczos":
-        if k is None:
-            raise ValueError("k must be given for method='lanczos'")
-        if solver not in ("krylov", "arpack", "lobpcg"):
-            raise ValueError(f"solver must be 'krylov', 'arpack' or 'lobpcg', got {solver!r}")
-    if k is not None:
-        k = positive_int("k", k)
-        if k > d:
-            raise ValueError(f"k must be <= d={d}, got {k}")
+    k = _check_k(method, k, solver, d)
     if method in ("exact", "finite-difference"):
-        # the full Jacobians (P, d, d) in float64, the operator A and the SVD's work space: refused up front
-        from rmt._budget import check_memory
-        from rmt._budget import memory_budget as memory_limit      # the refusal limit, not the chunk size
-        per_point = 8.0 * 3 * d * d
-        check_memory("x", P * per_point, f"full Jacobians of {P} point(s) at d={d} (method={method!r})",
-                     f"{int(memory_limit() // per_point)} point(s) at a time fit; or method='lanczos' with k"
-                     if memory_limit() >= per_point else "method='lanczos' with k, or projected descriptors")
+        _check_full_memory(P, d, method)
     tlist = [None] if times is None else [float(tt) for tt in times]
     S_all, U_all, V_all, infos = [], [], [], []
     t0 = _time.perf_counter()
@@ -220,48 +274,13 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
         be = as_backend(f, t=tt, backend=backend, dtype=dtype, device=device, budget=memory_budget, mode=mode,
                         time_arg=time_arg)
         c0, c1, a = _operator_coeffs(operator, tt, sch)
-        Ss, Us, Vs, inf = [], [], [], {}
         if method in ("exact", "finite-difference"):
             J = be.jacobian(X) if method == "exact" else _fd_jacobian(be, X, _fd_sigma(sigma, tt, sch), probes,
                                                                       central, seed)
-            if c0 and J.shape[1] != d:
-                raise ValueError("operator 'denoiser' needs a square Jacobian (d_out = d)")
-            A = c1 * J + (c0 * np.eye(d) if c0 else 0.0)
-            if return_vectors:
-                U, S, Vt = np.linalg.svd(A)
-                n = k or S.shape[-1]
-                Ss, Us, Vs = S[:, :n], U[:, :, :n], np.swapaxes(Vt, 1, 2)[:, :, :n]
-            else:
-                S = np.linalg.svd(A, compute_uv=False)
-                Ss = S[:, :(k or S.shape[-1])]
-            inf["route"] = be.route if method == "exact" else "finite-difference"
+            Ss, Us, Vs = _full_svd(J, c0, c1, k, return_vectors)
+            inf = {"route": be.route if method == "exact" else "finite-difference"}
         else:
-            res = []
-            for p in range(P):
-                mm, rmm = be.linear_ops(X[p])
-
-                def matmat(V, mm=mm):
-                    return c1 * mm(V) + (c0 * V if c0 else 0.0)
-
-                def rmatmat(U, rmm=rmm):
-                    return c1 * rmm(U) + (c0 * U if c0 else 0.0)
-                d_out = mm(np.zeros((d, 1))).shape[0]
-                if c0 and d_out != d:
-                    raise ValueError("operator 'denoiser' needs a square Jacobian (d_out = d)")
-                tol_p = max(tol, 32 * _working_eps(be))    # float32 products cannot reach 1e-10
-                if solver == "krylov":
-                    U, S, V, info = krylov_svd(matmat, rmatmat, d, k, tol=tol_p, maxiter=maxiter, seed=seed + p)
-                else:
-                    U, S, V, info = scipy_svds(matmat, rmatmat, d, d_out, k, solver, tol_p, seed + p)
-                Ss.append(S)
-                Us.append(U)
-                Vs.append(V)
-                res.append(info)
-            Ss = np.stack(Ss)
-            if return_vectors:
-                Us, Vs = np.stack(Us), np.stack(Vs)
-            inf = {"solver": solver, "route": be.route, "tol": tol_p, "products": [r.get("products") for r in res],
-                   "residual": [r.get("residual") for r in res]}
+            Ss, Us, Vs, inf = _matrix_free(be, X, c0, c1, k, solver, tol, maxiter, seed, return_vectors)
         S_all.append(Ss)
         if return_vectors:
             U_all.append(Us)
