@@ -35,6 +35,7 @@ import torch
 
 from rmt.schedules import EDM, Schedule, TabulatedVP, get_schedule
 
+from .jacobian.backends import _module_device, _param_dtype, _torch_dtype
 from .protocol import denoiser
 
 __all__ = ["DiffusersModel", "DenoiserModel", "ScoreFunctionModel", "from_diffusers", "from_denoiser", "from_score",
@@ -42,22 +43,6 @@ __all__ = ["DiffusersModel", "DenoiserModel", "ScoreFunctionModel", "from_diffus
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 _LEARNED_VARIANCE = ("learned", "learned_range")
-
-
-def _torch_dtype(dtype):
-    if dtype is None or isinstance(dtype, torch.dtype):
-        return dtype
-    table = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    if str(dtype) not in table:
-        raise ValueError(f"dtype must be one of {tuple(table)}, got {dtype!r}")
-    return table[str(dtype)]
-
-
-def _module_dtype_device(module):
-    for p in list(module.parameters()) + list(module.buffers()):
-        if p.is_floating_point():
-            return p.dtype, p.device
-    return torch.float32, torch.device("cpu")
 
 
 def _shape(name, shape):
@@ -91,7 +76,7 @@ class _Adapter:
         """``x`` in the module's dtype/device, and a function casting results back to ``x``'s dtype/device."""
         if self.module is None:
             return x, lambda y: y
-        dt, dev = _module_dtype_device(self.module)
+        dt, dev = _param_dtype(self.module) or torch.float32, _module_device(self.module) or torch.device("cpu")
         return x.to(dtype=dt, device=dev), lambda y: y.to(dtype=x.dtype, device=x.device)
 
     def denoiser(self, x, t):

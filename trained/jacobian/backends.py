@@ -498,10 +498,14 @@ def _param_dtype(module):
 
 
 def _torch_dtype(dtype):
-    if dtype is None:
-        return None
+    """None, a torch dtype, or its name ('float32', 'float64', 'float16', 'bfloat16') -> torch dtype or None."""
     import torch
-    return {"float32": torch.float32, "float64": torch.float64}.get(dtype, dtype)
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    table = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if str(dtype) not in table:
+        raise ValueError(f"dtype must be one of {tuple(table)}, got {dtype!r}")
+    return table[str(dtype)]
 
 
 def _n_positional(f):
