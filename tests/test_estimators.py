@@ -208,15 +208,17 @@ def test_bad_input():
         GapDimension().fit_pw(flat_cloud(4, 1, 20), n_neighbors=0)
 
 
-def test_normal_bundle_paper_protocol_by_hand():
-    """protocol='paper' (Ventura et al. Fig. 5): uncentred stacked exact scores, first singular value dropped,
-    the rest normalised by their maximum; recomputed here from the closed-form score -(C + tau)^-1 x."""
+def test_normal_bundle_paper_protocol_gaussian_rows_by_hand():
+    """protocol='paper', frame='gaussian' (the Fig. 5 stack): uncentred stacked exact scores, first singular
+    value dropped, the rest normalised by their maximum; recomputed here from the closed-form score
+    -(C + tau)^-1 x."""
     rng = np.random.default_rng(4)
     d, m, tau, K = 12, 3, 1e-3, 30
     F = np.linalg.qr(rng.standard_normal((d, m)))[0]
     model = LinearGaussianModel(F)
     X = model.sample(50, 1)
-    est = NormalBundle(tau=tau, probes=K, n_points=2, protocol="paper", random_state=5).fit(X, score=model)
+    est = NormalBundle(tau=tau, probes=K, n_points=2, protocol="paper", frame="gaussian",
+                       random_state=5).fit(X, score=model)
     query = X[np.random.default_rng(5).permutation(50)[:2]]
     noise = np.random.default_rng(6).standard_normal((2, K, d))
     A = np.linalg.inv(F @ F.T + tau * np.eye(d))
@@ -226,6 +228,92 @@ def test_normal_bundle_paper_protocol_by_hand():
         ls = np.log(np.maximum(sv / sv[0], 1e-8))
         k = int(np.argmax(ls[:-1] - ls[1:]))
         assert est.dimensions_[i] == (d - 1) - (k + 1)
-        np.testing.assert_allclose(est.singular_values_[i, :d - 1], sv, rtol=1e-8)
+        np.testing.assert_allclose(est.singular_values_[i, :d - 1], sv / sv[0], rtol=1e-8)
+        assert est.singular_values_[i, d - 1] == 0.0 and est.singular_value_scale_[i] == pytest.approx(sv[0])
+    assert est.frame_ == "gaussian" and est.probes_ == K
     with pytest.raises(ValueError, match="protocol"):
         NormalBundle(tau=tau, protocol="nope").fit(X, score=model)
+    with pytest.raises(ValueError, match="frame"):
+        NormalBundle(tau=tau, protocol="paper", frame="haar").fit(X, score=model)
+
+
+def _fig2_model(d):
+    from specgap.reproduce.fig2 import fig2_manifold
+    return LinearGaussianModel.from_manifold(d, fig2_manifold(), seed=0)
+
+
+@pytest.mark.parametrize("t", [0.01, 0.1, 1.0])
+def test_normal_bundle_orthonormal_frame_is_exact_on_a_linear_score(t):
+    """Issue 25: the paper's protocol defaults to the authors' frame (Haar-orthonormal, K = d, symmetrised
+    differences). On the Fig. 2 profile (d = 64) its singular values are s times those of the exact Jacobian
+    -(C + s^2 I)^-1, here from the eigenvalues of C: s / (lambda + s^2); Gaussian rows (K = 4d) are off by
+    ~0.5 after normalisation (the normal spike spreads)."""
+    d = 64
+    model = _fig2_model(d)
+    X = model.sample(100, 1)
+    s = np.sqrt(t)                                                    # VE: a = 1, s^2 = t
+    exact = np.sort(s / (model.eigenvalues + t))[::-1]
+    est = NormalBundle(tau=t, n_points=4, protocol="paper").fit(X, score=model)
+    assert est.frame_ == "orthonormal" and est.probes_ == d
+    raw = est.singular_values_ * est.singular_value_scale_[:, None]
+    np.testing.assert_allclose(raw, np.broadcast_to(exact, raw.shape), rtol=1e-10, atol=0)
+    np.testing.assert_allclose(est.singular_values_, np.broadcast_to(exact / exact[0], raw.shape), atol=1e-12)
+    assert np.all(est.singular_values_.max(axis=1) == 1.0)            # documented: normalised by the maximum
+    assert np.all(est.dimensions_ == NormalBundle.drop(exact[None])[0][0])
+    gauss = NormalBundle(tau=t, n_points=4, protocol="paper", frame="gaussian").fit(X, score=model)
+    assert np.all(gauss.singular_values_.max(axis=1) == 1.0) and gauss.probes_ == 4 * d
+    assert np.abs(gauss.singular_values_[:, :d - 1] - exact[None, 1:] / exact[0]).max() > 0.3
+
+
+@pytest.mark.parametrize("mutation", ["whole frame", "one direction"])
+def test_normal_bundle_exactness_check_sees_a_one_percent_frame_error(monkeypatch, mutation):
+    """The comparison above is sharp: a frame scaled by 1.01 (raw values) or with one direction 1% too long
+    (normalised values, the readout's input) misses the exact spectrum by far more than its tolerance."""
+    from trained import normal_bundle
+    d, t = 64, 0.01
+    model = _fig2_model(d)
+    X = model.sample(100, 1)
+    exact = np.sort(np.sqrt(t) / (model.eigenvalues + t))[::-1]
+    haar = normal_bundle.haar_frame
+
+    def bad(rng, K, d):
+        Q = haar(rng, K, d)
+        if mutation == "whole frame":
+            return 1.01 * Q
+        return np.concatenate([1.01 * Q[:1], Q[1:]])
+    monkeypatch.setattr(normal_bundle, "haar_frame", bad)
+    est = NormalBundle(tau=t, n_points=2, protocol="paper").fit(X, score=model)
+    raw = est.singular_values_ * est.singular_value_scale_[:, None]
+    if mutation == "whole frame":
+        assert np.abs(raw / exact - 1).max() > 1e-3
+        np.testing.assert_allclose(est.singular_values_, np.broadcast_to(exact / exact[0], raw.shape), atol=1e-12)
+    else:
+        assert np.abs(est.singular_values_ - exact / exact[0]).max() > 1e-4
+
+
+def test_normal_bundle_orthonormal_frame_by_hand():
+    """The frame's documented draws on a nonlinear score (a Gaussian mixture, where the symmetrisation
+    matters): default_rng(random_state + 1), per query point ceil(K/d) (d, d) normal blocks, QR with the
+    signs of diag(R) moved into Q, rows (score(x0 + s q) - score(x0 - s q)) / 2; K = 2d stacks two frames."""
+    from simulate.models import GaussianMixtureModel
+    from trained.normal_bundle import haar_frame
+    d, t, K = 6, 0.05, 12
+    model = GaussianMixtureModel.random(d, 3, spread=1.0, variance=0.02, seed=2)
+    X = model.sample(40, 3)
+    est = NormalBundle(tau=t, probes=K, n_points=3, protocol="paper", random_state=7).fit(X, score=model)
+    query = X[np.random.default_rng(7).permutation(40)[:3]]
+    rng = np.random.default_rng(8)
+    for i in range(3):
+        rows = []
+        for _ in range(2):
+            Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+            rows.append((Q * np.sign(np.diag(R))).T)
+        Q = np.sqrt(t) * np.concatenate(rows)
+        S = 0.5 * (model.score(query[i] + Q, t) - model.score(query[i] - Q, t))
+        sv = np.sqrt(np.linalg.eigvalsh(S.T @ S)[::-1].clip(0))
+        np.testing.assert_allclose(est.singular_values_[i], sv / sv[0], rtol=1e-9, atol=1e-12)
+        assert est.dimensions_[i] == NormalBundle.drop(sv[None])[0][0]
+    F = haar_frame(np.random.default_rng(0), 2 * d + 1, d)
+    assert F.shape == (2 * d + 1, d)
+    np.testing.assert_allclose(F[:d] @ F[:d].T, np.eye(d), atol=1e-12)
+    np.testing.assert_allclose(F[d:2 * d] @ F[d:2 * d].T, np.eye(d), atol=1e-12)

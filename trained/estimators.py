@@ -12,8 +12,9 @@ every draw.
 - :class:`GapDimension`: the index of the largest gap (readout 4b) and the phase (section 5);
 - :class:`EffectiveDimension`: ``D_eff = #{eta < 1/2}`` (readout 4c);
 - :class:`FLIPD`: ``d + s^2 tr J = sum_i (1 - eta_i)`` (Kamkari et al. 2024);
-- :class:`NormalBundle`: Stanczuk et al.: centred stacked scores of noised copies, the largest drop of
-  their singular values.
+- :class:`NormalBundle`: Stanczuk et al.: stacked scores of noised copies (centred) or symmetrised
+  differences along a Haar-orthonormal frame (the paper's protocol), the largest drop of their singular
+  values.
 
 Without a score, ``fit(X)`` uses the exact empirical score of the point cloud (closed form, posterior
 covariance, :class:`simulate.models.EmpiricalModel`): query points are held out of the model in folds, so
@@ -32,6 +33,7 @@ from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 
 from .jacobian import as_backend, jacobian, jacobian_spectrum
+from .normal_bundle import FRAMES, singular_values, stacked_rows
 
 __all__ = ["bootstrap_interval", "GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD",
            "NormalBundle", "ESTIMATORS", "RECOMMENDED", "SparseSampleWarning", "default_tau_grid", "MIN_SAMPLES"]
@@ -476,45 +478,46 @@ class FLIPD(_ScoreEstimator):
         return 0
 
 
-def _singular_values(S):
-    """Singular values of ``S`` (K, d), descending. For ``K > d`` from the eigenvalues of the ``d x d`` Gram
-    matrix (a ``K d^2`` product instead of an SVD of the tall matrix: ~50x faster at K = 4d = 3136); values
-    below ``~1e-8`` of the largest lose relative accuracy, and the drop readout ignores them."""
-    K, d = S.shape
-    if K < d:
-        return np.linalg.svd(S, compute_uv=False)
-    ev = np.linalg.eigvalsh(S.T @ S)[::-1]
-    return np.sqrt(np.maximum(ev, 0.0))
-
-
 class NormalBundle(BaseEstimator):
-    """Stanczuk et al.: dimension from the singular values of *centred* stacked scores near the data.
+    """Stanczuk et al.: dimension from the singular values of stacked scores near the data (section 9).
 
-    For each query point ``x0``: ``K`` noised copies ``a x0 + s eps_i``, their scores stacked into a (K, d)
-    matrix and centred over the copies (the mean score is a common offset that would otherwise take the top
-    singular value), singular values ``s_1 >= ... >= s_d``. The normal directions carry the large values
-    (the score pulls back along them, ``~ 1/s``); the dimension is the number of values below the largest
-    drop of ``log s_i`` (a ratio: normal and tangent values differ by ``~ lambda / s^2``), ignoring values
-    below ``1e-8 s_1`` (rank deficiency when ``K < d``).
+    For each query point ``x0``: ``K`` score rows stacked into a (K, d) matrix, singular values
+    ``s_1 >= ... >= s_d``. The normal directions carry the large values (the score pulls back along them,
+    ``~ 1/s``); the dimension is the number of values below the largest drop of ``log s_i`` (a ratio: normal
+    and tangent values differ by ``~ lambda / s^2``), ignoring values below ``1e-8 s_1`` (rank deficiency
+    when ``K < d``). The rows come from a perturbation ``frame`` (:mod:`trained.normal_bundle`):
 
-    ``protocol="paper"`` is the measurement of Ventura et al.'s Fig. 5 instead: the stacked scores are not
-    centred, the first singular value is dropped and the rest are normalised by their maximum; the dimension
-    is the number of the remaining values below the largest drop (``singular_values_`` then holds the
-    ``d - 1`` remaining values, padded with a zero).
+    - ``'gaussian'``: the scores at ``K`` noised copies ``a x0 + s eps_i``. ``protocol="centred"`` centres
+      them over the copies (the mean score is a common offset that would otherwise take the top value);
+      ``protocol="paper"`` (Ventura et al.'s Fig. 5 stack) does not, drops the first singular value instead
+      and reads the remaining ``d - 1`` (``singular_values_`` padded with a zero). The Gaussian block spreads
+      the normal spike: on an exact linear score the normalised values are off by up to ~0.5 at ``K = 4 d``;
+    - ``'orthonormal'``: symmetrised differences ``(score(a x0 + s q_i) - score(a x0 - s q_i)) / 2`` along a
+      Haar-orthonormal frame (the authors' tabular code). No offset survives, so nothing is centred or
+      dropped; on a linear score the values are exactly ``sqrt(K/d) s`` times the Jacobian's for ``K = b d``.
+
+    ``singular_values_`` (points, d), descending: for ``protocol="paper"`` normalised by their maximum (the
+    largest value kept), for ``"centred"`` as computed; ``singular_value_scale_`` (points,) is the divisor
+    (1 for ``"centred"``), so ``singular_values_ * singular_value_scale_[:, None]`` are the raw values.
 
     Parameters
     ----------
     tau : effective noise (default: from :func:`default_tau_grid`, the value with the widest median drop)
-    probes : K (default ``4 d``);  n_points : query points;  schedule : 've'/'vp';  random_state : seed
+    probes : K (default ``d`` for the orthonormal frame, ``4 d`` for the Gaussian one)
+    n_points : query points;  schedule : 've'/'vp';  random_state : seed (draws: ``default_rng(random_state +
+    1)``, per query point in query order a (K, d) normal block, or ``ceil(K/d)`` (d, d) blocks for the frame)
     protocol : 'centred' (default) or 'paper'
+    frame : 'orthonormal', 'gaussian' or None (default: 'orthonormal' for 'paper', 'gaussian' for 'centred')
     """
 
-    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", random_state=0):
+    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", frame=None,
+                 random_state=0):
         self.tau = tau
         self.probes = probes
         self.n_points = n_points
         self.schedule = schedule
         self.protocol = protocol
+        self.frame = frame
         self.random_state = random_state
 
     @staticmethod
@@ -527,6 +530,39 @@ class NormalBundle(BaseEstimator):
         steps = ls[:, :-1] - ls[:, 1:]                                       # >= 0
         i = np.argmax(steps, axis=1)
         return sv.shape[1] - (i + 1), steps[np.arange(sv.shape[0]), i]
+
+    def _frame(self):
+        if self.protocol not in ("centred", "paper"):
+            raise ValueError(f"protocol must be 'centred' or 'paper', got {self.protocol!r}")
+        if self.frame is None:
+            return "orthonormal" if self.protocol == "paper" else "gaussian"
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))} or None, got {self.frame!r}")
+        return self.frame
+
+    def _spectra(self, be, a, s, query, K, frame, seed):
+        """Raw singular values (points, d) at one noise level; the same draws at every tau (one stream, one
+        query point after the other)."""
+        rng = np.random.default_rng(seed)
+        sv = np.zeros(query.shape)
+        for i in range(query.shape[0]):
+            S = stacked_rows(be.eval, a * query[i], s, rng, K, frame)
+            if frame == "gaussian" and self.protocol == "centred":
+                S = S - S.mean(axis=0, keepdims=True)
+            v = singular_values(S)
+            sv[i, :v.size] = v
+        return sv
+
+    def _readout(self, sv, frame):
+        """(values, scale, dimensions, drops) of raw singular values (points, d)."""
+        d = sv.shape[1]
+        if self.protocol == "paper" and frame == "gaussian":
+            sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                         # drop the first, keep the shape
+            dims, drops = self.drop(sv[:, :d - 1])
+        else:
+            dims, drops = self.drop(sv)
+        scale = np.maximum(sv[:, 0], 1e-300) if self.protocol == "paper" else np.ones(sv.shape[0])
+        return sv / scale[:, None], scale, dims, drops
 
     def fit(self, X, y=None, score=None):
         from simulate.models import EmpiricalModel, ExactModel
@@ -546,35 +582,23 @@ class NormalBundle(BaseEstimator):
             taus = default_tau_grid(X)
         else:
             taus = np.atleast_1d(finite_array("tau", self.tau, positive_values=True))
-        K = 4 * d if self.probes is None else positive_int("probes", self.probes, minimum=2)
-        if self.protocol not in ("centred", "paper"):
-            raise ValueError(f"protocol must be 'centred' or 'paper', got {self.protocol!r}")
+        frame = self._frame()
+        K = (d if frame == "orthonormal" else 4 * d) if self.probes is None else \
+            positive_int("probes", self.probes, minimum=2)
+        seed = None if self.random_state is None else self.random_state + 1
+        if seed is None:
+            seed = int(np.random.default_rng().integers(2 ** 63))
         best = None
-        seed_noise = None if self.random_state is None else self.random_state + 1
-        if seed_noise is None:
-            seed_noise = int(np.random.default_rng().integers(2 ** 63))
         for tau in taus:
             t = float(sch.t_of_tau(tau))
             a, s2 = float(sch.a(t)), float(sch.s2(t))
             be = as_backend(score, t=t, backend="numpy" if isinstance(score, ExactModel) else None)
-            # one query point at a time (K scores, not nq K: memory and cache), the same noise at every tau:
-            # successive (K, d) draws of one stream equal one (nq, K, d) draw
-            noise = np.random.default_rng(seed_noise)
-            sv = np.empty((nq, min(K, d)))
-            for i in range(nq):
-                S = be.eval(a * query[i] + np.sqrt(s2) * noise.standard_normal((K, d)))
-                if self.protocol == "centred":
-                    S = S - S.mean(axis=0, keepdims=True)
-                sv[i] = _singular_values(S)
-            if sv.shape[1] < d:
-                sv = np.pad(sv, ((0, 0), (0, d - sv.shape[1])))
-            if self.protocol == "paper":
-                sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                     # drop the first, keep the shape
-            dims, drops = self.drop(sv[:, :d - 1] if self.protocol == "paper" else sv)
-            score_w = float(np.median(drops))
+            out = self._readout(self._spectra(be, a, np.sqrt(s2), query, K, frame, seed), frame)
+            score_w = float(np.median(out[3]))
             if best is None or score_w > best[0]:
-                best = (score_w, float(tau), sv, dims)
-        self.drop_, self.tau_, self.singular_values_, self.dimensions_ = best
+                best = (score_w, float(tau)) + out[:3]
+        self.drop_, self.tau_, self.singular_values_, self.singular_value_scale_, self.dimensions_ = best
+        self.frame_, self.probes_ = frame, K
         self.query_index_ = idx[:nq]                                          # rows of X, in query order
         self.dimension_pw_ = self.dimensions_
         self.dimension_ = int(np.floor(np.median(self.dimensions_) + 0.5))
@@ -594,6 +618,7 @@ class NormalBundle(BaseEstimator):
         self.query_index_ = self.query_index_[order]
         self.dimensions_ = self.dimension_pw_ = np.asarray(self.dimensions_)[order]
         self.singular_values_ = self.singular_values_[order]
+        self.singular_value_scale_ = self.singular_value_scale_[order]
         return self
 
 
