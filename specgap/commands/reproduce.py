@@ -128,7 +128,10 @@ def _ridge_mnist(args):
     require_out(args)
     from ..reproduce.ridge_mnist import reproduce_ridge_mnist
     s = reproduce_ridge_mnist(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
-    on = ", ".join(f"k={k}: {v:.2f}" for k, v in s["fraction_on_ridge"].items())
-    emit(args, s, f"ridge-mnist: fraction of samples on the ridge {on}; nearest-training-latent distance median "
-                  f"{s['memorisation']['nn_sample_median']:.3g} (training spacing {s['spacing_median']:.3g}); "
-                  f"files in {args.out}")
+    o = s["on_ridge"]
+    on = "; ".join(f"k={k} (tau {o['threshold'][k]:.2f}): training {o['training'][k][-1]:.2f}, held-out "
+                   f"{o['held_out'][k][-1]:.2f}, generated {o['generated'][k][-1]:.2f}" for k in o["threshold"])
+    emit(args, s, f"ridge-mnist: on the ridge at t={o['times'][-1]:.3g} (s |V V^T score| < tau_k, tau_k calibrated on "
+                  f"noised training latents) {on}; nearest-training-latent distance median: samples "
+                  f"{s['memorisation']['nn_sample_median']:.3g}, held-out {s['memorisation']['nn_held_out_median']:.3g}"
+                  f" (training spacing {s['spacing_median']:.3g}); files in {args.out}")
