@@ -79,7 +79,11 @@ class PerturbedScore:
 class RidgeDynamics:
     """Per recorded time (R) and trajectory (n): ``distance``, ``foot`` (R, n, D), ``error_normal`` and
     ``error_tangent`` (norms of the score error's parts at the foot), ``delta_eq = s^2 |e_normal|``, ``phase``
-    (R, n) codes into :data:`PHASES`, ``converged`` (R, n) of the projections, and the fitted ``slope``."""
+    (R, n) codes into :data:`PHASES`, ``converged`` (R, n) of the projections, and the fitted ``slope``; for the
+    linearised dynamics (:mod:`simulate.ridge_align`), at the feet: ``error`` (R, n, D) the error vectors,
+    ``exact_score`` (R, n, D) ``grad log p_t``,
+    ``eigenvalues`` (R, n, k+1) ``l_1..l_{k+1}`` of ``grad^2 log p_t``, ``tangent`` (R, n, D, k) the tangent
+    frames and, when asked for, ``jacobian`` (R, n, D, D) the score model's own Jacobian."""
 
     times: np.ndarray
     distance: np.ndarray
@@ -91,6 +95,11 @@ class RidgeDynamics:
     converged: np.ndarray
     states: np.ndarray
     slope: dict
+    error: np.ndarray | None = None
+    exact_score: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
+    tangent: np.ndarray | None = None
+    jacobian: np.ndarray | None = None
     info: dict = field(default_factory=dict)
 
     def phase_fractions(self) -> dict:
@@ -120,7 +129,7 @@ def fit_slope(distance, delta_eq) -> dict:
 
 def reach_align_slide(X, score_model, k, *, n=64, record_times=None, method="ode", steps=200, t_start=None,
                       t_end=1e-3, rng=None, x_init=None, reach_factor=2.0, radius=None, tol=1e-10,
-                      max_iter=500, progress=False) -> RidgeDynamics:
+                      max_iter=500, jacobian=False, progress=False) -> RidgeDynamics:
     """Run the reverse sampler with ``score_model`` and measure the trajectories against the ridge of ``X``.
 
     Parameters
@@ -130,6 +139,8 @@ def reach_align_slide(X, score_model, k, *, n=64, record_times=None, method="ode
     k : ridge dimension;  n : trajectories;  record_times : process times (default 12 log-spaced in
         ``[t_end, t_start]``);  method, steps, t_start, t_end, rng, x_init : as :func:`sample_reverse`
     reach_factor, radius : of the phase rule (module docstring);  tol, max_iter : of the projections
+    jacobian : also record the score model's Jacobian at each foot (central differences, ``2 D`` score
+        evaluations per record), for :func:`simulate.ridge_align.linearised_offset`
     """
     model = empirical_model(X, getattr(score_model, "schedule", "ve"))
     if model.schedule != score_model.schedule:
@@ -153,13 +164,21 @@ def reach_align_slide(X, score_model, k, *, n=64, record_times=None, method="ode
     dist = np.empty((R, n))
     foot = np.empty((R, n, model.d))
     en, et, deq = (np.empty((R, n)) for _ in range(3))
+    evec, exact = np.empty((R, n, model.d)), np.empty((R, n, model.d))
+    eig = np.empty((R, n, k + 1))
+    tan = np.empty((R, n, model.d, k))
     conv = np.empty((R, n), dtype=bool)
+    jac = np.empty((R, n, model.d, model.d)) if jacobian else None
     for r, t in enumerate(res.record_times):
         p = project_to_ridge(model, res.trajectory[r], float(t), k, tol=tol, max_iter=max_iter)
         foot[r], dist[r], conv[r] = p.points, p.distance, p.converged
-        e = score_model.score(p.points, float(t)) - p.frame.score
+        exact[r] = p.frame.score
+        e = evec[r] = score_model.score(p.points, float(t)) - p.frame.score
         nrm = p.frame.normal_component(e)
+        eig[r], tan[r] = p.frame.eigenvalues, p.frame.tangent
         en[r] = np.linalg.norm(nrm, axis=1)
+        if jacobian:
+            jac[r] = _jacobian(score_model, p.points, float(t), 1e-4 * np.sqrt(p.frame.s2))
         et[r] = np.linalg.norm(e - nrm, axis=1)
         deq[r] = p.frame.s2 * en[r]
     reach = dist > radius + reach_factor * deq
@@ -174,9 +193,18 @@ def reach_align_slide(X, score_model, k, *, n=64, record_times=None, method="ode
     slope = fit_slope(dist[-1], deq[-1])
     return RidgeDynamics(times=res.record_times, distance=dist, foot=foot, error_normal=en, error_tangent=et,
                          delta_eq=deq, phase=phase, converged=conv, states=res.trajectory, slope=slope,
+                         error=evec, exact_score=exact, eigenvalues=eig, tangent=tan, jacobian=jac,
                          info={"k": k, "n": n, "method": method, "steps": steps, "t_start": float(t_start),
                                "t_end": float(t_end), "reach_factor": reach_factor, "radius": radius,
                                "schedule": model.schedule.name})
+
+
+def _jacobian(score_model, y, t, h) -> np.ndarray:
+    """``J[i, j] = d score_i / d x_j`` (m, D, D) of ``score_model`` at the points ``y`` (m, D) by central
+    differences of step ``h``."""
+    eye = np.eye(y.shape[1])
+    cols = [(score_model.score(y + h * e, t) - score_model.score(y - h * e, t)) / (2 * h) for e in eye]
+    return np.stack(cols, axis=2)
 
 
 def median_spacing(X) -> float:

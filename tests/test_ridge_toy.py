@@ -73,6 +73,32 @@ def test_losses_split_and_cli(run, capsys):
     assert "--out" in capsys.readouterr().err
 
 
+def test_align_law_in_the_summary(run):
+    out, s = run
+    a = s["align_law"]
+    inj = a["injected"]
+    # the injected law recovers itself: slope 1 within its interval (two modes: exact to round-off)
+    assert inj["slope"] == pytest.approx(1.0, abs=1e-3) and inj["ci"][0] - 1e-6 <= 1.0 <= inj["ci"][1] + 1e-6
+    assert inj["regime_end"] == pytest.approx(inj["runs"]["2_normal"]["spacing"])   # the whole range tried
+    assert inj["slide"]["slope"] == pytest.approx(1.0, abs=1e-2)
+    grid = inj["runs"]["9_normal"]
+    assert grid["away_from_junctions"]["fraction"] < 0.2 and max(grid["off_law"][:3]) > 0.1   # fails at junctions
+    # random features: r2 recomputed from the saved per-sample arrays of every configuration
+    d, p, sm = (np.concatenate([np.load(out / f"modes{K}.npz")[k][-1 if k != "smooth" else slice(None)]
+                                for K in (2, 3, 9)]) for k in ("distance", "predicted_offset", "smooth"))
+    lm, lp = np.log(d[sm]), np.log(p[sm])
+    r2 = 1 - np.sum((lm - lp) ** 2) / np.sum((lm - lm.mean()) ** 2)
+    rf = a["random_features"]
+    assert rf["r2"] == pytest.approx(r2) and rf["samples"] == sm.sum()
+    assert rf["r2"] > 0.7 and rf["ci"][0] < 1.0 < rf["ci"][1] and rf["r2_all"] < rf["r2"]
+    assert rf["per_config"]["2"]["all"]["r2"] > 0.9 and rf["slide"]["r2"] > 0.9
+    # the old reading, delta_eq = s^2 |e_normal| at the last time alone, does not explain the distance
+    z = np.load(out / "modes2.npz")
+    lq, ld = np.log(z["delta_eq"][-1]), np.log(z["distance"][-1])
+    assert 1 - np.sum((ld - lq) ** 2) / np.sum((ld - ld.mean()) ** 2) < 0.5
+    assert (out / "ridge_toy_align.png").stat().st_size > 10_000
+
+
 @pytest.mark.slow
 def test_ridge_toy_notebook_executes(tmp_path, monkeypatch):
     import os

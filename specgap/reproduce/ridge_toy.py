@@ -60,8 +60,59 @@ def segment_distance(P, Y, segs) -> np.ndarray:
     return out
 
 
-def _one(K, *, n_samples, n_features, fit_samples, train_time, train_grid, steps, record, tau_range, eval_points,
-         seed):
+def junction_distance(P, Y, segs) -> np.ndarray:
+    """Distance of each row of ``P`` to the nearest *junction* of the small-``t`` ridge: a mode where two or more
+    segments meet (the ridge is not a smooth curve there; none for two modes). ``inf`` without junctions."""
+    deg = np.bincount(np.ravel(segs), minlength=len(Y)) if segs else np.zeros(len(Y), int)
+    J = Y[deg >= 2]
+    if not len(J):
+        return np.full(len(P), np.inf)
+    return np.linalg.norm(P[:, None] - J[None], axis=-1).min(1)
+
+
+def _slide_start(states, anchor, radius) -> np.ndarray:
+    """First record index after which each trajectory stays within ``radius`` of its ``anchor``."""
+    far = np.linalg.norm(states - anchor[None], axis=-1) >= radius            # (R, n)
+    R = far.shape[0]
+    return np.where(far.any(0), R - np.argmax(far[::-1], axis=0), 0).clip(max=R - 1)
+
+
+def align_random_features(Y, dyn, schedule, spacing) -> tuple[dict, dict]:
+    """The align law for one random-feature run: the linearised normal offset
+    (:func:`simulate.ridge_align.linearised_offset`, the model's own Jacobian and normal error) against the
+    measured settled distance per sample, on all samples and on those whose foot is away from ridge junctions
+    (beyond ``0.05 x`` spacing); the slide: the tangential analogue for samples settled within ``0.15 x``
+    spacing of a mode that is not a junction, their along-ridge offset from that mode."""
+    from simulate.ridge_align import linearised_offset, prediction_fit
+    segs = segments(Y)
+    pred = linearised_offset(dyn, schedule)
+    meas = dyn.distance[-1]
+    smooth = junction_distance(dyn.foot[-1], Y, segs) > 0.05 * spacing
+    x = dyn.states[-1]
+    dm = np.linalg.norm(x[:, None] - Y[None], axis=-1)
+    near = dm.argmin(1)
+    settled = (dm.min(1) < 0.15 * spacing) & (junction_distance(Y[near], Y, segs) > 0)
+    out = {"all": prediction_fit(meas, pred[-1]), "smooth": prediction_fit(meas[smooth], pred[-1][smooth]),
+           "smooth_fraction": float(smooth.mean())}
+    slide_pred = np.full(len(x), np.nan)
+    slide_meas = np.full(len(x), np.nan)
+    if settled.any():
+        anchor = Y[near]
+        start = _slide_start(dyn.states, anchor, 0.15 * spacing)
+        sp = linearised_offset(dyn, schedule, part="tangent", start=start, anchor=anchor)[-1]
+        T = dyn.tangent[-1]
+        tm = np.linalg.norm(np.einsum("ndk,nk->nd", T, np.einsum("ndk,nd->nk", T, x - anchor)), axis=1)
+        slide_pred[settled], slide_meas[settled] = sp[settled], tm[settled]
+        out["slide"] = {**prediction_fit(tm[settled], sp[settled]), "settled_at_ends": int(settled.sum())}
+    else:
+        out["slide"] = {"r2": None, "slope": None, "ci": [None, None], "settled_at_ends": 0}
+    arrays = {"predicted_offset": pred, "smooth": smooth, "slide_predicted": slide_pred,
+              "slide_measured": slide_meas}
+    return out, arrays
+
+
+def _one(K, *, n_samples, n_features, fit_samples, train_time, train_grid, steps, record, align_records, tau_range,
+         eval_points, seed):
     from simulate.models import EmpiricalModel
     from simulate.ridge import ridge_residual
     from simulate.ridge_dynamics import reach_align_slide
@@ -73,9 +124,11 @@ def _one(K, *, n_samples, n_features, fit_samples, train_time, train_grid, steps
     net = rf.at(rf.weights_at(train_time))
     sch = rf.schedule
     t_start, t_end = float(sch.t_of_tau(tau_range[1])), float(sch.t_of_tau(tau_range[0]))
-    rec = sch.t_of_tau(np.geomspace(tau_range[0], tau_range[1], record + 1)[:-1])
+    # dense records: the linearised dynamics integrate the error along the path
+    rec = sch.t_of_tau(np.geomspace(tau_range[0], tau_range[1], max(record, align_records) + 1)[:-1])
     dyn = reach_align_slide(Y, net, 1, n=n_samples, record_times=rec, steps=steps, t_start=t_start, t_end=t_end,
-                            rng=seed + 2, radius=0.05 * spacing)
+                            rng=seed + 2, radius=0.05 * spacing, jacobian=True)
+    align, align_arrays = align_random_features(Y, dyn, sch, spacing)
     x = dyn.states[-1]
     dmode = np.linalg.norm(x[:, None] - Y[None], axis=-1)
     near = dmode.argmin(1)
@@ -109,35 +162,88 @@ def _one(K, *, n_samples, n_features, fit_samples, train_time, train_grid, steps
         "fraction_inter_mode_on_ridge": float(on.sum() / inter.sum()) if inter.sum() else None,
         "loss_final": rf.loss(net.A), "loss_equilibrium": rf.loss(rf.equilibrium()),
         "residual_median": np.median(resid, 1).tolist(),
-        "dynamics": dyn.summary(),
+        "dynamics": dyn.summary(), "align_law": align,
         "loss_vs_training_time": {"s": list(map(float, train_grid)), **losses},
     }
     arrays = {"modes": Y, "samples": x, "times": dyn.times, "states": dyn.states, "distance": dyn.distance,
-              "residual": resid,
+              "delta_eq": dyn.delta_eq,
+              "residual": resid, **align_arrays,
               "phase": dyn.phase, "train_time": np.asarray(train_grid, float),
               **{f"loss_{k}": np.asarray(v) for k, v in losses.items()}}
     return summ, arrays
 
 
+def align_injected(*, n=64, steps=120, magnitudes=7, seed=0) -> tuple[dict, dict]:
+    """The controlled align experiment (:func:`simulate.ridge_align.injected_align`) with magnitudes
+    ``0.01 .. 1 x`` the spacing: the two-mode segment, normal and tangential error (the headline law), and the
+    3 x 3 grid, normal error, split by whether the error-free foot is at a junction of the ridge."""
+    from simulate.ridge_align import injected_align, regime_fit
+    out, arrays = {}, {}
+    for K, part in ((2, "normal"), (2, "tangent"), (9, "normal")):
+        Y = toy_modes(K)
+        h = float(np.min(np.linalg.norm(Y[:, None] - Y[None], axis=-1)[np.triu_indices(K, 1)]))
+        mags = h * np.geomspace(0.01, 1.0, magnitudes)
+        res, arr = injected_align(Y, 1, mags, part=part, n=n, steps=steps, rng=seed + 7)
+        if K == 9:
+            smooth = junction_distance(arr["error_free_foot"], Y, segments(Y)) > 0.05 * h
+            res["away_from_junctions"] = {"fraction": float(smooth.mean()),
+                                          **(regime_fit(mags, arr["response"][:, smooth]) if smooth.any() else {})}
+            res["at_junctions"] = regime_fit(mags, arr["response"][:, ~smooth]) if (~smooth).any() else None
+        out[f"{K}_{part}"] = {"spacing": h, **res}
+        arrays.update({f"{K}_{part}_{name}": v for name, v in arr.items()})
+    return out, arrays
+
+
+def _pooled_rf(per: dict, arrays: dict) -> dict:
+    """The random-feature align law pooled over configurations: predicted against measured settled distance of
+    the samples whose foot is away from junctions (``r2``, ``slope``), and of all samples (``r2_all``)."""
+    from simulate.ridge_align import prediction_fit
+    meas = np.concatenate([a["distance"][-1] for a in arrays.values()])
+    pred = np.concatenate([a["predicted_offset"][-1] for a in arrays.values()])
+    smooth = np.concatenate([a["smooth"] for a in arrays.values()])
+    sm = np.concatenate([a["slide_measured"] for a in arrays.values()])
+    sp = np.concatenate([a["slide_predicted"] for a in arrays.values()])
+    ok = np.isfinite(sm)
+    main, every = prediction_fit(meas[smooth], pred[smooth]), prediction_fit(meas, pred)
+    return {**main, "population": "samples whose foot is away from ridge junctions (all configurations)",
+            "r2_all": every["r2"], "slope_all": every["slope"], "samples_all": every["samples"],
+            "slide": {**prediction_fit(sm[ok], sp[ok]),
+                      "population": "samples settled at a mode that ends the ridge (two modes)"},
+            "per_config": {k: v["align_law"] for k, v in per.items()}}
+
+
 def ridge_toy_data(*, n_samples=400, n_features=512, fit_samples=40000, train_time=None, steps=200, record=8,
-                   tau_range=(1e-3, 10.0), train_points=11, eval_points=200, seed=0, configs=CONFIGS) -> dict:
+                   align_records=40, align_n=64, align_steps=120, align_magnitudes=7, tau_range=(1e-3, 10.0),
+                   train_points=11, eval_points=200, seed=0, configs=CONFIGS) -> dict:
     """Run the study for each mode count in ``configs`` (no plotting). ``train_time`` (``s``) defaults to the
     largest of the training-time grid (``train_points`` values in ``10^-1 .. 10^4``); the losses are averaged
-    over ``eval_points`` noised training points at each of 4 times."""
+    over ``eval_points`` noised training points at each of 4 times. The trajectories are recorded at
+    ``align_records`` times (the align law integrates along them; ``record`` of them are drawn); the injected
+    experiment (:func:`align_injected`) runs ``align_n`` trajectories of ``align_steps`` steps per magnitude."""
     t0 = time.perf_counter()
     grid = np.geomspace(1e-1, 1e4, positive_int("train_points", train_points))
     train_time = float(grid[-1] if train_time is None else train_time)
     kw = dict(n_samples=positive_int("n_samples", n_samples), n_features=positive_int("n_features", n_features),
               fit_samples=positive_int("fit_samples", fit_samples), train_time=train_time, train_grid=grid,
               steps=positive_int("steps", steps), record=positive_int("record", record),
+              align_records=positive_int("align_records", align_records),
               tau_range=tuple(tau_range), eval_points=positive_int("eval_points", eval_points), seed=int(seed))
+    inj_kw = dict(n=positive_int("align_n", align_n), steps=positive_int("align_steps", align_steps),
+                  magnitudes=positive_int("align_magnitudes", align_magnitudes, minimum=2))
     per, arrays = {}, {}
     for K in configs:
         per[str(K)], arrays[f"modes{K}"] = _one(int(K), **kw)
+    injected, arrays["align_injected"] = align_injected(seed=int(seed), **inj_kw)
+    head = injected["2_normal"]
+    align = {"injected": {"slope": head["slope"], "ci": head["ci"], "regime_end": head["regime_end"],
+                          "configuration": "two modes, normal error", "slide": {
+                              k: injected["2_tangent"][k] for k in ("slope", "ci", "regime_end", "first_outside")},
+                          "runs": injected},
+             "random_features": _pooled_rf(per, {k: v for k, v in arrays.items() if k.startswith("modes")})}
     summary = {"study": "ridge-toy",
                "parameters": {**{k: v for k, v in kw.items() if k != "train_grid"}, "train_grid": grid.tolist(),
-                              "configs": list(configs)},
-               "configs": per, "runtime_s": round(time.perf_counter() - t0, 2)}
+                              "configs": list(configs), **{f"align_{k}": v for k, v in inj_kw.items()}},
+               "configs": per, "align_law": align, "runtime_s": round(time.perf_counter() - t0, 2)}
     return {"summary": summary, "arrays": arrays}
 
 
@@ -172,7 +278,9 @@ def plot_ridge_toy(data: dict) -> dict:
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4))
     for ax, k in zip(np.atleast_1d(axes), keys):
         a = A[f"modes{k}"]
-        for r, t in enumerate(a["times"]):
+        draw = np.unique(np.linspace(0, len(a["times"]) - 1, data["summary"]["parameters"]["record"]).round()).astype(int)
+        for r in draw:
+            t = a["times"][r]
             v = np.log10(np.maximum(a["distance"][r], 1e-12))
             ax.hist(v, bins=30, histtype="step", label=f"t={t:.2g}", color=plt.cm.viridis(r / len(a["times"])))
         ax.set_xlabel("log10 distance to the ridge")
@@ -192,14 +300,53 @@ def plot_ridge_toy(data: dict) -> dict:
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     figs["losses"] = fig
+    figs["align"] = _plot_align(data)
     return figs
+
+
+def _plot_align(data: dict):
+    """Left: the injected experiment, response against magnitude (law: the diagonal). Right: random features,
+    measured settled distance against the linearised prediction per sample (junction feet hollow)."""
+    import matplotlib.pyplot as plt
+    S, A = data["summary"], data["arrays"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    inj = A["align_injected"]
+    labels = {"2_normal": "2 modes, normal: distance", "2_tangent": "2 modes, tangential: foot shift",
+              "9_normal": "3x3 grid, normal: distance"}
+    for i, (key, lab) in enumerate(labels.items()):
+        m, r = inj[f"{key}_magnitudes"], inj[f"{key}_response"]
+        q = np.nanquantile(r, [0.25, 0.5, 0.75], axis=1)                 # NaN: switched modes (tangential)
+        ax1.errorbar(m * (1 + 0.04 * (i - 1)), q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="os^"[i] + "-",
+                     ms=4, capsize=2, label=lab)
+    lim = [inj["2_normal_magnitudes"][0] / 2, inj["2_normal_magnitudes"][-1] * 2]
+    ax1.plot(lim, lim, "k:", lw=1, label="law: response = injected")
+    ax1.set(xscale="log", yscale="log", xlabel="injected offset (length)", ylabel="median response, quartiles")
+    I = S["align_law"]["injected"]
+    ax1.set_title(f"injected error: slope {I['slope']:.3f} [{I['ci'][0]:.3f}, {I['ci'][1]:.3f}]", fontsize=9)
+    ax1.legend(fontsize=7)
+    for i, k in enumerate(S["configs"]):
+        a = A[f"modes{k}"]
+        p, d, sm = a["predicted_offset"][-1], a["distance"][-1], a["smooth"]
+        ax2.scatter(p[sm], d[sm], s=8, color=f"C{i}", label=f"{k} modes")
+        ax2.scatter(p[~sm], d[~sm], s=8, facecolors="none", edgecolors=f"C{i}")
+    lo = min(np.nanmin(A[f"modes{k}"]["predicted_offset"][-1]) for k in S["configs"])
+    hi = max(np.nanmax(A[f"modes{k}"]["distance"][-1]) for k in S["configs"])
+    ax2.plot([lo, hi], [lo, hi], "k:", lw=1)
+    R = S["align_law"]["random_features"]
+    ax2.set(xscale="log", yscale="log", xlabel="linearised prediction (model's own error)",
+            ylabel="measured distance to the ridge")
+    ax2.set_title(f"random features, t_end: R^2 {R['r2']:.2f} filled (foot off junctions), {R['r2_all']:.2f} all",
+                  fontsize=9)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def reproduce_ridge_toy(out=None, *, quick: bool = False, seed: int = 0, progress: bool = True) -> dict:
     """Run the study; with ``out`` write ``ridge_toy_*.png``, ``modes{K}.npz`` and ``summary.json``.
     ``quick``: 100 samples, 128 features, 6000 loss samples, 60 sampler steps, 6 training times (CPU seconds)."""
-    kw = (dict(n_samples=100, n_features=128, fit_samples=6000, steps=60, record=4, train_points=6, eval_points=60)
-          if quick else {})
+    kw = (dict(n_samples=100, n_features=128, fit_samples=6000, steps=60, record=4, train_points=6, eval_points=60,
+               align_records=24, align_n=24, align_steps=60, align_magnitudes=5) if quick else {})
     data = ridge_toy_data(seed=seed, **kw)
     s = data["summary"]
     s["quick"] = bool(quick)
