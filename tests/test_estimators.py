@@ -235,6 +235,19 @@ def test_normal_bundle_paper_protocol_gaussian_rows_by_hand():
         NormalBundle(tau=tau, protocol="nope").fit(X, score=model)
     with pytest.raises(ValueError, match="frame"):
         NormalBundle(tau=tau, protocol="paper", frame="haar").fit(X, score=model)
+    for bad in (0.0, 1.0, "0.1", np.nan):
+        with pytest.raises(ValueError, match="floor"):
+            NormalBundle(tau=tau, floor=bad).fit(X, score=model)
+
+
+def test_normal_bundle_floor_ignores_the_tail():
+    """floor (the documented tail-ignoring readout): values below floor * s_1 sit at one level, so a tail of
+    tiny values (directions a network passes almost unchanged) cannot hold the largest drop."""
+    sv = np.array([[1.0, 0.98, 0.95, 0.5, 0.45, 0.4, 0.01, 1e-4]])
+    assert NormalBundle.drop(sv)[0][0] == 1                       # 0.01 -> 1e-4 (4.6) beats 0.4 -> 0.01 (3.7)
+    assert NormalBundle.drop(sv, 0.1)[0][0] == 2                  # 0.4 -> 0.1 (1.39) beats 0.95 -> 0.5 (0.64)
+    assert NormalBundle.drop(sv, 0.3)[0][0] == 5                  # 0.95 -> 0.5 (0.64) > 0.4 -> 0.3 (0.29)
+    assert NormalBundle.drop(sv, 0.3)[1][0] == pytest.approx(np.log(0.95 / 0.5))
 
 
 def _fig2_model(d):

@@ -485,7 +485,8 @@ class NormalBundle(BaseEstimator):
     ``s_1 >= ... >= s_d``. The normal directions carry the large values (the score pulls back along them,
     ``~ 1/s``); the dimension is the number of values below the largest drop of ``log s_i`` (a ratio: normal
     and tangent values differ by ``~ lambda / s^2``), ignoring values below ``1e-8 s_1`` (rank deficiency
-    when ``K < d``). The rows come from a perturbation ``frame`` (:mod:`trained.normal_bundle`):
+    when ``K < d``; ``floor`` raises that level: values below ``floor s_1`` sit at one level, so the tail of
+    nearly passed-through directions cannot hold the drop). The rows come from a perturbation ``frame`` (:mod:`trained.normal_bundle`):
 
     - ``'gaussian'``: the scores at ``K`` noised copies ``a x0 + s eps_i``. ``protocol="centred"`` centres
       them over the copies (the mean score is a common offset that would otherwise take the top value);
@@ -508,25 +509,27 @@ class NormalBundle(BaseEstimator):
     1)``, per query point in query order a (K, d) normal block, or ``ceil(K/d)`` (d, d) blocks for the frame)
     protocol : 'centred' (default) or 'paper'
     frame : 'orthonormal', 'gaussian' or None (default: 'orthonormal' for 'paper', 'gaussian' for 'centred')
+    floor : relative level below which the drop readout ignores values (default 1e-8), in (0, 1)
     """
 
     def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", frame=None,
-                 random_state=0):
+                 floor=1e-8, random_state=0):
         self.tau = tau
         self.probes = probes
         self.n_points = n_points
         self.schedule = schedule
         self.protocol = protocol
         self.frame = frame
+        self.floor = floor
         self.random_state = random_state
 
     @staticmethod
-    def drop(sv):
+    def drop(sv, floor=1e-8):
         """(dimension, drop) per row of singular values (P, d) descending: values below the largest drop of
-        ``log s`` among values above ``1e-8 s_1``."""
+        ``log max(s, floor s_1)``."""
         sv = np.asarray(sv, dtype=float)
         top = np.maximum(sv[:, :1], 1e-300)
-        ls = np.log(np.maximum(sv / top, 1e-8))
+        ls = np.log(np.maximum(sv / top, floor))
         steps = ls[:, :-1] - ls[:, 1:]                                       # >= 0
         i = np.argmax(steps, axis=1)
         return sv.shape[1] - (i + 1), steps[np.arange(sv.shape[0]), i]
@@ -558,9 +561,9 @@ class NormalBundle(BaseEstimator):
         d = sv.shape[1]
         if self.protocol == "paper" and frame == "gaussian":
             sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                         # drop the first, keep the shape
-            dims, drops = self.drop(sv[:, :d - 1])
+            dims, drops = self.drop(sv[:, :d - 1], self.floor)
         else:
-            dims, drops = self.drop(sv)
+            dims, drops = self.drop(sv, self.floor)
         scale = np.maximum(sv[:, 0], 1e-300) if self.protocol == "paper" else np.ones(sv.shape[0])
         return sv / scale[:, None], scale, dims, drops
 
@@ -583,6 +586,8 @@ class NormalBundle(BaseEstimator):
         else:
             taus = np.atleast_1d(finite_array("tau", self.tau, positive_values=True))
         frame = self._frame()
+        if not (isinstance(self.floor, (int, float, np.number)) and 0.0 < float(self.floor) < 1.0):
+            raise ValueError(f"floor must be a number in (0, 1), got {self.floor!r}")
         K = (d if frame == "orthonormal" else 4 * d) if self.probes is None else \
             positive_int("probes", self.probes, minimum=2)
         seed = None if self.random_state is None else self.random_state + 1

@@ -19,6 +19,9 @@ __all__ = ["FRAMES", "haar_frame", "stacked_rows", "singular_values"]
 
 #: perturbation frames of :class:`trained.estimators.NormalBundle`
 FRAMES = ("orthonormal", "gaussian")
+#: elements per score call: a tiny MNIST UNet on one CPU thread ran 1568 points 2.3x faster in chunks of 128
+#: than in one batch (cache), so the K (or 2 K) points go in chunks of ``EVAL_ELEMENTS // d`` rows
+EVAL_ELEMENTS = 2 ** 17
 
 
 def haar_frame(rng, K: int, d: int) -> np.ndarray:
@@ -40,10 +43,15 @@ def stacked_rows(score_fn, centre, step: float, rng, K: int, frame: str) -> np.n
     :func:`haar_frame` ``(rng, K, d)`` (both signs in one batch of ``2 K``)."""
     d = centre.shape[-1]
     if frame == "gaussian":
-        return score_fn(centre + step * rng.standard_normal((K, d)))
+        return _chunked(score_fn, centre + step * rng.standard_normal((K, d)))
     Q = step * haar_frame(rng, K, d)
-    out = score_fn(np.concatenate([centre + Q, centre - Q]))
+    out = _chunked(score_fn, np.concatenate([centre + Q, centre - Q]))
     return 0.5 * (out[:K] - out[K:])
+
+
+def _chunked(score_fn, pts):
+    rows = max(16, EVAL_ELEMENTS // pts.shape[1])
+    return np.concatenate([score_fn(pts[i:i + rows]) for i in range(0, pts.shape[0], rows)])
 
 
 def singular_values(S):
