@@ -9,11 +9,13 @@ from specgap.cli import main
 from specgap.reproduce.relu_partition import activation_patterns, relu_generator, reproduce_relu_partition
 from specgap.reproduce.toy_ddpm import auroc, reproduce_toy_ddpm
 
+from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 
 def test_relu_partition_regions_and_psi_against_the_masked_weight_product(tmp_path):
     s = reproduce_relu_partition(tmp_path, quick=True, progress=False)
+    assert check_study("relu-partition", s) == 1                    # docs/findings.md D1
     z = np.load(tmp_path / "regions.npz")
     net = relu_generator((16, 16), 0)
     ax = z["grid_axis"]
@@ -47,6 +49,7 @@ def test_auroc_equals_scikit_learn():
 @pytest.mark.slow
 def test_toy_ddpm_separates_on_and_off_manifold(tmp_path):
     s = reproduce_toy_ddpm(tmp_path, quick=True, progress=False)
+    assert check_study("toy-ddpm", s) == 1                          # docs/findings.md D2
     z = np.load(tmp_path / "fields.npz")
     # the per-t AUROC from the saved fields, recomputed with scikit-learn
     from sklearn.metrics import roc_auc_score

@@ -16,6 +16,7 @@ from rmt import Spectrum
 from specgap.cli import main
 from specgap.reproduce.fig2 import argmax_log, reproduce_fig2
 
+from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 ALPHA, LEVELS, FRACS = 0.5, (1.0, 0.01), (0.75, 0.25)
@@ -105,6 +106,7 @@ def test_reproduce_fig2_quick(tmp_path):
         assert (tmp_path / f).stat().st_size > 0, f
     assert json.loads((tmp_path / "summary.json").read_text())["theory"]["t_max"] == s["theory"]["t_max"]
     _check_summary(s, tmp_path, draws=20)
+    assert check_study("fig2", s) == 3                              # docs/findings.md G1-G3
 
 
 def test_cli_reproduce_fig2(tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 
 from specgap.reproduce.ridge_mnist import POPULATIONS, QUANTILE, reproduce_ridge_mnist
 
+from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 
@@ -15,6 +16,10 @@ from notebook_runner import run_notebook
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ridge_mnist")
     return out, reproduce_ridge_mnist(out, quick=True, progress=False)
+
+
+def test_findings_ledger_rows(run):
+    assert check_study("ridge-mnist", run[1]) == 3                  # docs/findings.md D5, R8, R9
 
 
 def test_memorisation_distances_and_split(run):

@@ -8,6 +8,7 @@ import pytest
 from specgap.cli import main
 from specgap.reproduce.ridge_toy import reproduce_ridge_toy, toy_modes
 
+from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 
@@ -97,6 +98,7 @@ def test_align_law_in_the_summary(run):
     lq, ld = np.log(z["delta_eq"][-1]), np.log(z["distance"][-1])
     assert 1 - np.sum((ld - lq) ** 2) / np.sum((ld - ld.mean()) ** 2) < 0.5
     assert (out / "ridge_toy_align.png").stat().st_size > 10_000
+    assert check_study("ridge-toy", s) == 7                         # docs/findings.md R1-R7
 
 
 @pytest.mark.slow

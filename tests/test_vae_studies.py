@@ -10,6 +10,7 @@ from specgap.cli import main
 from trained.diversity import vendi_score
 from trained.vae import VAE, load_vae
 
+from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 
@@ -51,6 +52,7 @@ def test_ood_quick_auroc_bootstrap_and_descriptors_cli(tmp_path, capsys):
 
     from specgap.reproduce.vae_studies import reproduce_ood
     s = reproduce_ood(tmp_path, quick=True, progress=False)
+    assert check_study("ood", s) == 1                               # docs/findings.md D4
     z = np.load(tmp_path / "scores.npz")
     assert s["parameters"]["n_models"] == 2
     for name in ("digits8x8", "photos", "noise"):
@@ -102,6 +104,7 @@ def test_ood_quick_auroc_bootstrap_and_descriptors_cli(tmp_path, capsys):
 def test_vae_dynamics_quick(tmp_path):
     from specgap.reproduce.vae_studies import reproduce_vae_dynamics
     s = reproduce_vae_dynamics(tmp_path, quick=True, progress=False)
+    assert check_study("vae-dynamics", s) == 1                      # docs/findings.md D3
     z = np.load(tmp_path / "curves.npz")
     assert [r["noise_std"] for r in s["per_noise"]] == [0.0, 0.1]
     for r in s["per_noise"]:
@@ -122,6 +125,7 @@ def test_vae_dynamics_quick(tmp_path):
 def test_guidance_quick_moves_psi_in_the_guided_direction(tmp_path):
     from specgap.reproduce.guidance import reproduce_guidance
     s = reproduce_guidance(tmp_path, quick=True, progress=False)
+    assert check_study("guidance", s) == 2                          # docs/findings.md D6, D7
     top, bottom = s["per_rho"]["top"], s["per_rho"]["bottom"]
     assert top[0] == bottom[0]                                      # rho = 0: one unguided run
     assert top[-1]["psi_mean"] > top[0]["psi_ci95"][1]              # guided up beyond the unguided interval

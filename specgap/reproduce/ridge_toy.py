@@ -315,7 +315,8 @@ def _plot_align(data: dict):
               "9_normal": "3x3 grid, normal: distance"}
     for i, (key, lab) in enumerate(labels.items()):
         m, r = inj[f"{key}_magnitudes"], inj[f"{key}_response"]
-        q = np.nanquantile(r, [0.25, 0.5, 0.75], axis=1)                 # NaN: switched modes (tangential)
+        keep = ~np.all(np.isnan(r), axis=1)                             # NaN: switched modes (tangential)
+        m, q = m[keep], np.nanquantile(r[keep], [0.25, 0.5, 0.75], axis=1)
         ax1.errorbar(m * (1 + 0.04 * (i - 1)), q[1], yerr=[q[1] - q[0], q[2] - q[1]], fmt="os^"[i] + "-",
                      ms=4, capsize=2, label=lab)
     lim = [inj["2_normal_magnitudes"][0] / 2, inj["2_normal_magnitudes"][-1] * 2]
