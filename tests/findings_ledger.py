@@ -7,8 +7,8 @@ number that no longer matches its run fails the suite.
 
     python tests/findings_ledger.py [--full] [--only STUDY ...] OUT_DIR
 
-runs every ledger command (quick rows by default, ``--full`` the full ones: hours) into ``OUT_DIR`` and prints
-the key's value next to the ledger's.
+runs every ledger command (the quick runs by default; ``--full`` the same commands without ``--quick`` for the
+rows with a full number: hours) into ``OUT_DIR`` and prints the key's value next to the ledger's.
 """
 from __future__ import annotations
 
@@ -110,14 +110,21 @@ def _run(argv=None) -> int:
     done = {}
     for row in rows():
         cmd = row["command"]
-        if ("--quick" in cmd) == a.full or (a.only and study_of(cmd) not in a.only):
+        if a.full:                                         # the same command without --quick
+            if number(row["full"]) is None:
+                continue
+            cmd = " ".join(t for t in shlex.split(cmd) if t != "--quick")
+        elif "--quick" not in cmd:
+            continue
+        if a.only and study_of(cmd) not in a.only:
             continue
         out = a.out / re.sub(r"[^A-Za-z0-9]+", "_", cmd)
         if cmd not in done:
             tok = shlex.split(cmd)
             if "--out" not in tok:
                 tok += ["--out", str(out)]
-            subprocess.run(tok + ["--overwrite", "--json"], check=True, stdout=subprocess.DEVNULL)
+            argv = [sys.executable, "-m", "specgap", *tok[1:], "--overwrite", "--json"]   # this environment's
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
             done[cmd] = json.loads((out / "summary.json").read_text())
         got = lookup(done[cmd], row["key"])
         print(f"{row['id']:>4}  {row['key']:<60} run {got!r:<24} ledger {row['full' if a.full else 'quick']}")
