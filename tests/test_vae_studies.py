@@ -52,7 +52,7 @@ def test_ood_quick_auroc_bootstrap_and_descriptors_cli(tmp_path, capsys):
 
     from specgap.reproduce.vae_studies import reproduce_ood
     s = reproduce_ood(tmp_path, quick=True, progress=False)
-    assert check_study("ood", s) == 1                               # docs/findings.md D4
+    assert check_study("ood", s) == 3                               # docs/findings.md D4, D4b, D4c
     z = np.load(tmp_path / "scores.npz")
     assert s["parameters"]["n_models"] == 2
     for name in ("digits8x8", "photos", "noise"):
