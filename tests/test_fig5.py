@@ -205,8 +205,9 @@ def test_class_dimension_intervals_by_hand(run):
 
 @pytest.mark.slow
 def test_paper_protocol_recomputed_from_scores(run):
-    """Image 0 of the paper's protocol: K noised copies from NormalBundle's documented streams, scores from the
-    network, numpy SVD, the first value dropped, the rest over their maximum, values below the largest drop."""
+    """Image 0 of the paper's protocol: the Haar frame from NormalBundle's documented stream (one (d, d) normal
+    block per image in query order, QR, signs of diag(R) into Q), symmetrised network scores at x0 +- s q_i,
+    numpy SVD, values over their maximum, floored at delta, values below the largest drop of the log."""
     from trained.train import load_model
     out, s = run["out"], run["summary"]
     c = s["dimension_small_t"]
@@ -214,15 +215,18 @@ def test_paper_protocol_recomputed_from_scores(run):
     z = np.load(out / "class_images.npz")
     x0 = z["x0"].reshape(len(z["x0"]), -1).astype(float)
     n, K, t, seed = len(x0), s["settings"]["probes"], c["t"], s["seed"]
+    route = c["routes"]["paper_protocol"]
+    assert K == D and route["frame"] == "orthonormal" and route["floor"] == s["settings"]["delta"]
     pos = int(np.nonzero(np.random.default_rng(seed).permutation(n) == 0)[0][0])   # image 0's place in the draw
-    noise = np.random.default_rng(seed + 1).standard_normal((n, K, D))[pos]
-    with torch.no_grad():
-        S = model.score(torch.as_tensor(x0[0] + np.sqrt(t) * noise).reshape(K, 1, 28, 28), t).reshape(K, D)
-    sv = np.linalg.svd(S.double().numpy(), compute_uv=False)
-    sv = np.concatenate([sv[1:], np.zeros(D - sv.size)])                 # drop the first; rank K < d: zeros
-    logs = np.log(np.maximum(sv / sv[0], 1e-8))
+    Q, R = np.linalg.qr(np.random.default_rng(seed + 1).standard_normal((n, D, D))[pos])
+    Q = np.sqrt(t) * (Q * np.sign(np.diag(R))).T                          # rows: s q_i (VE: a = 1, s^2 = t)
+    pts = torch.as_tensor(np.concatenate([x0[0] + Q, x0[0] - Q])).reshape(2 * K, 1, 28, 28)
+    with torch.no_grad():                                                 # 167 rows per call, as the estimator
+        S = torch.cat([model.score(p, t) for p in pts.split(2 ** 17 // D)]).reshape(2 * K, D).double().numpy()
+    sv = np.linalg.svd(0.5 * (S[:K] - S[K:]), compute_uv=False)
+    logs = np.log(np.maximum(sv / sv[0], s["settings"]["delta"]))
     k = int(np.argmax(logs[:-1] - logs[1:]))                              # the largest drop is after value k
-    assert c["routes"]["paper_protocol"]["per_image"][0] == (D - 1) - (k + 1)
+    assert route["per_image"][0] == D - (k + 1)
 
 
 def test_dimension_intervals_by_hand():
@@ -266,8 +270,14 @@ def test_profiles():
     cpu = fig5_settings("mnist", profile="cpu")
     gpu = fig5_settings("mnist", profile="gpu")
     assert cpu["profile"] == "cpu" and cpu["train"]["steps"] == CPU_PROFILES["mnist"]["train"]["steps"]
-    assert cpu["net"] == CPU_PROFILES["mnist"]["net"] and cpu["probes"] == 2 * D and cpu["threads"] == 1
-    assert gpu["train"]["steps"] == FIG5_DATASETS["mnist"]["train"]["steps"] and gpu["probes"] == 4 * D
+    assert cpu["net"] == CPU_PROFILES["mnist"]["net"] and cpu["probes"] == D and cpu["threads"] == 1
+    assert gpu["train"]["steps"] == FIG5_DATASETS["mnist"]["train"]["steps"] and gpu["probes"] == D
+    assert cpu["frame"] == gpu["frame"] == "orthonormal" and fig5_settings("mnist", True)["probes"] == D
+    assert fig5_settings("mnist", profile="gpu", frame="gaussian")["probes"] == 4 * D      # the Gaussian rows' K
+    assert fig5_settings("mnist", profile="cpu", probes="2d")["probes"] == 2 * D
+    assert fig5_settings("photo-patches", True)["probes"] == 64
+    with pytest.raises(ValueError, match="frame"):
+        fig5_settings("mnist", True, frame="haar")
     assert gpu["net"]["width"] == FIG5_DATASETS["mnist"]["net"]["width"] and gpu["threads"] is None
     with mock.patch("torch.cuda.is_available", return_value=True):
         assert fig5_settings("mnist")["profile"] == "gpu"

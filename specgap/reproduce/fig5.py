@@ -21,7 +21,8 @@ Pipeline (docs/theory.md sections 5, 9, 10):
 6. the dimension of held-out images, per class and pooled, at one time chosen on the plateau of the tangent
    count over the time grid (:func:`trained.network_spectra.plateau_time`), by two routes on the same images:
    the engine's exact route (the tangent count ``n - codimension`` and ``D_eff`` of the spectrum of ``Jn``) and
-   the paper's protocol (:class:`trained.estimators.NormalBundle` with ``protocol="paper"``), beside
+   the paper's protocol (:class:`trained.estimators.NormalBundle` with ``protocol="paper"``: the authors'
+   Haar-orthonormal frame, ``K = d``, read with ``floor = delta``), beside
    scikit-dimension's MLE (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`);
    each as the median over images with a 90% bootstrap interval (:func:`dimension_intervals`).
 
@@ -44,6 +45,7 @@ from simulate.agreement import mean_sem
 from trained.data import TensorData
 from trained.datasets import image_data, load_images
 from trained.estimators import NormalBundle, bootstrap_interval
+from trained.normal_bundle import FRAMES
 from trained.network_spectra import (
     NOISE_STREAM,
     gap_opening_times,
@@ -84,34 +86,36 @@ FIG5_DATASETS = {
                       "train": {"steps": 50000, "batch": 128, "lr": 2e-4, "warmup": 1000, "ema": 0.9995,
                                 "sigma_min": 0.01, "sigma_max": 50.0},
                       "n_train": 1200, "n_images": 16, "n_cloud": 1500, "n_times": 21, "t_range": (1e-4, 1e2),
-                      "quick": {"n_train": 1000, "n_cloud": 500}},
+                      "quick": {"n_train": 1000, "n_cloud": 500, "probes": 64}},    # K = d: 6144 calls per image
 }
 
-#: CPU quick mode (minutes): a tiny UNet, a subset, few times and images
+#: CPU quick mode (minutes): a tiny UNet, a subset, few times and images; the paper's protocol in one whole
+#: orthonormal frame (K = d, ~4 s per MNIST image on one thread)
 QUICK = {
     "net": {"width": 16, "channel_mult": [1, 2], "num_res_blocks": 1, "attention": False, "emb_dim": 64},
     "train": {"steps": 1500, "batch": 32, "lr": 2e-3, "warmup": 20, "ema": 0.995, "sigma_min": 0.01},
     "n_train": 2000, "n_images": 2, "n_cloud": 1000, "n_times": 6, "t_range": (1e-3, 10.0), "k": 40,
-    "n_samples": 16, "sample_steps": 60, "trajectory_points": 1, "probes": 64, "per_class": 1, "threads": 1,
+    "n_samples": 16, "sample_steps": 60, "trajectory_points": 1, "probes": "d", "per_class": 1, "threads": 1,
 }
 
 #: the full run on CPU (no CUDA): sized so that the default ``specgap reproduce fig5 --dataset mnist`` finishes
 #: within 45 minutes on 2 shared cores, training included (measured: README, docs/theory.md 10). The tiny UNet
 #: of the quick mode trained 4x longer; one thread (torch threads on a shared 2-core machine thrash: 30x
 #: slower training steps measured with 2 threads while another process ran); 8 held-out images per class;
-#: the paper's protocol with K = 2d probes (K = d leaves the smallest singular values of a square Gaussian
-#: block at zero, so the largest drop sits at the tail; 4d took 19 s per image).
+#: the paper's protocol in the authors' orthonormal frame with K = d directions (2 d score calls, as many as the
+#: Gaussian K = 2 d it replaced; Gaussian rows at K = d leave the smallest singular values of a square block
+#: at zero, so the largest drop sits at the tail).
 CPU_PROFILES = {
     "mnist": {"net": dict(QUICK["net"]),
               "train": {"steps": 6000, "batch": 32, "lr": 2e-3, "warmup": 100, "ema": 0.999, "sigma_min": 0.01},
               "n_train": 4000, "n_images": 3, "n_cloud": 1000, "n_times": 9, "t_range": (1e-4, 1e2),
-              "n_samples": 16, "sample_steps": 200, "trajectory_points": 1, "probes": "2d", "per_class": 8,
+              "n_samples": 16, "sample_steps": 200, "trajectory_points": 1, "probes": None, "per_class": 8,
               "threads": 1},
     "photo-patches": {"net": dict(QUICK["net"]),
                       "train": {"steps": 4000, "batch": 32, "lr": 2e-3, "warmup": 100, "ema": 0.999,
                                 "sigma_min": 0.01},
                       "n_train": 1200, "n_images": 2, "n_cloud": 308, "n_times": 7, "t_range": (1e-4, 1e2), "k": 100,
-                      "n_samples": 16, "sample_steps": 200, "trajectory_points": 0, "probes": "2d", "per_class": 4,
+                      "n_samples": 16, "sample_steps": 200, "trajectory_points": 0, "probes": None, "per_class": 4,
                       "threads": 1, "lanczos_tol": 1e-4, "lanczos_maxiter": 20},
 }
 PROFILES = ("quick", "cpu", "gpu")
@@ -119,6 +123,13 @@ PROFILES = ("quick", "cpu", "gpu")
 POINTCLOUD_MIN = 101
 #: the goal of issue 16: the 90% interval narrower than this fraction of the dimension
 RELATIVE_WIDTH_GOAL = 0.3
+_PAPER_DEFINITION = {
+    "orthonormal": "NormalBundle(protocol='paper', frame='orthonormal'): (score(x0 + s q_i) - score(x0 - s q_i))/2 "
+                   "along K Haar-orthonormal directions, singular values normalised by the maximum, values below "
+                   "the largest drop of log max(s, floor)",
+    "gaussian": "NormalBundle(protocol='paper', frame='gaussian'): stacked scores at K noised copies x0 + s eps_i, "
+                "first singular value dropped, normalised by the maximum, values below the largest drop of "
+                "log max(s, floor)"}
 
 
 def default_profile(device="auto") -> str:
@@ -151,9 +162,9 @@ def fig5_settings(dataset: str = "mnist", quick: bool = False, profile: str | No
          "net": dict(base["net"], emb_dim=128), "train": dict(base["train"]),
          "n_train": base["n_train"], "n_images": base["n_images"], "n_cloud": base["n_cloud"],
          "n_times": base["n_times"], "t_range": list(base["t_range"]), "n_samples": 64, "sample_steps": 500,
-         "trajectory_points": 8, "probes": None, "delta": 0.1, "min_gap": 0.02, "schedule": "ve",
-         "knn": 20, "lpca_neighbors": 50, "per_class": 16, "t_read": None, "n_boot": 2000, "level": 0.9,
-         "threads": None, "lanczos_tol": 1e-6, "lanczos_maxiter": 60}
+         "trajectory_points": 8, "probes": None, "frame": "orthonormal", "delta": 0.1, "min_gap": 0.02,
+         "schedule": "ve", "knn": 20, "lpca_neighbors": 50, "per_class": 16, "t_read": None, "n_boot": 2000,
+         "level": 0.9, "threads": None, "lanczos_tol": 1e-6, "lanczos_maxiter": 60}
     if profile == "cpu" and dataset in CPU_PROFILES:
         for key, val in CPU_PROFILES[dataset].items():
             s[key] = dict(s[key], **val) if key == "train" else (dict(val) if isinstance(val, dict) else val)
@@ -177,8 +188,12 @@ def fig5_settings(dataset: str = "mnist", quick: bool = False, profile: str | No
         else:
             raise ValueError(f"unknown fig5 setting {key!r}; known: {sorted(s)}")
     s["d"] = s["channels"] * s["resolution"] ** 2
-    if s["probes"] in (None, "d", "2d"):          # paper's protocol: K = 4 d probes (gpu), 2 d (cpu)
-        s["probes"] = {None: 4, "d": 1, "2d": 2}[s["probes"]] * s["d"]
+    if s["frame"] not in FRAMES:
+        raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))}, got {s['frame']!r}")
+    if s["probes"] is None:                       # paper's protocol: K = d (orthonormal frame), 4 d (Gaussian rows)
+        s["probes"] = "d" if s["frame"] == "orthonormal" else "4d"
+    if s["probes"] in ("d", "2d", "4d"):
+        s["probes"] = {"d": 1, "2d": 2, "4d": 4}[s["probes"]] * s["d"]
     s["probes"] = positive_int("probes", s["probes"])
     s["per_class"] = positive_int("per_class", s["per_class"])
     s["n_boot"] = positive_int("n_boot", s["n_boot"], minimum=10)
@@ -324,7 +339,9 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
       ``n - codimension(values, delta)`` (values below ``1 - delta``, :mod:`rmt.readouts`);
     - ``engine_d_eff``: ``D_eff = #{values < 1/2}`` of the same spectra;
     - ``paper_protocol``: :class:`trained.estimators.NormalBundle` with ``protocol="paper"`` at the same ``tau``,
-      ``settings["probes"]`` perturbations;
+      ``settings["probes"]`` perturbations in ``settings["frame"]`` (default the authors' orthonormal frame),
+      read with ``floor = delta`` (values below ``delta`` of the largest sit at one level: the tail of directions
+      the network passes almost unchanged held the largest log drop, a dimension of 1-2 on MNIST);
     - ``mle``, ``lpca``: scikit-dimension's pointwise estimates at the same images within the cloud
       (:func:`pointcloud_dimensions`); ``twonn``: global, on the cloud and on each class's part of it.
 
@@ -349,8 +366,9 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
     v = spec.values[:, 0]
     tangent = spec.n - readouts.codimension(v, s["delta"])
     d_eff = readouts.effective_dimension(v)
+    frame = s.get("frame", "orthonormal")
     nb = NormalBundle(tau=float(spec.tau[0]), probes=s["probes"], n_points=len(q), schedule=spec.schedule,
-                      protocol="paper", random_state=seed).fit_pw(x0, score=model)
+                      protocol="paper", frame=frame, floor=s["delta"], random_state=seed).fit_pw(x0, score=model)
     pc = None
     if X.shape[0] >= POINTCLOUD_MIN:
         pc = pointcloud_dimensions(X, q, knn=min(s["knn"], X.shape[0] - 2),
@@ -364,9 +382,8 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
                          "definition": "D_eff = #{values of Jn < 1/2}", "method": meth},
         "paper_protocol": {"per_image": np.asarray(nb.dimension_pw_).tolist(),
                            **dimension_intervals(nb.dimension_pw_, lab, **kw), "probes": int(s["probes"]),
-                           "tau": float(nb.tau_), "definition": "NormalBundle(protocol='paper'): stacked scores at "
-                           "K perturbations, first singular value dropped, normalised by the maximum, values below "
-                           "the largest drop of log s"},
+                           "frame": frame, "floor": float(s["delta"]), "tau": float(nb.tau_),
+                           "definition": _PAPER_DEFINITION[frame]},
     }
     if pc is None:
         twonn = {"global": None, "per_class": {}, "skipped": f"the point-cloud estimators (MLE, local PCA, TwoNN) "

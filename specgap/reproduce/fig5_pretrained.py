@@ -25,13 +25,14 @@ def pretrained_settings(model, *, quick: bool = False, **overrides) -> dict:
 
     Times: a tabulated (diffusers) schedule reads ``n_times`` training timesteps spaced geometrically from 1 to
     ``T - 1``; other schedules the times of ``tau`` in ``[1e-4, 1e2]``. Method ``exact`` up to ``d = 1024``, else
-    ``lanczos`` with ``k = min(100, d // 4)``; the paper's protocol with ``2 d`` probes (64 in ``quick``).
+    ``lanczos`` with ``k = min(100, d // 4)``; the paper's protocol in the orthonormal frame with ``K = d``
+    directions (2 d score calls; 64 directions in ``quick``).
     ``overrides`` replace any key (``n_times``, ``times``, ``method``, ``k``, ``per_class``, ``t_read``, ...).
     """
     d = int(np.prod(model.data_shape))
     sch = model.schedule
     s = {"dataset": "pretrained", "quick": bool(quick), "d": d, "method": "exact" if d <= 1024 else "lanczos",
-         "k": min(100, max(1, d // 4)), "n_times": 5 if quick else 9, "times": None, "probes": 64 if quick else 2 * d,
+         "k": min(100, max(1, d // 4)), "n_times": 5 if quick else 9, "times": None, "probes": 64 if quick else d,
          "per_class": 2 if quick else 8, "delta": 0.1, "min_gap": 0.02, "knn": 20, "lpca_neighbors": 50,
          "t_read": None, "n_boot": 2000, "level": 0.9, "lanczos_tol": 1e-5, "lanczos_maxiter": 30,
          "schedule": sch.to_dict()}
