@@ -3,7 +3,8 @@
 Every file the package writes (``summary.json``, arrays, checkpoints, figures) goes through
 :func:`atomic_path`: the content is written to a temporary file in the same directory and moved into
 place with ``os.replace``, so a reader never sees a half-written file and an interrupted write leaves
-the previous file intact.
+the previous file intact. The file gets the mode an ordinary ``open(path, "w")`` would give it (``0666`` less
+the umask; ``tempfile.mkstemp`` alone would leave it ``0600``).
 """
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def dumps(obj, indent=None) -> str:
     return json.dumps(strict_json(obj), indent=indent, default=jsonable, allow_nan=False)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``os.umask`` sets it to read it)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Context yielding a temporary path next to ``path``; on success it replaces ``path`` atomically.
@@ -63,6 +78,7 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -1,0 +1,52 @@
+"""Issue 26 part A, "the first hour of a new user": the command line and its outputs.
+
+Missing extras named before any work; files with the user's umask; a refused run leaves an interrupted run's
+manifest alone; --debug anywhere, unknown options named with the close match, help that lists the groups once
+and has a text for every option; the defaults that shaped a result printed with it; text tables without --json.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from specgap.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _err(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+def _commands(parser=None, path=()):
+    """(path, parser) of every command (leaf parser) of the command line."""
+    parser = parser or build_parser()
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for a in subs:
+        for name, p in a.choices.items():
+            yield from _commands(p, path + (name,))
+
+
+# -- 2. file modes -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_users_umask(tmp_path, capsys, umask, mode):
+    """Atomically written files were 0600 whatever the umask (mkstemp), beside matplotlib's 0644 PNGs."""
+    old = os.umask(umask)
+    try:
+        assert main(["theory", "density", "--alpha", "0.5", "--t", "0.1", "--points", "20", "--out",
+                     str(tmp_path)]) == 0
+    finally:
+        os.umask(old)
+    for name in ("summary.json", "density.npz", "manifest.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+    capsys.readouterr()
