@@ -69,3 +69,11 @@ def test_written_files_get_the_users_umask(tmp_path, capsys, umask, mode):
     for name in ("summary.json", "density.npz", "manifest.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
     capsys.readouterr()
+
+
+# -- 7. toy-ddpm separation ------------------------------------------------------------------------------------
+
+def test_an_auroc_is_read_both_ways():
+    from specgap.reproduce.toy_ddpm import separation
+    assert separation(0.0) == {"auroc": 0.0, "separation": 1.0, "on_manifold": "lower"}
+    assert separation(0.8)["on_manifold"] == "higher" and separation(0.5)["separation"] == 0.5

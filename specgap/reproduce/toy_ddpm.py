@@ -21,7 +21,7 @@ from rmt._validate import positive, positive_int
 
 from ._artefacts import stamp, use_agg, write_artefacts
 
-__all__ = ["circle_data", "auroc", "toy_ddpm_data", "plot_toy_ddpm", "reproduce_toy_ddpm"]
+__all__ = ["circle_data", "auroc", "separation", "toy_ddpm_data", "plot_toy_ddpm", "reproduce_toy_ddpm"]
 
 
 def circle_data(n: int = 4000, seed: int = 0):
@@ -33,6 +33,13 @@ def circle_data(n: int = 4000, seed: int = 0):
     a = np.random.default_rng([seed, 23]).uniform(0, 2 * np.pi, n)
     x = torch.as_tensor(np.stack([np.cos(a), np.sin(a)], 1), dtype=torch.float32)
     return TensorData(x, {"name": "circle", "n": n, "seed": seed})
+
+
+def separation(a: float) -> dict:
+    """An AUROC of on- against off-manifold points read both ways: ``separation = max(a, 1 - a)`` (1 = perfect,
+    0.5 = none) and the side the descriptor is larger on (``on_manifold``: ``higher``, ``lower`` or ``equal``)."""
+    return {"auroc": a, "separation": max(a, 1.0 - a),
+            "on_manifold": "higher" if a > 0.5 else "lower" if a < 0.5 else "equal"}
 
 
 def auroc(pos, neg) -> float:
@@ -86,7 +93,7 @@ def toy_ddpm_data(*, steps: int = 4000, n_train: int = 4000, grid: int = 61, tim
         "train": {"loss_initial": float(np.mean(L[:50])), "loss_final": float(np.mean(L[-50:]))},
         "points": {"on": int(on.sum()), "off": int(off.sum())},
         "per_t": per_t,
-        "max_separation": {k: {"t": b["t"], "auroc": b[k]["auroc_on_vs_off"]} for k, b in best.items()},
+        "max_separation": {k: {"t": b["t"], **separation(b[k]["auroc_on_vs_off"])} for k, b in best.items()},
         "runtime_s": round(time.perf_counter() - t0, 2),
     }
     return {"X": X, "axis": ax, "on": on, "off": off, "times": times,
