@@ -8,35 +8,77 @@ imported inside the command handlers so that ``specgap theory ...`` starts fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import sys
 import time
 
 from . import __version__
-from .commands import GROUPS, register_all
-from .commands._common import UsageError, budgets, check_out, snapshot, write_manifest
-
-#: optional dependency (top-level module) -> the extra that installs it
-EXTRAS = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "skdim": "data", "sklearn": "data", "mlxtend": "data",
-          "skimage": "data", "PIL": "data", "dask": "dask", "distributed": "dask", "xarray": "dask", "zarr": "dask",
-          "diffusers": "diffusers", "safetensors": "diffusers", "huggingface_hub": "diffusers"}
+from .commands import register_all
+from .commands._common import (EXTRAS, UsageError, budgets, check_needs, check_out, extra_for, snapshot,
+                               write_manifest)
 
 
 #: file-system refusals that are the user's environment, not an internal error: exit 2 naming the path
 _USER_FS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
+_DESCRIPTION = """\
+Statistical physics of diffusion models: the random-matrix theory of score-Jacobian
+spectra, spectral gaps and geometric phases; simulations, trained networks and the
+papers' figures.
+
+'specgap <group> --help' lists a group's commands, 'specgap <group> <command> --help'
+a command's options."""
+
+
+def _is_option(token: str) -> bool:
+    """An option-like token (``-x``, ``--name``, ``--name=value``), not a negative number."""
+    try:
+        float(token)
+        return False
+    except ValueError:
+        return token.startswith("-") and len(token) > 1 and token != "--"
+
+
 class _Parser(argparse.ArgumentParser):
+    """One-line usage errors (exit 2); a command names any option it does not know, with the close match."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._tokens = list(sys.argv[1:] if args is None else args)
+        if self._subparsers is not None and self._unknown_options():     # before the group or command name
+            self.error("")
+        ns, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:            # a command: nothing may be left over
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+
+    def _unknown_options(self) -> str | None:
+        known = list(self._option_string_actions)
+        unknown = []
+        for tok in getattr(self, "_tokens", []):
+            if tok == "--" or (self._subparsers is not None and not _is_option(tok)):
+                break                                       # a group: what follows belongs to the command
+            name = tok.split("=", 1)[0]
+            if _is_option(tok) and not any(k.startswith(name) for k in known):     # unique prefixes are accepted
+                close = difflib.get_close_matches(name, known, n=1) if self._subparsers is None else []
+                unknown.append(name + (f" (did you mean {close[0]}?)" if close else ""))
+        if not unknown:
+            return None
+        what = f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        if self._subparsers is not None:
+            return f"{what} before the command; a command's options go after its name (see '{self.prog} --help')"
+        return f"{what}; see '{self.prog} --help'"
+
     def error(self, message):  # one line, exit 2, no usage dump
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog}: {self._unknown_options() or message}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="specgap", description=__doc__.splitlines()[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="groups:\n" + "\n".join(f"  {k:<10} {v[0]}" for k, v in GROUPS.items()))
+    parser = _Parser(prog="specgap", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"specgap {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an internal error (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="group", metavar="<group>", parser_class=_Parser)
     sub.required = True
     register_all(sub)
@@ -45,11 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]            # accepted anywhere: before or after the group and command
+    parse = [a for a in argv[:end] if a != "--debug"] + argv[end:]
     args, before, status, t0 = None, None, "error", time.perf_counter()
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(parse)
+        check_needs(args)                # every optional package the command needs, before any work
         check_out(args)
         before = snapshot(args.out) if getattr(args, "out", None) is not None else None
         with budgets(args):
@@ -59,15 +104,15 @@ def main(argv=None) -> int:
     except UsageError as e:
         sys.stderr.write(f"{e}\n")
         return 2
-    except ModuleNotFoundError as e:  # an optional dependency of this command is not installed
+    except ModuleNotFoundError as e:  # an optional dependency that the command's `needs` did not name
         root = (e.name or "").split(".")[0]
-        if root not in EXTRAS:
+        if not any(root in mods for mods in EXTRAS.values()):
             if debug:
                 raise
             sys.stderr.write(f"specgap: internal error: {e}\n")
             return 1
         sys.stderr.write(f"specgap: error: this command needs the optional dependency {root!r}: "
-                         f"pip install 'specgap[{EXTRAS[root]}]'\n")
+                         f"pip install 'specgap[{extra_for([root])}]'\n")
         return 2
     except ValueError as e:  # bad values found by the library's boundary checks
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -15,7 +15,7 @@ GROUPS = {
     "ridge": ("ridge of the smoothed empirical density: residual, projection (simulate)", ridge),
     "train": ("train a score network (trained)", train),
     "data": ("the data sets the package can read (bundled or from --data-dir)", data),
-    "reproduce": ("reproduce a figure of the paper (fig2, fig3, fig4, fig5)", reproduce),
+    "reproduce": ("reproduce the papers' figures and studies (figures, arrays, summary.json)", reproduce),
     "sweep": ("parameter grids on Dask into a labelled, resumable xarray/Zarr store", sweep),
 }
 

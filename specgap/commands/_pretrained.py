@@ -8,7 +8,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-__all__ = ["add_pretrained_options", "load_pretrained", "model_points", "pretrained_name"]
+__all__ = ["add_pretrained_options", "load_pretrained", "model_points", "pretrained_name", "pretrained_needs"]
 
 
 def _int_list(text):
@@ -46,6 +46,12 @@ def pretrained_name(args) -> str | None:
     if getattr(args, "denoiser", None) is not None:
         return "denoiser"
     return None
+
+
+def pretrained_needs(args) -> tuple[str, ...]:
+    """The optional modules the pretrained-model options ask for (beside torch): diffusers, pillow for --images."""
+    return (("diffusers",) if getattr(args, "diffusers", None) is not None else ()) + \
+        (("PIL",) if getattr(args, "images", None) is not None else ())
 
 
 def _import_denoiser(spec: str):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, emit, float_list  # noqa: F401
-from ._pretrained import add_pretrained_options, load_pretrained, model_points
+from ._common import TORCH, add_common, emit, float_list  # noqa: F401
+from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_needs
 from .spectra import add_exact_model_options, build_exact_model, load_points
 
 
@@ -186,4 +186,4 @@ def register(sub, help_text):
     p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
     add_common(p)
-    p.set_defaults(handler=_run)
+    p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

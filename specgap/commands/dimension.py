@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, emit, float_list
-from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name
+from ._common import TORCH, add_common, emit, float_list
+from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name, pretrained_needs
 
 
 def _run(args):
@@ -107,6 +107,7 @@ def register(sub, help_text):
                    help="number of query points (per-point estimates, bootstrap interval)")
     p.add_argument("--checkpoint", type=Path, default=None, help="use a trained score instead of the exact one")
     add_pretrained_options(p)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu",
+                   help="auto | cpu | cuda (--checkpoint and pretrained models; default cpu)")
     add_common(p)
-    p.set_defaults(handler=_run)
+    p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

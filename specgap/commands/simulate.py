@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from ._common import SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
+from ._common import BACKEND_HELP, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
 
 
 def _spectra(args):
@@ -83,6 +83,11 @@ def _spectra(args):
     emit(args, res, "\n".join(lines))
 
 
+def backend_needs(args) -> tuple[str, ...]:
+    """``--backend jax`` needs jax (numpy and numba are in the core)."""
+    return ("jax", "jaxlib") if getattr(args, "backend", None) == "jax" else ()
+
+
 def register(sub, help_text):
     from .theory import add_model
     p = sub.add_parser("simulate", help=help_text, description=help_text)
@@ -96,14 +101,14 @@ def register(sub, help_text):
     c.add_argument("--d", type=int, required=True, help="ambient dimension")
     c.add_argument("--t", type=float_list, required=True, help="process times t1,t2,.. (VE: t = tau)")
     c.add_argument("--draws", type=int, default=10, help="number of F draws R (default 10)")
-    c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy")
-    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve")
+    c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy", help=BACKEND_HELP)
+    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve", help=SCHEDULE_HELP)
     c.add_argument("--bins", type=int, default=50, help="histogram bins on [0, 1] in summary.json")
     c.add_argument("--delta", type=float, default=0.1, help="resolution for the codimension readout")
     c.add_argument("--no-agreement", dest="agreement", action="store_false",
                    help="skip the KS / W1 comparison with the theory")
     add_common(c)
-    c.set_defaults(handler=_spectra)
+    c.set_defaults(handler=_spectra, needs=backend_needs)
 
     from .simulate_sample import register_sample
     register_sample(cmds)

@@ -51,7 +51,7 @@ def register_sample(sub):
                    help="exact spectrum of -Jn at the particles at these times")
     s.add_argument("--spectrum-points", type=int, default=8, help="particles entering the spectrum (default 8)")
     add_common(p)
-    p.set_defaults(handler=_sample)
+    p.set_defaults(handler=_sample, needs=())            # the core only
     return p
 
 

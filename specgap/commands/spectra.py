@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, emit, float_list, load_points, save_arrays  # noqa: F401 (load_points: re-export)
-from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name
+from ._common import (TORCH, add_common, emit, float_list, load_points,  # noqa: F401 (load_points: re-export)
+                      save_arrays)
+from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name, pretrained_needs
 
 MODELS = ("linear", "mixture", "subspaces", "empirical")
 
 
 def add_exact_model_options(p, data_option: bool = True):
     g = p.add_argument_group("exact model (when no --checkpoint is given)")
-    g.add_argument("--model", choices=MODELS, default="linear")
+    g.add_argument("--model", choices=MODELS, default="linear",
+                   help="linear (Gaussian on a linear manifold; default), mixture (Gaussian mixture), subspaces "
+                        "(union of subspaces) or empirical (the exact score of finitely many training points)")
     g.add_argument("--d", type=int, default=100, help="ambient dimension")
     g.add_argument("--alpha", type=float, default=0.5, help="linear/empirical: m/d")
     g.add_argument("--levels", type=float_list, default=[1.0, 0.01], help="linear/empirical: variance levels")
@@ -167,7 +170,9 @@ def register(sub, help_text):
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
     add_pretrained_options(p)
     add_exact_model_options(p)
-    p.add_argument("--method", choices=["exact", "lanczos", "finite-difference"], default="exact")
+    p.add_argument("--method", choices=["exact", "lanczos", "finite-difference"], default="exact",
+                   help="exact: the full Jacobian by autodiff (default); lanczos: its top --k singular values; "
+                        "finite-difference: differences of the score along --probes orthonormal directions")
     p.add_argument("--t", type=float_list, default=None,
                    help="process times, e.g. 0.01,0.1 (default 0.01,0.1,1; --diffusers: training timesteps, default "
                         "1%%,10%%,50%% of T; --denoiser: sigma)")
@@ -177,4 +182,4 @@ def register(sub, help_text):
     p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
     add_common(p)
-    p.set_defaults(handler=_run)
+    p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

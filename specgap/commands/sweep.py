@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import SCHEDULE_NAMES, add_common, emit, float_list
+from ._common import EXTRAS, SCHEDULE_NAMES, TORCH, add_common, emit, float_list
 
 
 def _int_list(text):
@@ -29,6 +29,11 @@ def spec_from_args(args):
     fields = spec_fields(args.spec, "--spec") if args.spec is not None else {}
     fields.update({k: getattr(args, k) for k in _GRID if getattr(args, k) is not None})
     return SweepSpec.from_dict(fields)
+
+
+def _run_needs(args) -> tuple[str, ...]:
+    """The [dask] extra (Dask, xarray, Zarr), and torch for the network task."""
+    return tuple(EXTRAS["dask"]) + (TORCH if args.task == "network" else ())
 
 
 def _run(args):
@@ -56,12 +61,30 @@ def _run(args):
     return 0
 
 
+def _dim_value(text):
+    """``DIM=VALUE`` of ``sweep plot --at``."""
+    k, _, v = str(text).partition("=")
+    try:
+        return k.strip(), float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DIM=VALUE, e.g. alpha=0.5, got {text!r}") from None
+
+
 def _plot(args):
+    import sys
+
     from ..sweep.plot import plot_sweep
     if args.out is None:
         raise ValueError("--out: sweep plot needs --out DIR for its figures")
-    res = plot_sweep(args.store, args.out, parameter=args.parameter)
-    emit(args, res, "\n".join([f"wrote {', '.join(res['files'])} to {args.out}"] +
+    res = plot_sweep(args.store, args.out, parameter=args.parameter, at=dict(args.at))
+    held = [k for k in res["other_values"] if k not in dict(args.at)]
+    if held:             # the store has more: say which values the figures show and how to choose others
+        at = [f"{k}={res['fixed'][k]:g} (of {', '.join(f'{v:g}' for v in res['other_values'][k])})" for k in held]
+        sys.stderr.write(f"specgap sweep plot: the figures show {res['parameter']} against tau at {', '.join(at)}; "
+                         "choose others with --at DIM=VALUE\n")
+    where = ", ".join(f"{k}={v:g}" for k, v in res["fixed"].items())
+    emit(args, res, "\n".join([f"wrote {', '.join(res['files'])} to {args.out} ({res['parameter']} against tau"
+                               + (f" at {where})" if where else ")")] +
                               [f"{k}: {v}" for k, v in res.get("measured", {}).items() if not isinstance(v, list)]))
 
 
@@ -106,13 +129,19 @@ def register(sub, help_text):
                    help="cells per task = per chunk of a new store (default: by task and workers)")
     c.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     c.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    c.set_defaults(handler=_run)
+    c.set_defaults(handler=_run, needs=_run_needs)
 
     c = cmds.add_parser("plot", help="phase diagrams (theory, or measured vs theory) of a sweep store",
-                        description="Measured phases (majority over draws/points) against the theory's "
-                                    "phases and boundaries; agreement fraction and worst boundary offset.")
-    c.add_argument("store", type=Path, metavar="STORE.zarr")
+                        description="Phase diagram of one dim (--parameter) against tau at one value of every "
+                                    "other dim (--at): the theory's phases and boundaries and, for measured tasks, "
+                                    "the measured phases (majority over draws/points); agreement fraction and "
+                                    "worst boundary offset over every cell.")
+    c.add_argument("store", type=Path, metavar="STORE.zarr", help="the store written by 'specgap sweep run'")
     c.add_argument("--parameter", choices=["alpha", "ratio", "fraction", "d", "n"], default=None,
-                   help="vertical axis (default: the first outer dimension with more than one value)")
+                   help="vertical axis (default: the first of ratio, alpha, fraction, n, d with more than one value "
+                        "in the store)")
+    c.add_argument("--at", type=_dim_value, action="append", default=[], metavar="DIM=VALUE",
+                   help="value at which another dim is held in the figures (repeatable; default: its first value, "
+                        "named on stderr when the store has several)")
     add_common(c)
-    c.set_defaults(handler=_plot)
+    c.set_defaults(handler=_plot, needs=("xarray", "zarr"))

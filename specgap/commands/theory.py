@@ -3,13 +3,27 @@ from __future__ import annotations
 
 import sys
 
-from ._common import SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
+from ._common import SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
+
+
+def _num(x, fmt=".6g") -> str:
+    """A number for a text table; ``-`` where there is none (None or NaN: e.g. a gap that never opens)."""
+    return "-" if x is None or x != x else format(x, fmt)
+
+
+def table(header, rows, fmt=".6g") -> list[str]:
+    """Right-aligned text table: ``header`` names, ``rows`` of numbers (formatted with ``fmt``) or strings."""
+    cells = [[c if isinstance(c, str) else _num(c, fmt) for c in r] for r in rows]
+    w = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    return ["  ".join(h.rjust(n) for h, n in zip(header, w))] + \
+        ["  ".join(c.rjust(n) for c, n in zip(r, w)) for r in cells]
 
 
 def add_model(p):
     g = p.add_argument_group("model (docs/theory.md section 1)")
     g.add_argument("--alpha", type=float, required=True, help="m/d (> 0; values above 1 allowed)")
-    g.add_argument("--levels", type=float_list, default=[1.0], help="variance levels sigma_k^2, e.g. 1,0.01")
+    g.add_argument("--levels", type=float_list, default=[1.0],
+                   help="variance levels sigma_k^2, e.g. 1,0.01 (default 1: one level)")
     g.add_argument("--fractions", type=float_list, default=None,
                    help="fraction of columns at each level (sum 1; default equal)")
     g.add_argument("--multi", type=int, default=None, metavar="N",
@@ -35,8 +49,8 @@ def _edges(args):
     from rmt import edges_report
     M = manifold_from(args)
     res = edges_report(M)
-    lines = [f"{'lower':>14} {'upper':>14} {'mass':>9}"] + [
-        f"{b['lower']:14.8g} {b['upper']:14.8g} {b['mass']:9.6f}" for b in res["bulks"]]
+    lines = ["bulks of the covariance spectrum (eigenvalues of F F^T):"]
+    lines += table(["lower", "upper", "mass"], [[b["lower"], b["upper"], b["mass"]] for b in res["bulks"]], ".8g")
     lines.append(f"atom at 0: mass {res['zero_mass']:.6f}")
     emit(args, res, "\n".join(lines))
 
@@ -44,7 +58,19 @@ def _edges(args):
 def _spectrum(args):
     from rmt import spectrum_report
     res = spectrum_report(manifold_from(args), args.t, args.schedule, args.delta, args.convention)
-    emit(args, res)
+    what = "-Jn (eta)" if args.convention == "eta" else "Jn"
+    lines = [f"spectrum of {what} at t={res['t']:g} (tau={res['tau']:.6g}, {res['schedule']}): phase {res['phase']}"
+             f" (Delta={args.delta:g})", "bulks:"]
+    lines += ["  " + r for r in table(["lower", "upper", "mass"], [[b["lower"], b["upper"], b["mass"]]
+                                                                  for b in res["bulks"]])]
+    lines.append(f"spike at {res['spike']['position']:g}: mass {res['spike']['mass']:.6g}")
+    if res["gaps"]:
+        lines.append("gaps:")
+        lines += ["  " + r for r in table(["lower", "upper", "width"], [[g["lower"], g["upper"], g["width"]]
+                                                                       for g in res["gaps"]])]
+    else:
+        lines.append("gaps: none")
+    emit(args, res, "\n".join(lines))
 
 
 def _density(args):
@@ -79,14 +105,42 @@ def _density(args):
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         save_arrays(args, "density.npz", eta=eta, density=dens)
-    emit(args, res, f"tau={tau:g}: density of -Jn at {eta.size} points in [0, 1] (uniform plus 64 per bulk); bulks "
-                    + ", ".join(f"[{b['lower']:.4g}, {b['upper']:.4g}] mass {b['mass']:.4g}" for b in bulks)
-                    + f"; spike mass {js.spike_mass:g}")
+    head = (f"density of -Jn at t={args.t:g} (tau={tau:.6g}, {args.schedule}) at {eta.size} points in [0, 1] "
+            f"({args.points} uniform plus 64 inside each bulk); bulks "
+            + ", ".join(f"[{b['lower']:.4g}, {b['upper']:.4g}] mass {b['mass']:.4g}" for b in bulks)
+            + f"; spike at 1: mass {js.spike_mass:g}")
+    if args.out is not None:
+        emit(args, res, head + f"; the values are in {args.out / 'density.npz'}")
+    else:
+        emit(args, res, "\n".join([head] + table(["eta", "density"], zip(eta.tolist(), dens.tolist()))))
 
 
 def _timescales(args):
     from rmt import timescales
-    emit(args, timescales(manifold_from(args), args.delta, args.schedule))
+    res = timescales(manifold_from(args), args.delta, args.schedule)
+    ve = res["schedule"] == "ve"                         # t = tau: one column each
+    unit = "tau" if ve else "tau (t)"
+    lines = [f"timescales at resolution Delta={res['delta']:g}, {res['schedule']} schedule; gap k lies between "
+             f"bulks k and k+1 (covariance units):"]
+    if res["gaps"]:
+        cols = ["tau_open", "tau_max", "tau_close"]
+        rows = [[g["k"]] + [g[c] if ve else f"{_num(g[c], '.4g')} ({_num(g['t' + c[3:]], '.4g')})" for c in cols]
+                + [g["max_width"], g["dimension_fraction"]] for g in res["gaps"]]
+        t = "" if ve else " (t)"
+        lines += table(["gap", f"opens at tau{t}", f"widest at tau*{t}", f"closes at tau{t}", "max width",
+                        "dim. fraction"],
+                       [[str(r[0])] + r[1:] for r in rows], ".4g")
+    else:
+        lines.append("no intermediate gap (the covariance spectrum has a single bulk)")
+    pb, pt = res["phase_boundaries"], res["phase_boundaries_t"]
+    def at(tau, t):
+        return f"{unit} = {_num(tau, '.4g')}" + ("" if ve else f" ({_num(t, '.4g')})")
+    for name, key in (("trivial | coverage", "trivial_coverage"),
+                      ("coverage | consolidation", "coverage_consolidation")):
+        lines.append(f"phase boundary {name}: {at(pb[key], pt[key])}")
+    mg = res["manifold_gap"]
+    lines.append(f"the manifold gap opens at {at(mg['tau_open'], mg['t_open'])}")
+    emit(args, res, "\n".join(lines))
 
 
 def _phase_diagram(args):
@@ -113,6 +167,9 @@ def _phase_diagram(args):
             raise ValueError("--n-values x --n-tau:" + str(e)[len("values x tau:"):]) from None
         raise
     res = D.as_dict()
+    res["grid"] = {"parameter": args.parameter, "range": [lo, hi], "n_values": args.n_values,
+                   "spacing": "log" if log else "linear", "tau_range": list(args.tau_range), "n_tau": args.n_tau}
+    res["fixed"] = _held_fixed(args)
     if args.out is not None:
         import matplotlib
         matplotlib.use("Agg")
@@ -124,8 +181,32 @@ def _phase_diagram(args):
                  trivial_coverage=D.trivial_coverage, coverage_consolidation=D.coverage_consolidation,
                  tau_star=D.tau_star)
         res["files"] = ["phase_diagram.png", "phase_diagram.pdf", "phase_diagram.npz"]
-    emit(args, res, f"phase diagram over {args.parameter} x tau ({args.n_values} x {args.n_tau});"
-                    f" phase fractions {res['fractions']}")
+    emit(args, res, f"phase diagram over {_PARAMETERS[args.parameter]} in [{lo:g}, {hi:g}] ({args.n_values} values, "
+                    f"{'log-spaced' if log else 'evenly spaced'}) x tau in [{args.tau_range[0]:g}, "
+                    f"{args.tau_range[1]:g}] ({args.n_tau} values, log-spaced)\nheld fixed: "
+                    + ", ".join(f"{k}={v:g}" for k, v in res["fixed"].items())
+                    + "\nphase fractions of the grid: " + ", ".join(f"{k} {v:.3f}" for k, v in res["fractions"].items())
+                    + (f"\nfiles in {args.out}" if args.out is not None else ""))
+
+
+#: the swept parameter of ``theory phase-diagram`` in words
+_PARAMETERS = {"ratio": "ratio = sigma_2^2 / sigma_1^2", "sigma2": "sigma_2^2", "alpha": "alpha = m/d",
+               "f": "f (fraction of the first level)"}
+
+
+def _held_fixed(args) -> dict:
+    """The model quantities ``theory phase-diagram`` holds fixed while its ``--parameter`` varies (the swept one
+    replaces its own: --parameter ratio and sigma2 read sigma_1^2 from --levels, f from --fractions)."""
+    if args.parameter == "alpha":
+        fixed = {**{f"sigma_{k + 1}^2": v for k, v in enumerate(args.levels)},
+                 **{f"f_{k + 1}": v for k, v in enumerate(args.fractions)}}
+    else:
+        fixed = {"alpha": args.alpha, "sigma_1^2": args.levels[0]}
+        if args.parameter == "f":
+            fixed["sigma_2^2"] = args.levels[1]
+        else:
+            fixed["f"] = args.fractions[0]
+    return {**fixed, "Delta": args.delta}
 
 
 def _formulas(args):
@@ -147,7 +228,7 @@ def register(sub, help_text):
         if model:
             add_model(c)
         add_common(c, out=out)
-        c.set_defaults(handler=fn)
+        c.set_defaults(handler=fn, needs=())            # the core only
         return c
 
     cmd("edges", _edges, "bulks of the covariance spectrum: edges and masses (covariance units)")
@@ -155,8 +236,7 @@ def register(sub, help_text):
                                ("density", _density, "density of the -Jn spectrum on [0, 1] at time t")):
         c = cmd(name, fn, helptext)
         c.add_argument("--t", type=float, required=True, help="process time (VE: t = tau = noise variance)")
-        c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve",
-                       help="t -> tau: ve (tau = t), vp (e^2t - 1), ddpm (linear beta), edm (t^2), geometric")
+        c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve", help=SCHEDULE_HELP)
         if name == "spectrum":
             c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
             c.add_argument("--convention", choices=["eta", "jacobian"], default="eta",
@@ -164,19 +244,31 @@ def register(sub, help_text):
         else:
             c.add_argument("--points", type=int, default=201, help="number of grid points on [0, 1]")
     c = cmd("timescales", _timescales, "tau*, maximal widths, opening/closing times, phase boundaries")
-    c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5)")
-    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve")
-    c = cmds.add_parser("phase-diagram", help="phases on a (tau, parameter) grid with boundaries and tau*")
-    c.add_argument("--parameter", choices=["ratio", "alpha", "f", "sigma2"], default="ratio")
-    c.add_argument("--range", type=float_list, default=None, metavar="LOW,HIGH", help="parameter range")
-    c.add_argument("--n-values", type=int, default=200)
-    c.add_argument("--tau-range", type=float_list, default=[1e-5, 1e2], metavar="LOW,HIGH")
-    c.add_argument("--n-tau", type=int, default=200)
-    c.add_argument("--alpha", type=float, default=0.5)
-    c.add_argument("--levels", type=float_list, default=[1.0, 0.01])
-    c.add_argument("--fractions", type=float_list, default=[0.75, 0.25])
-    c.add_argument("--delta", type=float, default=0.1)
+    c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5) (default 0.1)")
+    c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve", help=SCHEDULE_HELP + "; adds the times t")
+    c = cmds.add_parser(
+        "phase-diagram", help="phases on a (tau, parameter) grid with boundaries and tau*",
+        description="Phase (trivial, coverage, consolidation) of the two-level linear model on a grid of one model "
+                    "parameter x tau, with the phase boundaries and tau* of each gap. The other parameters are held "
+                    "at --alpha, --levels, --fractions (printed with the result); --out writes phase_diagram.png, "
+                    ".pdf and .npz.")
+    c.add_argument("--parameter", choices=["ratio", "alpha", "f", "sigma2"], default="ratio",
+                   help="the parameter on the vertical axis: ratio = sigma_2^2/sigma_1^2 (default), alpha = m/d, "
+                        "f = fraction of the first level, sigma2 = sigma_2^2")
+    c.add_argument("--range", type=float_list, default=None, metavar="LOW,HIGH",
+                   help="its range (default: ratio and sigma2 1e-3,0.9 log-spaced; alpha and f 0.05,0.95 linear)")
+    c.add_argument("--n-values", type=int, default=200, help="number of parameter values (default 200)")
+    c.add_argument("--tau-range", type=float_list, default=[1e-5, 1e2], metavar="LOW,HIGH",
+                   help="range of tau, log-spaced (default 1e-5,100)")
+    c.add_argument("--n-tau", type=int, default=200, help="number of tau values (default 200)")
+    c.add_argument("--alpha", type=float, default=0.5, help="m/d where --parameter is not alpha (default 0.5)")
+    c.add_argument("--levels", type=float_list, default=[1.0, 0.01],
+                   help="variance levels sigma_1^2,sigma_2^2 (default 1,0.01); --parameter ratio and sigma2 set "
+                        "sigma_2^2 from the grid")
+    c.add_argument("--fractions", type=float_list, default=[0.75, 0.25],
+                   help="fractions of the levels (default 0.75,0.25); --parameter f sets them from the grid")
+    c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5) of the phases (default 0.1)")
     add_common(c)
-    c.set_defaults(handler=_phase_diagram)
+    c.set_defaults(handler=_phase_diagram, needs=())            # the core only
     c = cmd("formulas", _formulas, "sympy-derived closed forms (edges, gaps, tau*, widths)", model=False)
     c.add_argument("--latex", action="store_true", help="print LaTeX")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_common, emit, float_list
+from ._common import TORCH, add_common, dataset_needs, emit, float_list
 
 #: default architecture per dataset name (anything else: unet)
 DEFAULT_ARCH = {"linear": "mlp"}
@@ -50,7 +50,9 @@ def register(sub, help):
     g.add_argument("--width", type=int, default=256, help="MLP width / UNet base channels (default 256)")
     g.add_argument("--depth", type=int, default=2, help="MLP residual blocks (default 2)")
     g.add_argument("--attention", action="store_true", help="UNet: self-attention at the lowest resolution")
-    g.add_argument("--time-embedding", choices=["sinusoidal", "fourier"], default="sinusoidal")
+    g.add_argument("--time-embedding", choices=["sinusoidal", "fourier"], default="sinusoidal",
+                   help="embedding of the noise level log(tau)/4: sinusoidal (geometric frequencies; default) or "
+                        "fourier (random Gaussian frequencies)")
     g.add_argument("--activation", choices=["silu", "relu", "leaky_relu", "gelu", "tanh", "softplus"], default="silu",
                    help="nonlinearity (relu: piecewise linear, local complexity counts exact knots)")
     g.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="forward process (default ve)")
@@ -58,8 +60,8 @@ def register(sub, help):
     g.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     g.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     g.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
-    g.add_argument("--optimizer", choices=["adamw", "radam"], default="adamw")
-    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--optimizer", choices=["adamw", "radam"], default="adamw", help="optimiser (default adamw)")
+    g.add_argument("--weight-decay", type=float, default=0.0, help="weight decay of the optimiser (default 0)")
     g.add_argument("--warmup", type=int, default=100, help="linear warm-up steps (default 100)")
     g.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm, 0 = off (default 1)")
     g.add_argument("--ema", type=float, default=0.999, help="EMA decay (default 0.999)")
@@ -74,7 +76,15 @@ def register(sub, help):
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="K",
                    help="write OUT/checkpoint.pt every K steps (default: only at the end)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(handler=_train)
+    p.set_defaults(handler=_train, needs=_needs)
+
+
+def _needs(args) -> tuple[str, ...]:
+    """torch, and for ``--data images`` what ``--data-arg name=...`` (and ``data_dir=...``) is read with."""
+    if args.data != "images":
+        return TORCH
+    kw = dict(args.data_arg)
+    return dataset_needs(str(kw.get("name", "")).lower(), kw.get("data_dir"))
 
 
 def _dataset(args):

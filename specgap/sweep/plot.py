@@ -88,14 +88,56 @@ def _diagram(ax, tau, values, labels, tc, cc, ts, delta, parameter, title):
     ax.set_title(title, fontsize=9)
 
 
-def plot_sweep(store, out, parameter: str | None = None) -> dict:
+#: the dims ``plot_sweep`` puts on the vertical axis by default: the first of these with more than one value
+DEFAULT_AXIS_ORDER = ("ratio", "alpha", "fraction", "n", "d")
+
+
+def _fixed_indices(ds, outer, parameter, at) -> dict:
+    """Index along each outer dim but ``parameter``: that of ``at[dim]`` (a value the store has), else 0."""
+    others = [k for k in outer if k != parameter]
+    bad = [k for k in at if k not in others]
+    if bad:
+        why = "is the vertical axis (--parameter)" if bad[0] == parameter else "is not a dim of the store"
+        raise ValueError(f"--at {bad[0]}: {bad[0]} {why}; the dims held fixed are {', '.join(others) or 'none'}")
+    pick = {}
+    for k in outer:
+        if k == parameter:
+            continue
+        vals = np.asarray(ds[k].values, float)
+        i = np.flatnonzero(np.isclose(vals, at[k], rtol=1e-9, atol=0)) if k in at else [0]
+        if len(i) == 0:
+            raise ValueError(f"--at {k}={at[k]:g}: the store's {k} values are {', '.join(f'{v:g}' for v in vals)}")
+        pick[k] = int(i[0])
+    return pick
+
+
+def _measured(ds, spec, tau):
+    """Agreement and boundary offsets of the measured phases over every cell, and the majority phases."""
+    axes = ("draw",) if spec.task == "simulate" else ("draw", "point")          # finite-n, network
+    meas = majority_phase(ds.phase.values, tuple(ds.phase.dims.index(a) for a in axes))   # outer + (t,)
+    th = ds.phase_theory.values
+    ok = np.isfinite(meas) & np.isfinite(th)
+    mt_c, mt_cc = measured_boundaries(meas.reshape(-1, tau.size), tau)
+    offs = np.concatenate([_offsets(mt_c, ds.trivial_coverage.values.ravel(), tau),
+                           _offsets(mt_cc, ds.coverage_consolidation.values.ravel(), tau)])
+    return {"agreement": float(np.mean(meas[ok] == th[ok])) if ok.any() else None,
+            "worst_boundary_offset_decades": float(offs.max()) if offs.size else None,
+            "grid_step_decades": float(np.max(np.diff(np.log10(tau)))) if tau.size > 1 else None,
+            "cells_compared": int(np.isfinite(meas).all(-1).sum()), "boundaries_compared": int(offs.size)}, meas
+
+
+def plot_sweep(store, out, parameter: str | None = None, at: dict | None = None) -> dict:
     """Figures of a sweep store into ``out`` and the summary numbers (see the module doc).
+
+    ``parameter`` is the vertical axis (default: the first of :data:`DEFAULT_AXIS_ORDER` with more than one
+    value); every other dim is held at its value in ``at`` (``{dim: value}``), else at its first value.
 
     Returns
     -------
     dict with ``task``, ``dims``, ``done`` (cells computed / total), ``parameter`` and ``fixed`` (the values of
-    the other dims in the figure), ``files``; for measured tasks ``measured``: ``agreement``,
-    ``worst_boundary_offset_decades``, ``grid_step_decades``, ``cells_compared``; finite-n ``memorisation``.
+    the other dims in the figure), ``other_values`` (every value of each fixed dim that has several), ``files``;
+    for measured tasks ``measured`` (over every cell): ``agreement``, ``worst_boundary_offset_decades``,
+    ``grid_step_decades``, ``cells_compared``; finite-n ``memorisation``.
     """
     from ..reproduce._artefacts import use_agg
     use_agg()
@@ -108,40 +150,31 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     outer = list(spec.outer_dims)
     if parameter is None:
-        order = [k for k in ("ratio", "alpha", "fraction", "n", "d") if k in outer]
+        order = [k for k in DEFAULT_AXIS_ORDER if k in outer]
         parameter = next((k for k in order if ds.sizes[k] > 1), order[0])
     if parameter not in outer:
         raise ValueError(f"--parameter must be one of the store's dims {outer}, got {parameter!r}")
-    fixed = {k: float(ds[k].values[0]) for k in outer if k != parameter}
-    sl = ds.isel({k: 0 for k in outer if k != parameter})
+    pick = _fixed_indices(ds, outer, parameter, dict(at or {}))
+    fixed = {k: float(ds[k].values[i]) for k, i in pick.items()}
+    sl = ds.isel(pick)
     tau = ds.tau.values
     done = ds.done.values
     res = {"task": spec.task, "dims": outer, "shape": list(spec.shape), "done": int(done.sum()),
-           "cells": spec.n_cells, "parameter": parameter, "fixed": fixed, "files": []}
+           "cells": spec.n_cells, "parameter": parameter, "fixed": fixed,
+           "other_values": {k: ds[k].values.tolist() for k in pick if ds.sizes[k] > 1}, "files": []}
     vals = ds[parameter].values
     args = (sl.trivial_coverage.values, sl.coverage_consolidation.values, sl.tau_star.values, spec.delta)
-    panels = [("theory", sl.phase_theory.values)]
+    panels = [("theory phases", sl.phase_theory.values)]
     if spec.task != "theory":
-        axes = ("draw",) if spec.task == "simulate" else ("draw", "point")          # finite-n, network
-        meas = majority_phase(ds.phase.values, tuple(ds.phase.dims.index(a) for a in axes))   # outer + (t,)
-        th = ds.phase_theory.values
-        ok = np.isfinite(meas) & np.isfinite(th)
-        mt_c, mt_cc = measured_boundaries(meas.reshape(-1, tau.size), tau)
-        offs = np.concatenate([_offsets(mt_c, ds.trivial_coverage.values.ravel(), tau),
-                               _offsets(mt_cc, ds.coverage_consolidation.values.ravel(), tau)])
-        res["measured"] = {
-            "agreement": float(np.mean(meas[ok] == th[ok])) if ok.any() else None,
-            "worst_boundary_offset_decades": float(offs.max()) if offs.size else None,
-            "grid_step_decades": float(np.max(np.diff(np.log10(tau)))) if tau.size > 1 else None,
-            "cells_compared": int(np.isfinite(meas).all(-1).sum()), "boundaries_compared": int(offs.size)}
-        idx = tuple(0 if k != parameter else slice(None) for k in outer)
-        panels.append(("measured (majority over draws" + (", points)" if len(axes) == 2 else ")"),
-                       meas[idx]))
+        res["measured"], meas = _measured(ds, spec, tau)
+        idx = tuple(pick.get(k, slice(None)) for k in outer)
+        panels.append((f"{spec.task}: measured phases (majority over draws"
+                       + (")" if spec.task == "simulate" else ", points)"), meas[idx]))
     if tau.size > 1:                         # a diagram needs at least two times
         fig, axs = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
         for ax, (title, lab) in zip(axs[0], panels):
             fx = ", ".join(f"{k}={v:g}" for k, v in fixed.items())
-            _diagram(ax, tau, vals, lab, *args[:3], args[3], parameter, f"{spec.task}: {title}\n{fx}")
+            _diagram(ax, tau, vals, lab, *args[:3], args[3], parameter, f"{title}\n{fx}")
         if spec.schedule != "ve":
             for ax in axs[0]:
                 ax.set_xlabel(rf"$\tau$ ({spec.schedule} schedule: $\tau(t)$)")
@@ -151,20 +184,21 @@ def plot_sweep(store, out, parameter: str | None = None) -> dict:
             res["files"].append(f"phase_diagram.{ext}")
         plt.close(fig)
     if spec.task == "finite-n":
-        res["memorisation"] = _memorisation(ds, spec, tau, out, res["files"])
+        res["memorisation"] = _memorisation(ds, spec, tau, out, res["files"], fixed)
     if spec.task == "simulate" and len(spec.d) >= 3:
-        rows = finite_size_scaling(ds, spec)
+        cell = {k: pick.get(k, 0) for k in ("alpha", "ratio", "fraction")}
+        rows = finite_size_scaling(ds, spec, cell)
         if any(r["quantities"] for r in rows):
             plot_finite_size([r for r in rows if r["quantities"]], out, res["files"])
         qs = [q for r in rows for q in r["quantities"]]
-        res["finite_size"] = {"cell": {k: float(ds[k].values[0]) for k in ("alpha", "ratio", "fraction")},
+        res["finite_size"] = {"cell": {k: float(ds[k].values[i]) for k, i in cell.items()},
                               "worst_relative_error": max((q["relative_error"] for q in qs), default=None),
                               "all_theory_inside_interval": all(q["theory_inside_interval"] for q in qs),
                               "times": rows}
     return res
 
 
-def _memorisation(ds, spec, tau, out, files):
+def _memorisation(ds, spec, tau, out, files, fixed):
     import matplotlib.pyplot as plt
     rows, curves = [], {}
     for flat, c in enumerate(spec.cells()):
@@ -180,7 +214,8 @@ def _memorisation(ds, spec, tau, out, files):
                      "ratio_measured_to_estimate": (meas / est[levels]).tolist()})
         key = tuple((k, v) for k, v in c.items() if k != "n")
         curves.setdefault(key, []).append((c["n"], ratio, est, meas))
-    key, series = next(iter(curves.items()))                         # the first (alpha, ratio, fraction, d)
+    key, series = next(((k, v) for k, v in curves.items()                # the figure's (alpha, ratio, fraction, d)
+                        if all(np.isclose(x, fixed.get(a, x)) for a, x in k)), next(iter(curves.items())))
     series.sort(key=lambda x: x[0])
     L = int(np.sum(np.isfinite(series[0][2])))
     fig, axs = plt.subplots(1, L, figsize=(5.5 * L, 4), squeeze=False)
