@@ -38,7 +38,7 @@ from simulate.spectra import simulate_spectra
 from ._artefacts import stamp, use_agg, write_artefacts
 
 __all__ = ["FIG2_PARAMS", "fig2_manifold", "panel_times", "simulated_gap_width", "argmax_log",
-           "fig2_data", "plot_fig2", "reproduce_fig2"]
+           "fig2_data", "plot_density_panels", "plot_fig2", "reproduce_fig2"]
 
 FIG2_PARAMS = {"alpha": 0.5, "levels": [1.0, 0.01], "fractions": [0.75, 0.25], "d": 100, "draws": 100}
 
@@ -189,36 +189,71 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
             "panel_index": idx, "curves": curves, "summary": summary}
 
 
+def plot_density_panels(manifold: LinearManifold, spectrum, index=None, bins: int = 60, t_label: str = "t"):
+    """One panel per time of ``spectrum`` (``index``: which; default all; four to a row): the histogram of the simulated
+    ``eta < 1`` (density per unit d, log scale) with the theory density of ``manifold`` over it. Returns the
+    Figure. ``t_label`` names the time in the panel titles."""
+    import matplotlib.pyplot as plt
+    idx = list(range(spectrum.n_times)) if index is None else list(index)
+    ve = getattr(spectrum.schedule, "name", "ve") == "ve"            # VE: s_t^2 = t
+    xlabel = r"$\eta$ (eigenvalue of $-t J_t$)" if ve else r"$\eta$ (eigenvalue of $-s_t^2 J_t$)"
+    cols = min(4, len(idx))
+    rows = -(-len(idx) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.ravel()[len(idx):]:
+        ax.remove()
+    for ax, i in zip(axes.ravel(), idx):
+        v = spectrum.values[:, i].ravel()
+        js = JacobianSpectrum(manifold, float(spectrum.tau[i]))
+        hi = min(1.0, max(b.upper for b in js.support()) * 1.05 + 1e-3)
+        edges = np.linspace(0.0, hi, bins + 1)
+        h, _ = np.histogram(v[v < 1.0], bins=edges)
+        ax.bar(edges[:-1], h / (v.size * np.diff(edges)), width=np.diff(edges), align="edge", alpha=0.45,
+               color="C0", label=f"simulation (R={spectrum.n_draws}, d={spectrum.n})")
+        x = np.linspace(0.0, hi, 1500)
+        ax.plot(x, js.density(x), "k", lw=1.2, label="theory")
+        tau = "" if ve else f", tau = {spectrum.tau[i]:.3g}"
+        ax.set_title(f"{t_label} = {spectrum.t[i]:.3g}{tau}  (spike mass {js.spike_mass:.2f} at 1)", fontsize=9)
+        _note_unseen(ax, js, v, hi / bins)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("density (per unit d)")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=1e-2)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _note_unseen(ax, js, eta, width: float) -> None:
+    """Say in the panel what its histogram cannot show: bulks narrower than a bin, or no simulated ``eta < 1``."""
+    def where(b):
+        gap = 1.0 - b.lower
+        return "at 1 to float precision" if gap <= 0 else (f"within {gap:.2g} of 1" if gap < 1e-3 else
+                                                            f"on [{b.lower:.4g}, {b.upper:.4g}]")
+    notes = [f"bulk {where(b)}, mass {b.mass:.2g}: < 1 bin"
+             for b in js.support() if b.upper - b.lower < width]
+    if not np.any(eta < 1.0):
+        notes.append("all simulated eta are 1 (float precision)")
+    if notes:
+        ax.text(0.03, 0.97, "\n".join(notes), transform=ax.transAxes, fontsize=7, va="top", wrap=True)
+
+
+def _plot_finite(ax, x, y, *fmt, **kw):
+    """``ax.plot`` of the finite stretches of ``y`` (a masked readout: no line across the gaps, no NaN)."""
+    ok = np.isfinite(y)
+    starts = np.flatnonzero(ok & ~np.r_[False, ok[:-1]])
+    ends = np.flatnonzero(ok & ~np.r_[ok[1:], False]) + 1
+    for k, (a, b) in enumerate(zip(starts, ends)):
+        ax.plot(x[a:b], y[a:b], *fmt, **(kw if k == 0 else {**kw, "label": None}))
+
+
 def plot_fig2(data: dict, bins: int = 60):
     """Three matplotlib figures: ``density`` (theory vs histograms), ``spectra`` (sorted spectra over time),
     ``dimension`` (dimension drop and gap width with ``t_max``). Returns ``{name: Figure}``."""
     import matplotlib.pyplot as plt
-    M, spec, c = data["manifold"], data["spectrum"], data["curves"]
+    spec, c = data["spectrum"], data["curves"]
     s = data["summary"]
-    idx = data["panel_index"]
-    figs = {}
-
-    fig, axes = plt.subplots(1, len(idx), figsize=(4.2 * len(idx), 3.4))
-    for ax, i in zip(np.atleast_1d(axes), idx):
-        v = spec.values[:, i].ravel()
-        tau = float(spec.tau[i])
-        js = JacobianSpectrum(M, tau)
-        bulk = v[v < 1.0]
-        hi = min(1.0, max(b.upper for b in js.support()) * 1.05 + 1e-3)
-        edges = np.linspace(0.0, hi, bins + 1)
-        h, _ = np.histogram(bulk, bins=edges)
-        ax.bar(edges[:-1], h / (v.size * np.diff(edges)), width=np.diff(edges), align="edge", alpha=0.45,
-               color="C0", label=f"simulation (R={spec.n_draws}, d={spec.n})")
-        x = np.linspace(0.0, hi, 1500)
-        ax.plot(x, js.density(x), "k", lw=1.2, label="theory")
-        ax.set_title(f"t = {spec.t[i]:.3g}  (spike mass {js.spike_mass:.2f} at 1)", fontsize=9)
-        ax.set_xlabel(r"$\eta$ (eigenvalue of $-t J_t$)")
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=1e-2)
-    np.atleast_1d(axes)[0].set_ylabel("density (per unit d)")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    figs["density"] = fig
+    figs = {"density": plot_density_panels(data["manifold"], spec, data["panel_index"], bins)}
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     t = c["t"]
@@ -242,15 +277,17 @@ def plot_fig2(data: dict, bins: int = 60):
     figs["spectra"] = fig
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    a1.plot(t, c["largest_gap_dim_theory"], "k-", label="largest-gap dimension, theory")
-    a1.errorbar(t, c["largest_gap_dim_mean"], c["largest_gap_dim_sem"], fmt=".", color="C0", ms=3,
-                label="largest-gap dimension, simulation")
+    _plot_finite(a1, t, c["largest_gap_dim_theory"], "k-", label="largest-gap dimension, theory")
+    ok = np.isfinite(c["largest_gap_dim_mean"])
+    a1.errorbar(t[ok], c["largest_gap_dim_mean"][ok], np.nan_to_num(c["largest_gap_dim_sem"][ok]), fmt=".",
+                color="C0", ms=3, label="largest-gap dimension, simulation")
     a1.plot(t, c["d_eff_theory"], "k--", label=r"$D_{eff}$, theory")
     a1.errorbar(t, c["d_eff_mean"], c["d_eff_sem"], fmt=".", color="C1", ms=3, label=r"$D_{eff}$, simulation")
     a1.set_xscale("log")
     a1.set_xlabel("t")
     a1.set_ylabel("dimension")
-    a1.set_title(f"dimension drop (d = {spec.n}); largest-gap dimension only where a gap >= delta")
+    a1.set_title(f"dimension drop (d = {spec.n})\nlargest-gap dimension only where a gap is at least "
+                 f"delta = {s['parameters']['delta']:g} wide", fontsize=10)
     a1.legend(fontsize=8)
     a2.plot(t, c["gap_width_theory"], "k-", label=r"gap width $w_{12}(t)$, theory")
     a2.fill_between(t, c["gap_width_mean"] - c["gap_width_sem"], c["gap_width_mean"] + c["gap_width_sem"],

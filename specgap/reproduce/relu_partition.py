@@ -121,7 +121,9 @@ def plot_relu_partition(data: dict) -> dict:
     sc = axes[1].scatter(data["delta_points"][:, 0], data["delta_points"][:, 1], c=data["delta"], s=3, cmap="magma")
     fig.colorbar(sc, ax=axes[1], label=r"local complexity $\delta$")
     axes[1].set_title(f"delta at r = {data['summary']['delta']['radius']}")
-    fig.tight_layout()
+    axes[1].set_xlabel("$z_1$")
+    axes[1].set_ylabel("$z_2$")
+    fig.tight_layout(pad=1.2)                   # the default pad clips z_1 under the equal-aspect image
     figs = {"regions": fig}
     fig, ax = plt.subplots(figsize=(5, 4))
     ok = data["used"]
