@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["load_points", "UsageError", "add_common", "require_out", "float_list", "emit", "save_arrays", "record", "check_out", "budgets",
+__all__ = ["load_points", "UsageError", "add_common", "OUT_SUMMARY", "require_out", "float_list", "emit", "save_arrays",
+           "write_figure", "record", "check_out", "budgets",
            "write_manifest", "snapshot", "EXTRAS", "TORCH", "DATASET_NEEDS", "extra_for", "missing_modules",
            "check_needs", "dataset_needs", "package_names"]
 
@@ -52,12 +53,16 @@ class UsageError(Exception):
     """Bad input on the command line: exit status 2, one line."""
 
 
-def add_common(p: argparse.ArgumentParser, *, out=True, seed=True):
-    """The options every command shares."""
+#: ``--out`` of a command that writes nothing but its result
+OUT_SUMMARY = "directory for summary.json (the result, as --json prints it)"
+
+
+def add_common(p: argparse.ArgumentParser, *, out=True, seed=True, out_help: str | None = None):
+    """The options every command shares; ``out_help`` says what ``--out DIR`` receives."""
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     if out:
         p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="directory for figures, .npz arrays and summary.json")
+                       help=out_help or "directory for this command's figures (.png), arrays (.npz) and summary.json")
         p.add_argument("--overwrite", action="store_true",
                        help="allow --out to hold another run (a different command or different options)")
     if seed:
@@ -212,9 +217,12 @@ def check_out(args) -> None:
 
 
 def emit(args, result: dict, text: str | None = None) -> None:
-    """Print the result (strict JSON with ``--json``) and write ``summary.json`` under ``--out``."""
+    """Print the result (strict JSON with ``--json``) and write ``summary.json`` under ``--out``. A smoke run's
+    result (``smoke_run``, stamped on every quick reproduction) says so on stderr."""
     from rmt._io import dumps, write_json
     result = record(args, result)
+    if result.get("smoke_run"):
+        sys.stderr.write(f"specgap: note: {result.get('smoke_run_note', 'a smoke run')}\n")
     out = getattr(args, "out", None)
     if out is not None:
         write_json(Path(out) / "summary.json", result)
@@ -222,6 +230,15 @@ def emit(args, result: dict, text: str | None = None) -> None:
         sys.stdout.write(dumps(result) + "\n")
     else:
         sys.stdout.write((text if text is not None else dumps(result, indent=2)) + "\n")
+
+
+def write_figure(args, name: str, fig, what: str) -> str:
+    """Write matplotlib ``fig`` to ``OUT/name`` (PNG, atomically), say so on stderr (``what`` it shows) and
+    return the file name."""
+    from ..reproduce._artefacts import save_figure
+    path = save_figure(Path(args.out) / name, fig)
+    sys.stderr.write(f"specgap: wrote {what} to {path}\n")
+    return name
 
 
 def save_arrays(args, name: str, **arrays) -> str:

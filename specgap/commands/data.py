@@ -10,7 +10,7 @@ with are installed here (else ``missing`` and the ``extra`` to install).
 """
 from __future__ import annotations
 
-from ._common import TORCH, add_common, dataset_needs, emit, extra_for, missing_modules, package_names
+from ._common import OUT_SUMMARY, TORCH, add_common, dataset_needs, emit, extra_for, missing_modules, package_names
 
 
 def _availability(needs) -> dict:
@@ -48,5 +48,5 @@ def register(sub, help_text):
                         description="Every data set the package can read: its source (bundled with an installed "
                                     "package, read from --data-dir, or generated) and whether the packages it is "
                                     "read with are installed here.")
-    add_common(c, seed=False)
+    add_common(c, seed=False, out_help=OUT_SUMMARY)
     c.set_defaults(handler=_list, needs=TORCH)

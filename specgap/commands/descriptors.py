@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import TORCH, add_common, emit, float_list  # noqa: F401
+from ._common import OUT_SUMMARY, TORCH, add_common, emit, float_list  # noqa: F401
 from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_needs
 from .spectra import add_exact_model_options, build_exact_model, load_points
 
@@ -185,5 +185,5 @@ def register(sub, help_text):
     p.add_argument("--directions", type=int, default=None, help="local complexity: number of directions P")
     p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
-    add_common(p)
+    add_common(p, out_help=OUT_SUMMARY)
     p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import TORCH, add_common, emit, float_list
+from ._common import OUT_SUMMARY, TORCH, add_common, emit, float_list
 from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name, pretrained_needs
 
 
@@ -109,5 +109,5 @@ def register(sub, help_text):
     add_pretrained_options(p)
     p.add_argument("--device", default="cpu",
                    help="auto | cpu | cuda (--checkpoint and pretrained models; default cpu)")
-    add_common(p)
+    add_common(p, out_help=OUT_SUMMARY)
     p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

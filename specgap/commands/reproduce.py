@@ -26,12 +26,12 @@ def _fig2(args):
 
 
 def add_reproduce_options(c, quick_help="quick mode (fewer draws/steps)", draws_help="number of draws",
-                          d_help="ambient dimension"):
+                          d_help="ambient dimension", out_help=None):
     """The options every ``reproduce`` figure shares: ``--quick --draws --d`` and ``--json --out --seed``."""
     c.add_argument("--quick", action="store_true", help=quick_help)
     c.add_argument("--draws", type=int, default=None, help=draws_help)
     c.add_argument("--d", type=int, default=None, help=d_help)
-    add_common(c)
+    add_common(c, out_help=out_help)
 
 
 def _fig5_needs(args) -> tuple[str, ...]:
@@ -55,7 +55,9 @@ def register(sub, help_text):
     c = cmds.add_parser("fig2", help="Fig. 2: double-variance spectra, theory vs simulation, dimension drop",
                         description="alpha=0.5, levels 1 and 0.01, f=0.75, d=100, 100 draws of F (VE).")
     add_reproduce_options(c, quick_help="41 times, at most 20 draws", draws_help="number of F draws (default 100)",
-                          d_help="ambient dimension (default 100)")
+                          d_help="ambient dimension (default 100)",
+                          out_help="directory for fig2_density.png, fig2_spectra.png, fig2_dimension.png, spectra.npz, "
+                                   "curves.npz and summary.json (required)")
     c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy", help=BACKEND_HELP)
     from .simulate import backend_needs
     c.set_defaults(handler=_fig2, needs=backend_needs)
@@ -90,7 +92,8 @@ def register(sub, help_text):
              _ridge_mnist)):
         c = cmds.add_parser(name, help=help_, description=help_)
         c.add_argument("--quick", action="store_true", help="CPU seconds (smaller grid / training)")
-        add_common(c)
+        add_common(c, out_help=f"directory for the study's figures ({name.replace('-', '_')}*.png), arrays (.npz) "
+                               "and summary.json (required)")
         c.set_defaults(handler=fn, needs=_STUDY_NEEDS[name])
     p.description = (f"Reproduce one of the papers' {len(cmds.choices)} figures and studies (below): each writes "
                      "its figures, arrays and summary.json into --out; --quick runs a CPU-sized version.")

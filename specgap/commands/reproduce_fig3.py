@@ -11,14 +11,14 @@ from __future__ import annotations
 from ._common import add_common, emit, require_out
 
 
-def add_fig34_options(c, quick_help):
+def add_fig34_options(c, quick_help, out_help=None):
     c.add_argument("--quick", action="store_true", help=quick_help)
     c.add_argument("--runs", default=None, metavar="DIR",
                    help="directory of the trained networks (DIR/<panel>/checkpoint.pt; default OUT/runs)")
     c.add_argument("--steps", type=int, default=None, help="training steps per network")
     c.add_argument("--points", type=int, default=None, help="points the spectra are averaged over")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_common(c)
+    add_common(c, out_help=out_help)
 
 
 def settings_from(args, keys):
@@ -42,7 +42,9 @@ def register(cmds):
                     "Trains a residual MLP per panel, measures the singular values of t J over time at noised "
                     "training points and along reverse trajectories, and the time each subspace's gap opens "
                     "(network, exact score of the same F, theory).")
-    add_fig34_options(c, "CPU quick mode: 1200 training steps, 8 points, 5 times per decade")
+    add_fig34_options(c, "CPU quick mode: 1200 training steps, 8 points, 5 times per decade",
+                      "directory for fig3_spectra.png, fig3_gaps.png, the spectra per panel (.npz), summary.json and "
+                      "(without --runs) the trained networks in OUT/runs (required)")
     c.add_argument("--panels", default="a,b,c", help="comma-separated subset of a,b,c (default all)")
     c.add_argument("--n-levels", type=int, default=None, help="panel (c): number of variance levels (default 10)")
     c.set_defaults(handler=_fig3)

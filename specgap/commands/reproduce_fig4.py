@@ -16,7 +16,9 @@ def register(cmds):
         description="The network of Fig. 3 (a) (trained into --runs/a, reused when present): singular values of "
                     "t J at noised training points against the theory density; KS of the m smallest values to the "
                     "theory's tangent law, codimension and largest-gap dimension, network and theory.")
-    add_fig34_options(c, "CPU quick mode: 1200 training steps, 16 points")
+    add_fig34_options(c, "CPU quick mode: 1200 training steps, 16 points",
+                      "directory for fig4_density.png, spectra.npz, theory.npz, summary.json and (without --runs) "
+                      "the trained network in OUT/runs (required)")
     c.add_argument("--t", type=float_list, default=None, help="times (default 0.45,0.3,0.11)")
     c.set_defaults(handler=_fig4)
 

@@ -2,11 +2,13 @@
 
 ``specgap simulate spectra --d D --alpha A --levels .. --fractions .. --t t1,t2,.. --draws R
 [--backend numpy|numba|jax] [--schedule ve|vp] --out DIR`` writes ``DIR/spectra.npz`` (``eta`` (R, T, d),
-``t``, ``tau``) and ``DIR/summary.json``.
+``t``, ``tau``), ``DIR/histogram.npz``, ``DIR/density.png`` (the histogram of eta at each time with the theory
+density over it) and ``DIR/summary.json``.
 """
 from __future__ import annotations
 
-from ._common import BACKEND_HELP, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
+from ._common import (BACKEND_HELP, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays,
+                      write_figure)
 
 
 def _spectra(args):
@@ -71,16 +73,25 @@ def _spectra(args):
                         "the spike (eta == 1) is excluded and reported as spike_mass",
                         "density": hist.tolist()}
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        spec.save(args.out / "spectra.npz")
-        save_arrays(args, "histogram.npz", bin_edges=bins, density=hist, eigenvalues=lam)
-        res["files"] = ["spectra.npz", "histogram.npz", "summary.json"]
+        res["files"] = _write(args, M, spec, bins=bins, density=hist, eigenvalues=lam)
     lines = [f"{args.draws} draws, d={args.d}, {spec.n_times} times ({args.backend}); spike mass "
              f"{res['spike_mass']:.4f} (theory {M.zero_mass:.4f})"]
     for e in times:
         ed = ", ".join(f"[{a:.4g}, {b:.4g}]" for a, b in e["edges_mean"])
         lines.append(f"t={e['t']:<10.4g} edges {ed}" + (f"  KS {e['ks']['mean']:.4f}" if "ks" in e else ""))
     emit(args, res, "\n".join(lines))
+
+
+def _write(args, manifold, spec, **histogram) -> list[str]:
+    """``OUT/spectra.npz``, ``histogram.npz`` and ``density.png`` (histograms against the theory density)."""
+    from ..reproduce.fig2 import plot_density_panels
+    args.out.mkdir(parents=True, exist_ok=True)
+    spec.save(args.out / "spectra.npz")
+    save_arrays(args, "histogram.npz", bin_edges=histogram["bins"], density=histogram["density"],
+                eigenvalues=histogram["eigenvalues"])
+    fig = plot_density_panels(manifold, spec, bins=args.bins)
+    png = write_figure(args, "density.png", fig, "the simulated spectra against the theory density")
+    return ["spectra.npz", "histogram.npz", png, "summary.json"]
 
 
 def backend_needs(args) -> tuple[str, ...]:
@@ -103,11 +114,13 @@ def register(sub, help_text):
     c.add_argument("--draws", type=int, default=10, help="number of F draws R (default 10)")
     c.add_argument("--backend", choices=["numpy", "numba", "jax"], default="numpy", help=BACKEND_HELP)
     c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve", help=SCHEDULE_HELP)
-    c.add_argument("--bins", type=int, default=50, help="histogram bins on [0, 1] in summary.json")
+    c.add_argument("--bins", type=int, default=50,
+                   help="histogram bins (default 50): on [0, 1] in summary.json, over the bulks in density.png")
     c.add_argument("--delta", type=float, default=0.1, help="resolution for the codimension readout")
     c.add_argument("--no-agreement", dest="agreement", action="store_false",
                    help="skip the KS / W1 comparison with the theory")
-    add_common(c)
+    add_common(c, out_help="directory for density.png (the histogram of eta at each time with the theory density "
+                           "over it), spectra.npz, histogram.npz and summary.json")
     c.set_defaults(handler=_spectra, needs=backend_needs)
 
     from .simulate_sample import register_sample

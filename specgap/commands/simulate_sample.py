@@ -50,7 +50,7 @@ def register_sample(sub):
     s.add_argument("--spectrum-times", type=float_list, default=None,
                    help="exact spectrum of -Jn at the particles at these times")
     s.add_argument("--spectrum-points", type=int, default=8, help="particles entering the spectrum (default 8)")
-    add_common(p)
+    add_common(p, out_help="directory for samples.npz and summary.json")
     p.set_defaults(handler=_sample, needs=())            # the core only
     return p
 

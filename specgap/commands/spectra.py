@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._common import (TORCH, add_common, emit, float_list, load_points,  # noqa: F401 (load_points: re-export)
-                      save_arrays)
+                      save_arrays, write_figure)
 from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name, pretrained_needs
 
 MODELS = ("linear", "mixture", "subspaces", "empirical")
@@ -150,11 +150,7 @@ def _run(args):
     if cl is not None:
         out["max_abs_error"] = max(r["max_abs_error"] for r in out["times"])
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        arrays = {"measured": meas, "t": np.asarray(args.t)}
-        if cl is not None:
-            arrays["closed_form"] = cl
-        save_arrays(args, "spectra.npz", **arrays)
+        out["files"] = _write(args, out, meas, cl)
     lines = [f"{args.method} spectra of the normalised score Jacobian ({out['model']}, {out['points']} points):"]
     for r in out["times"]:
         s = (f"  t={r['t']:<8g} tau={r['tau']:<9.3g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
@@ -163,6 +159,26 @@ def _run(args):
             s += f"  |measured - closed form|max={r['max_abs_error']:.2e}"
         lines.append(s)
     emit(args, out, "\n".join(lines))
+
+
+def _write(args, out: dict, measured, closed) -> list[str]:
+    """``OUT/spectra.npz`` and ``spectra.png`` (the sorted spectrum at each time, with the closed form where known)."""
+    import numpy as np
+
+    from ._figures import sorted_spectra_figure
+    args.out.mkdir(parents=True, exist_ok=True)
+    arrays = {"measured": measured, "t": np.asarray(args.t)}
+    if closed is not None:
+        arrays["closed_form"] = closed
+    save_arrays(args, "spectra.npz", **arrays)
+    lanczos = args.method == "lanczos"
+    what = r"$1 - a\,\sigma$" if lanczos else r"singular values of $J_n = s_t^2 \nabla s$"
+    title = f"{args.method} spectra, {out['model']}, {out['points']} points, {out['schedule']} schedule" + (
+        f"\n$\\sigma$: the top {args.k} singular values of the denoiser Jacobian" if lanczos else "")
+    fig = sorted_spectra_figure(args.t, [r["tau"] for r in out["times"]], measured, closed, what, title)
+    png = write_figure(args, "spectra.png", fig, "the sorted spectrum at each time" +
+                       (" with the closed form" if closed is not None else ""))
+    return ["spectra.npz", png, "summary.json"]
 
 
 def register(sub, help_text):
@@ -181,5 +197,6 @@ def register(sub, help_text):
     p.add_argument("--probes", type=int, default=None, help="finite-difference: number of probes K")
     p.add_argument("--schedule", choices=["ve", "vp"], default="ve", help="exact models only")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda (checkpoints)")
-    add_common(p)
+    add_common(p, out_help="directory for spectra.png (the sorted spectrum at each time, with the closed form of an "
+                           "exact model), spectra.npz and summary.json")
     p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))

@@ -143,5 +143,6 @@ def register(sub, help_text):
     c.add_argument("--at", type=_dim_value, action="append", default=[], metavar="DIM=VALUE",
                    help="value at which another dim is held in the figures (repeatable; default: its first value, "
                         "named on stderr when the store has several)")
-    add_common(c)
+    add_common(c, out_help="directory for phase_diagram.png and .pdf (measured tasks: beside the theory; finite-n: "
+                           "also memorisation.png, finite_size.png) and summary.json (required)")
     c.set_defaults(handler=_plot, needs=("xarray", "zarr"))

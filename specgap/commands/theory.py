@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from ._common import SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays
+from ._common import OUT_SUMMARY, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays, write_figure
 
 
 def _num(x, fmt=".6g") -> str:
@@ -105,6 +105,11 @@ def _density(args):
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         save_arrays(args, "density.npz", eta=eta, density=dens)
+        from ._figures import theory_density_figure
+        fig = theory_density_figure(eta, dens, bulks, js.spike_mass,
+                                    f"theory density of the spectrum of $-J_n$ at t = {args.t:g} "
+                                    f"(tau = {tau:.4g}, {args.schedule}, alpha = {M.alpha:g})")
+        res["files"] = ["density.npz", write_figure(args, "density.png", fig, "the density curve"), "summary.json"]
     head = (f"density of -Jn at t={args.t:g} (tau={tau:.6g}, {args.schedule}) at {eta.size} points in [0, 1] "
             f"({args.points} uniform plus 64 inside each bulk); bulks "
             + ", ".join(f"[{b['lower']:.4g}, {b['upper']:.4g}] mass {b['mass']:.4g}" for b in bulks)
@@ -223,18 +228,19 @@ def register(sub, help_text):
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True
 
-    def cmd(name, fn, helptext, model=True, out=True):
+    def cmd(name, fn, helptext, model=True, out_help=OUT_SUMMARY):
         c = cmds.add_parser(name, help=helptext, description=helptext)
         if model:
             add_model(c)
-        add_common(c, out=out)
+        add_common(c, out_help=out_help)
         c.set_defaults(handler=fn, needs=())            # the core only
         return c
 
     cmd("edges", _edges, "bulks of the covariance spectrum: edges and masses (covariance units)")
     for name, fn, helptext in (("spectrum", _spectrum, "bulks, spike, gaps and phase of -Jn at time t"),
                                ("density", _density, "density of the -Jn spectrum on [0, 1] at time t")):
-        c = cmd(name, fn, helptext)
+        c = cmd(name, fn, helptext, out_help=OUT_SUMMARY if name == "spectrum" else
+                "directory for density.png (the density curve), density.npz and summary.json")
         c.add_argument("--t", type=float, required=True, help="process time (VE: t = tau = noise variance)")
         c.add_argument("--schedule", choices=SCHEDULE_NAMES, default="ve", help=SCHEDULE_HELP)
         if name == "spectrum":
@@ -268,7 +274,8 @@ def register(sub, help_text):
     c.add_argument("--fractions", type=float_list, default=[0.75, 0.25],
                    help="fractions of the levels (default 0.75,0.25); --parameter f sets them from the grid")
     c.add_argument("--delta", type=float, default=0.1, help="resolution Delta in (0, 0.5) of the phases (default 0.1)")
-    add_common(c)
+    add_common(c, out_help="directory for phase_diagram.png, .pdf (the phases with their boundaries), "
+                           "phase_diagram.npz and summary.json")
     c.set_defaults(handler=_phase_diagram, needs=())            # the core only
     c = cmd("formulas", _formulas, "sympy-derived closed forms (edges, gaps, tau*, widths)", model=False)
     c.add_argument("--latex", action="store_true", help="print LaTeX")

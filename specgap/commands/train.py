@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import TORCH, add_common, dataset_needs, emit, float_list
+from ._common import TORCH, add_common, dataset_needs, emit, float_list, write_figure
 
 #: default architecture per dataset name (anything else: unet)
 DEFAULT_ARCH = {"linear": "mlp"}
@@ -31,7 +31,8 @@ def _key_value(text):
 
 def register(sub, help):
     p = sub.add_parser("train", help=help, description=__doc__.splitlines()[0])
-    add_common(p)
+    add_common(p, out_help="directory for checkpoint.pt, loss.png (the training loss against step, and the score "
+                           "error on linear data) and summary.json (required)")
     g = p.add_argument_group("data")
     g.add_argument("--data", default="linear", help="dataset name from the registry (default linear)")
     g.add_argument("--n", type=int, default=None, help="number of training points (linear default 20000)")
@@ -154,6 +155,12 @@ def _train(args):
         result["score_relative_error"] = {
             "t": ts, "ema": [score_error(res.ema.cpu(), exact, t, 2048, seed=args.seed) for t in ts],
             "definition": "sqrt(E|s_hat - s|^2 / E|s|^2), x ~ p_t, exact population score"}
+    from ._figures import loss_figure
+    fig = loss_figure(L, f"{arch} on {args.data} data, {res.step} steps, batch {args.batch}, lr {args.lr:g}",
+                      result.get("score_relative_error"))
+    result["files"] = ["checkpoint.pt", write_figure(args, "loss.png", fig, "the training loss against step"
+                                                     + (" and the score error" if "score_relative_error" in result
+                                                        else "")), "summary.json"]
     text = (f"trained {res.step} steps in {res.seconds:.1f} s on {result['device']}: loss "
             f"{result['loss_initial']:.4f} -> {result['loss_final']:.4f}; checkpoint {res.checkpoint}")
     if "score_relative_error" in result:

@@ -13,14 +13,26 @@ from rmt._io import atomic_path, save_npz, write_json
 
 from .. import SCHEMA_VERSION, __version__
 
-__all__ = ["stamp", "write_artefacts", "use_agg"]
+__all__ = ["stamp", "write_artefacts", "use_agg", "save_figure", "SMOKE_RUN_NOTE"]
+
+
+#: what a quick run's summary says about its numbers (:func:`stamp`)
+SMOKE_RUN_NOTE = ("a quick run (--quick): a smoke test that the pipeline runs, at CPU size; its numbers are not "
+                  "meant to be read as results - run without --quick for those")
 
 
 def stamp(summary: dict) -> dict:
-    """Put ``specgap_version`` and ``schema_version`` first in ``summary`` (returned, also modified)."""
-    rest = {k: v for k, v in summary.items() if k not in ("specgap_version", "schema_version")}
+    """Put ``specgap_version`` and ``schema_version`` first in ``summary`` (returned, also modified), and for a
+    quick run (``quick`` true at the top or in ``parameters``) ``smoke_run: true`` with ``smoke_run_note``."""
+    head = ("specgap_version", "schema_version", "smoke_run", "smoke_run_note")
+    rest = {k: v for k, v in summary.items() if k not in head}
+    params = summary.get("parameters")
+    quick = bool(summary.get("quick") or (isinstance(params, dict) and params.get("quick")))
     summary.clear()
-    summary.update({"specgap_version": __version__, "schema_version": SCHEMA_VERSION, **rest})
+    summary.update({"specgap_version": __version__, "schema_version": SCHEMA_VERSION})
+    if quick:
+        summary.update({"smoke_run": True, "smoke_run_note": SMOKE_RUN_NOTE})
+    summary.update(rest)
     return summary
 
 
@@ -29,6 +41,17 @@ def use_agg() -> None:
     import matplotlib
     if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
+
+
+def save_figure(path, fig, dpi: int = 120) -> Path:
+    """Write matplotlib ``fig`` to ``path`` (PNG) atomically and close it; returns the path."""
+    use_agg()
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return path
 
 
 def write_artefacts(out, summary: dict, *, figures: dict | None = None, spectra: dict | None = None,
@@ -40,14 +63,9 @@ def write_artefacts(out, summary: dict, *, figures: dict | None = None, spectra:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    if figures:
-        use_agg()
-        import matplotlib.pyplot as plt
-        for name, fig in figures.items():
-            with atomic_path(out / f"{name}.png") as tmp:
-                fig.savefig(tmp, dpi=dpi, format="png")
-            plt.close(fig)
-            files.append(f"{name}.png")
+    for name, fig in (figures or {}).items():
+        save_figure(out / f"{name}.png", fig, dpi)
+        files.append(f"{name}.png")
     for name, spec in (spectra or {}).items():
         spec.save(out / f"{name}.npz")
         files.append(f"{name}.npz")

@@ -1,0 +1,126 @@
+"""Every figure the cheap commands write reads well: labelled axes, all text on the canvas, finite data.
+
+Each command runs through the command line; ``Figure.savefig`` is wrapped to keep the figures it saves, which
+are then checked with :func:`figure_problems`. The slow reproductions (fig3, fig4, fig5, ood, guidance, the
+ridge studies) are left out: they take minutes.
+"""
+import numpy as np
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from specgap.cli import main
+
+SIM = ["--alpha", "0.5", "--levels", "1,0.01", "--fractions", "0.75,0.25"]
+
+
+def figure_problems(fig: Figure) -> list[str]:
+    """What reads badly in ``fig``: an axes without an x or y label (images and colorbars excepted), text
+    outside the canvas, a plotted line or collection with non-finite values."""
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    fig.canvas.draw()                        # twice: a constrained layout settles on the second draw
+    r = fig.canvas.get_renderer()
+    W, H = fig.bbox.width, fig.bbox.height
+    out = []
+    for i, ax in enumerate(fig.axes):
+        name = f"axes {i} ({ax.get_title() or ax.get_label() or 'untitled'!r})"
+        colorbar = hasattr(ax, "_colorbar") or ax.get_label() == "<colorbar>"
+        if not (ax.images or colorbar) and not (ax.get_xlabel() and ax.get_ylabel()):
+            out.append(f"{name}: no {'x' if not ax.get_xlabel() else 'y'} label")
+        bb = ax.get_tightbbox(r)
+        if bb is not None and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
+            out.append(f"{name}: text or ticks outside the canvas ({bb.x0:.0f}, {bb.y0:.0f}, {bb.x1:.0f}, "
+                       f"{bb.y1:.0f}) of {W:.0f} x {H:.0f}")
+        out += [f"{name}: line {ln.get_label()!r} holds non-finite values" for ln in ax.get_lines()
+                if not np.all(np.isfinite(np.asarray(ln.get_xydata(), float)))]
+        out += [f"{name}: collection {c.get_label()!r} holds non-finite values" for c in ax.collections
+                if not _finite_collection(c)]
+    for t in fig.texts:
+        bb = t.get_window_extent(r)
+        if t.get_text() and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
+            out.append(f"figure text {t.get_text()!r} outside the canvas")
+    return out
+
+
+def _finite_collection(c) -> bool:
+    offsets = np.asarray(c.get_offsets(), float)
+    paths = [np.asarray(p.vertices, float) for p in c.get_paths()]
+    return bool(np.all(np.isfinite(offsets)) and all(np.all(np.isfinite(v)) for v in paths))
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """The figures saved while the test runs, ``[(file name, Figure)]``."""
+    figs = []
+    original = Figure.savefig
+
+    def keep(self, fname, *a, **kw):
+        figs.append((str(fname), self))
+        return original(self, fname, *a, **kw)
+    monkeypatch.setattr(Figure, "savefig", keep)
+    return figs
+
+
+def run_and_check(argv, saved, capsys, expect: int):
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert len(saved) >= expect, f"{' '.join(argv)} saved {len(saved)} figures, expected {expect}"
+    problems = [f"{name}: {p}" for name, fig in saved for p in figure_problems(fig)]
+    assert not problems, "\n".join(problems)
+    return err
+
+
+def test_the_check_catches_a_clipped_title_a_missing_label_and_nan():
+    fig = Figure(figsize=(3, 2))
+    ax: Axes = fig.add_subplot()
+    ax.plot([0, 1, np.nan], [0, 1, 2])
+    ax.set_xlabel("x")
+    ax.set_title("a title far too long for a figure three inches wide, so it runs off both sides")
+    found = "\n".join(figure_problems(fig))
+    assert "no y label" in found and "outside the canvas" in found and "non-finite" in found
+
+
+def test_fig2_quick(tmp_path, saved, capsys):
+    run_and_check(["reproduce", "fig2", "--quick", "--draws", "4", "--json", "--out", str(tmp_path)], saved,
+                  capsys, 3)
+
+
+def test_relu_partition_quick(tmp_path, saved, capsys):
+    run_and_check(["reproduce", "relu-partition", "--quick", "--json", "--out", str(tmp_path)], saved, capsys, 2)
+
+
+def test_fig2_quick_says_it_is_a_smoke_run(tmp_path, capsys):
+    import json
+    assert main(["reproduce", "fig2", "--quick", "--draws", "2", "--d", "20", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "smoke test" in err and "not meant to be read" in err
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["smoke_run"] is True and "--quick" in s["smoke_run_note"]
+
+
+def test_stamp_marks_quick_summaries_only():
+    from specgap.reproduce._artefacts import stamp
+    assert stamp({"parameters": {"quick": True}, "x": 1})["smoke_run"] is True
+    assert stamp({"quick": True})["smoke_run"] is True
+    full = stamp({"quick": False, "x": 1})
+    assert "smoke_run" not in full and list(full)[:2] == ["specgap_version", "schema_version"]
+
+
+@pytest.mark.parametrize("argv, png", [
+    (["simulate", "spectra", *SIM, "--d", "40", "--draws", "3", "--t", "0.01,0.1,1,10,100"], "density.png"),
+    (["spectra", "--model", "linear", "--d", "20", "--points", "2", "--t", "0.01,0.1"], "spectra.png"),
+    (["spectra", "--model", "mixture", "--d", "8", "--method", "lanczos", "--k", "4", "--points", "2"],
+     "spectra.png"),
+    (["theory", "density", *SIM, "--t", "0.05", "--points", "101"], "density.png"),
+    (["theory", "density", *SIM, "--t", "5", "--points", "101"], "density.png"),
+    (["train", "--data", "linear", "--d", "6", "--alpha", "0.5", "--n", "256", "--width", "16", "--steps", "30",
+      "--batch", "32", "--warmup", "2", "--no-progress"], "loss.png"),
+], ids=["simulate-spectra", "spectra-exact", "spectra-lanczos", "theory-density", "theory-density-late", "train"])
+def test_commands_write_the_figure_they_promise(argv, png, tmp_path, saved, capsys):
+    import json
+    err = run_and_check([*argv, "--json", "--out", str(tmp_path)], saved, capsys, 1)
+    assert (tmp_path / png).is_file() and f"to {tmp_path / png}" in err
+    assert png in json.loads((tmp_path / "summary.json").read_text())["files"]
