@@ -55,11 +55,13 @@ def _chunked(score_fn, pts):
 
 
 def singular_values(S):
-    """Singular values of ``S`` (K, d), descending. For ``K > d`` from the eigenvalues of the ``d x d`` Gram
-    matrix (a ``K d^2`` product instead of an SVD of the tall matrix: ~50x faster at K = 4d = 3136); values
-    below ``~1e-8`` of the largest lose relative accuracy, and the drop readout ignores them."""
+    """Singular values of ``S`` (K, d), descending. For ``K >= d`` from the eigenvalues of the ``d x d`` Gram
+    matrix (a ``K d^2`` product instead of an SVD of the tall matrix: ~50x faster at K = 4d = 3136, 3x at
+    K = d = 3072); value ``s_i`` keeps a relative accuracy of ``~1e-16 (s_1/s_i)^2`` (1e-11 on the exact
+    Fig. 2 spectrum at t = 0.01), values below ``~1e-8`` of the largest lose it and the drop readout ignores
+    them."""
     K, d = S.shape
-    if K <= d:
+    if K < d:
         return np.linalg.svd(S, compute_uv=False)
     ev = np.linalg.eigvalsh(S.T @ S)[::-1]
     return np.sqrt(np.maximum(ev, 0.0))
