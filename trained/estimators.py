@@ -486,7 +486,8 @@ class NormalBundle(BaseEstimator):
     ``~ 1/s``); the dimension is the number of values below the largest drop of ``log s_i`` (a ratio: normal
     and tangent values differ by ``~ lambda / s^2``), ignoring values below ``1e-8 s_1`` (rank deficiency
     when ``K < d``; ``floor`` raises that level: values below ``floor s_1`` sit at one level, so the tail of
-    nearly passed-through directions cannot hold the drop). The rows come from a perturbation ``frame`` (:mod:`trained.normal_bundle`):
+    nearly passed-through directions cannot hold the drop). The rows come from a perturbation ``frame``
+    (:mod:`trained.normal_bundle`):
 
     - ``'gaussian'``: the scores at ``K`` noised copies ``a x0 + s eps_i``. ``protocol="centred"`` centres
       them over the copies (the mean score is a common offset that would otherwise take the top value);
@@ -500,6 +501,8 @@ class NormalBundle(BaseEstimator):
     ``singular_values_`` (points, d), descending: for ``protocol="paper"`` normalised by their maximum (the
     largest value kept), for ``"centred"`` as computed; ``singular_value_scale_`` (points,) is the divisor
     (1 for ``"centred"``), so ``singular_values_ * singular_value_scale_[:, None]`` are the raw values.
+    Also after ``fit``: ``dimension_``, ``dimensions_``/``dimension_pw_``, ``drop_``, ``tau_``, ``frame_``,
+    ``probes_`` (the K used), ``query_index_``.
 
     Parameters
     ----------
