@@ -116,9 +116,11 @@ def test_stamp_marks_quick_summaries_only():
      "spectra.png"),
     (["theory", "density", *SIM, "--t", "0.05", "--points", "101"], "density.png"),
     (["theory", "density", *SIM, "--t", "5", "--points", "101"], "density.png"),
+    (["theory", "density", *SIM, "--t", "1e6", "--points", "101"], "density.png"),
     (["train", "--data", "linear", "--d", "6", "--alpha", "0.5", "--n", "256", "--width", "16", "--steps", "30",
       "--batch", "32", "--warmup", "2", "--no-progress"], "loss.png"),
-], ids=["simulate-spectra", "spectra-exact", "spectra-lanczos", "theory-density", "theory-density-late", "train"])
+], ids=["simulate-spectra", "spectra-exact", "spectra-lanczos", "theory-density", "theory-density-late",
+         "theory-density-squeezed", "train"])
 def test_commands_write_the_figure_they_promise(argv, png, tmp_path, saved, capsys):
     import json
     err = run_and_check([*argv, "--json", "--out", str(tmp_path)], saved, capsys, 1)

@@ -178,7 +178,7 @@ def test_run_manifest_lists_the_files_this_run_wrote(tmp_path, capsys):
     assert m["argv"] == ["specgap", *args] and m["status"] == "ok" and m["command"] == "theory density"
     assert m["inputs"]["points"] == 20 and m["specgap_version"]
     files = {f["path"]: f for f in m["files_written"]}
-    assert set(files) == {"summary.json", "density.npz"}
+    assert set(files) == {"summary.json", "density.npz", "density.png"}
     for name, f in files.items():
         data = (out / name).read_bytes()
         assert f["bytes"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest()

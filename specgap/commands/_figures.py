@@ -19,28 +19,39 @@ def _pyplot():
 
 def theory_density_figure(eta, density, bulks, spike_mass: float, title: str):
     """The density of ``eta`` (the spectrum of ``-Jn``), one curve per bulk (``bulks``: dicts with ``lower``,
-    ``upper``, ``mass``, ``resolved``), log scale, the spike at 1 as a stem; ``title`` names t and tau."""
+    ``upper``, ``mass``, ``resolved``), log scale, the spike at 1 as a dashed line; ``title`` names t and tau.
+    Where a bulk is squeezed against 1 (narrower than 2% of [0, 1], above 0.9) a second panel shows the
+    density against ``1 - eta`` on a log scale."""
+    from ..reproduce.fig2 import bulk_place
     plt = _pyplot()
     eta, density = np.asarray(eta, float), np.asarray(density, float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    top = 1.0
-    for k, b in enumerate(bulks):
-        inside = (eta >= b["lower"]) & (eta <= b["upper"]) & (density > 0)
-        if not b["resolved"] or inside.sum() < 2:
-            continue
-        ax.plot(eta[inside], density[inside], color=f"C{k}", lw=1.6, zorder=3,
-                label=f"bulk [{b['lower']:.4g}, {b['upper']:.4g}], mass {b['mass']:.3g}")
-        top = max(top, float(density[inside].max()))
+    shown = [(k, b, (eta >= b["lower"]) & (eta <= b["upper"]) & (density > 0)) for k, b in enumerate(bulks)]
+    shown = [(k, b, m) for k, b, m in shown if b["resolved"] and m.sum() >= 2]
+    zoom = any(b["upper"] - b["lower"] < 0.02 and b["lower"] > 0.9 for _, b, _ in shown)
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11.5 if zoom else 6.4, 4.2), squeeze=False)
+    top = max([1.0] + [float(density[m].max()) for _, _, m in shown])
+    for j, ax in enumerate(axes[0]):
+        x = eta if j == 0 else 1.0 - eta
+        for k, b, m in shown:
+            ok = m & (x > 0)
+            ax.plot(x[ok], density[ok], color=f"C{k}", lw=1.6, zorder=3,
+                    label=f"bulk {bulk_place(b['lower'], b['upper'])}, mass {b['mass']:.3g}")
+        ax.set_yscale("log")
+        ax.set_ylim(1e-2, top * 2)
+        ax.set_ylabel("density (per unit d)")
+    ax = axes[0, 0]
     if spike_mass > 0:
         ax.vlines(1.0, 1e-2, top, color="0.5", lw=1.2, ls="--", zorder=2,
                   label=f"spike at 1, mass {spike_mass:.3g} (an atom: height not to scale)")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-2, top * 2)
     ax.set_xlim(0.0, 1.02)
     ax.set_xlabel(r"$\eta$ (eigenvalue of $-J_n$)")
-    ax.set_ylabel("density (per unit d)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper center")
+    if zoom:
+        axes[0, 1].set_xscale("log")
+        axes[0, 1].invert_xaxis()                         # eta grows to the right, as in the first panel
+        axes[0, 1].set_xlabel(r"$1 - \eta$ (log scale, reversed: $\eta$ grows to the right)")
+        axes[0, 1].set_title("the same density near 1", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -224,13 +224,18 @@ def plot_density_panels(manifold: LinearManifold, spectrum, index=None, bins: in
     return fig
 
 
+def bulk_place(lower: float, upper: float) -> str:
+    """Where a bulk of ``eta`` lies, in words a figure can show: ``on [a, b]``, or ``within g of 1`` when it is
+    squeezed against 1 (four digits would read ``[1, 1]``)."""
+    gap = 1.0 - lower
+    if gap <= 0:
+        return "at 1 to float precision"
+    return f"within {gap:.2g} of 1" if gap < 1e-3 else f"on [{lower:.4g}, {upper:.4g}]"
+
+
 def _note_unseen(ax, js, eta, width: float) -> None:
     """Say in the panel what its histogram cannot show: bulks narrower than a bin, or no simulated ``eta < 1``."""
-    def where(b):
-        gap = 1.0 - b.lower
-        return "at 1 to float precision" if gap <= 0 else (f"within {gap:.2g} of 1" if gap < 1e-3 else
-                                                            f"on [{b.lower:.4g}, {b.upper:.4g}]")
-    notes = [f"bulk {where(b)}, mass {b.mass:.2g}: < 1 bin"
+    notes = [f"bulk {bulk_place(b.lower, b.upper)}, mass {b.mass:.2g}: < 1 bin"
              for b in js.support() if b.upper - b.lower < width]
     if not np.any(eta < 1.0):
         notes.append("all simulated eta are 1 (float precision)")
