@@ -71,7 +71,8 @@ def sorted_spectra_figure(t, tau, measured, closed=None, ylabel: str = r"$\eta$"
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("index i (sorted, ascending)")
     ax.set_ylabel(ylabel + " (mean over points)")
-    ax.set_title(title + ("\ndots: measured; lines: closed form" if closed is not None else ""), fontsize=10)
+    lines = "\ndots: measured; lines: the exact score in closed form" if closed is not None else ""
+    ax.set_title(title + lines, fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))          # beside: spectra fill the axes
     fig.tight_layout()
     return fig

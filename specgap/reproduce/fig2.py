@@ -269,6 +269,8 @@ def plot_fig2(data: dict, bins: int = 60):
     col[sum(counts):] = 2
     for j in range(ms.shape[1]):
         ax.plot(t, ms[:, j], color=f"C{col[j]}", lw=0.5, alpha=0.7)
+    for k, name in enumerate(("high-variance directions", "low-variance directions", "normal directions")):
+        ax.plot([], [], color=f"C{k}", label=name)                   # the colours, in the legend
     for b in range(c["edges_theory"].shape[1]):
         for e in range(2):
             ax.plot(t, c["edges_theory"][:, b, e], "k--", lw=0.9)

@@ -131,7 +131,8 @@ def plot_relu_partition(data: dict) -> dict:
     ax.set_yscale("log")
     ax.set_xlabel(r"local scaling $\psi$ of the region")
     ax.set_ylabel("generated density per unit image area")
-    ax.set_title(f"Spearman {data['summary']['spearman_psi_vs_density']:.2f}")
+    ax.set_title(f"Spearman correlation of psi and density: {data['summary']['spearman_psi_vs_density']:.2f}",
+                 fontsize=10)
     fig.tight_layout()
     figs["density"] = fig
     return figs
