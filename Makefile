@@ -9,6 +9,7 @@ STAMP   = $(VENV)/.specgap-installed
 .PHONY: demo test bench mutate install clean
 
 $(STAMP): pyproject.toml constraints.txt
+	@echo "installing specgap with every extra and the pinned versions into $(VENV) (about 2 minutes the first time)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[all,dev]'
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
