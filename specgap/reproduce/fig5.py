@@ -121,7 +121,7 @@ CPU_PROFILES = {
 PROFILES = ("quick", "cpu", "gpu")
 #: fewest images of a cloud for scikit-dimension's MLE / local PCA / TwoNN (scikit-learn's check in skdim)
 POINTCLOUD_MIN = 101
-#: the goal of issue 16: the 90% interval narrower than this fraction of the dimension
+#: the goal: the 90% interval narrower than this fraction of the dimension
 RELATIVE_WIDTH_GOAL = 0.3
 _PAPER_DEFINITION = {
     "orthonormal": "NormalBundle(protocol='paper', frame='orthonormal'): (score(x0 + s q_i) - score(x0 - s q_i))/2 "
