@@ -126,3 +126,27 @@ def test_commands_write_the_figure_they_promise(argv, png, tmp_path, saved, caps
     err = run_and_check([*argv, "--json", "--out", str(tmp_path)], saved, capsys, 1)
     assert (tmp_path / png).is_file() and f"to {tmp_path / png}" in err
     assert png in json.loads((tmp_path / "summary.json").read_text())["files"]
+
+
+def test_fig5_dimension_curve_leaves_out_the_gap_above_the_top_and_the_classes_legend_sits_beside():
+    import matplotlib
+    matplotlib.use("Agg")
+    from specgap.commands.reproduce_fig5 import _width
+    from specgap.reproduce.fig5 import _dimension_curve, plot_class_dimensions
+    per_time = [{"largest_gap_dimension": {"per_point": [783, 99], "mean": 441.0}},
+                {"largest_gap_dimension": {"per_point": [783, 783], "mean": 783.0}},
+                {"largest_gap_dimension": {"per_point": [20, 30, 0], "mean": 16.7}}]
+    tt, mean, sem = _dimension_curve(np.array([1e-3, 1e-2, 1e-1]), per_time, "largest_gap_dimension", 784)
+    assert tt.tolist() == [1e-3, 1e-1] and mean.tolist() == [99.0, 25.0]      # 783 = d - 1 and 0 left out
+    assert sem[0] == 0.0 and sem[1] == pytest.approx(np.std([20, 30], ddof=1) / np.sqrt(2))
+    assert _width({"relative_width": 0.0, "n_images": 1}) == "1 image"
+    assert _width({"relative_width": 0.123, "n_images": 8}) == "0.12"
+    one = {"value": 10.0, "interval": [8.0, 12.0], "relative_width": 0.4, "n_images": 4}
+    comp = {"routes": {"engine_tangent": {"per_class": {"0": one, "1": one}, "pooled": one}}, "t": 0.01,
+            "n_images": 8}
+    fig = plot_class_dimensions(comp)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1        # not over the points
+    fig_w = fig.get_size_inches()[0] * fig.dpi
+    assert ax.get_legend().get_window_extent().x1 <= fig_w + 1                          # and on the canvas

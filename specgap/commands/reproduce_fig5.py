@@ -142,6 +142,11 @@ def _time_lines(per_time):
             for p in per_time]
 
 
+def _width(g) -> str:
+    """A class's relative interval width, or why there is none (one image has no interval)."""
+    return f"{g['relative_width']:.2f}" if g.get("n_images", 2) > 1 else "1 image"
+
+
 def _route_lines(dim):
     """One line per dimension route present: pooled median, interval, relative width, then per class."""
     out = []
@@ -150,5 +155,5 @@ def _route_lines(dim):
         p = r["pooled"]
         out.append(f"    {key:<15} {p['value']:7.1f} [{p['interval'][0]:.1f}, {p['interval'][1]:.1f}] "
                    f"{p['relative_width']:.2f}; per class: " +
-                   ", ".join(f"{c} {g['value']:.0f} ({g['relative_width']:.2f})" for c, g in r["per_class"].items()))
+                   ", ".join(f"{c} {g['value']:.0f} ({_width(g)})" for c, g in r["per_class"].items()))
     return out

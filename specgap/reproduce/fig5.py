@@ -584,10 +584,10 @@ def plot_fig5(data: dict) -> dict:
     pt = s["per_time"]
     t = np.array([p["t"] for p in pt])
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    a1.errorbar(t, [p["largest_gap_dimension"]["mean"] for p in pt], [p["largest_gap_dimension"]["sem"] for p in pt],
-                fmt="o-", ms=3, label="largest-gap dimension")
-    a1.errorbar(t, [p["effective_dimension"]["mean"] for p in pt], [p["effective_dimension"]["sem"] for p in pt],
-                fmt="s--", ms=3, label=r"$D_{eff} = \#\{\sigma < 1/2\}$")
+    for key, fmt, label in (("largest_gap_dimension", "o-", "largest-gap dimension (images with a gap below the top)"),
+                            ("effective_dimension", "s--", r"$D_{eff} = \#\{\sigma < 1/2\}$")):
+        tt, mean, sem = _dimension_curve(t, pt, key, s["d"])
+        a1.errorbar(tt, mean, sem, fmt=fmt, ms=3, label=label)
     for e in s["gap_openings"]:
         if e["t_open"] is not None:
             a1.axvline(e["t_open"], color="0.7", lw=0.8, ls=":")
@@ -598,7 +598,7 @@ def plot_fig5(data: dict) -> dict:
     for p, a, b in zip(pt, lo, hi):
         a1.axvspan(a, b, color=colors[p["phase"]], alpha=0.6, lw=0)
     a1.set_xscale("log")
-    a1.set_yscale("symlog", linthresh=10)
+    a1.set_yscale("log")
     a1.set_xlabel(_time_label(data["spectrum"].schedule))
     a1.set_ylabel("dimension")
     a1.set_title("dimension over time; shading: phase (grey trivial, blue coverage, orange consolidation)",
@@ -632,6 +632,21 @@ def plot_fig5(data: dict) -> dict:
     return figs
 
 
+def _dimension_curve(t, per_time, key, d):
+    """Mean and s.e.m. of a dimension readout over images per time, for a log axis: a largest gap above the top
+    value (dimension ``d - 1``: one outlying value, not a manifold) and zero dimensions are left out, and a time
+    with no image left is not drawn (no NaN in the curve)."""
+    tt, mean, sem = [], [], []
+    for tv, p in zip(t, per_time):
+        v = np.asarray(p[key].get("per_point", [p[key]["mean"]]), dtype=float)
+        v = v[(v > 0) & (v < d - 1)] if key == "largest_gap_dimension" else v[v > 0]
+        if v.size:
+            tt.append(tv)
+            mean.append(v.mean())
+            sem.append(v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0)
+    return np.array(tt), np.array(mean), np.array(sem)
+
+
 def _time_label(schedule) -> str:
     return {"ve": "t (VE: noise variance)", "tabulated-vp": "training timestep k", "edm": "sigma (EDM)"}.get(
         schedule.name, f"t ({schedule.name} schedule)")
@@ -645,8 +660,7 @@ def plot_class_dimensions(comp: dict):
               ("paper_protocol", "paper protocol (normal bundle)"), ("mle", "MLE"), ("lpca", "local PCA")]
     groups = list(comp["routes"]["engine_tangent"]["per_class"]) + ["all"]
     x = np.arange(len(groups))
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.7 * len(groups) + 3), 4.2))
-    w = 0.8 / len(routes)
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.7 * len(groups) + 3) + 2.2, 4.2))
     routes = [(key, label) for key, label in routes if key in comp["routes"]]
     w = 0.8 / len(routes)
     for i, (key, label) in enumerate(routes):
@@ -663,7 +677,7 @@ def plot_class_dimensions(comp: dict):
     ax.set_ylabel("dimension (median, 90% bootstrap interval)")
     ax.set_title(f"dimension of {comp.get('images', 'held-out images')} at t = {comp['t']:.4g} "
                  f"({comp['n_images']} images)", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))          # beside the points, not on them
     fig.tight_layout()
     return fig
 
