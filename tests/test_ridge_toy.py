@@ -101,6 +101,17 @@ def test_align_law_in_the_summary(run):
     assert check_study("ridge-toy", s) == 7                         # docs/findings.md R1-R7
 
 
+def test_cli_line_reports_the_align_law(run, tmp_path, monkeypatch, capsys):
+    import specgap.reproduce.ridge_toy as rt
+    _, s = run
+    monkeypatch.setattr(rt, "reproduce_ridge_toy", lambda *a, **k: s)      # the line, not a second run
+    assert main(["reproduce", "ridge-toy", "--quick", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    rf = s["align_law"]["random_features"]
+    assert f"align law: injected slope {s['align_law']['injected']['slope']:.3f}" in out
+    assert f"random features R^2 {rf['r2']:.2f} off ridge junctions ({rf['r2_all']:.2f} all)" in out
+
+
 @pytest.mark.slow
 def test_ridge_toy_notebook_executes(tmp_path, monkeypatch):
     import os

@@ -153,7 +153,11 @@ def _ridge_toy(args):
     s = reproduce_ridge_toy(args.out, quick=args.quick, seed=args.seed, progress=not args.json)
     per = "; ".join(f"{k} modes: {v['inter_mode']} inter-mode, {v['inter_mode_on_ridge']} on a segment, settled "
                     f"distance {v['dynamics']['slope']['settled_median']:.3g}" for k, v in s["configs"].items())
-    emit(args, s, f"ridge-toy: {per}; files in {args.out}")
+    inj, rf = s["align_law"]["injected"], s["align_law"]["random_features"]
+    law = (f"align law: injected slope {inj['slope']:.3f} [{inj['ci'][0]:.3f}, {inj['ci'][1]:.3f}], random "
+           f"features R^2 {rf['r2']:.2f} off ridge junctions ({rf['r2_all']:.2f} all), slide R^2 "
+           f"{rf['slide']['r2']:.2f}")
+    emit(args, s, f"ridge-toy: {per}; {law}; files in {args.out}")
 
 
 def _ridge_mnist(args):
