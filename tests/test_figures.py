@@ -132,7 +132,7 @@ def test_fig5_dimension_curve_leaves_out_the_gap_above_the_top_and_the_classes_l
     import matplotlib
     matplotlib.use("Agg")
     from specgap.commands.reproduce_fig5 import _width
-    from specgap.reproduce.fig5 import _dimension_curve, plot_class_dimensions
+    from specgap.reproduce.fig5_plots import _dimension_curve, plot_class_dimensions
     per_time = [{"largest_gap_dimension": {"per_point": [783, 99], "mean": 441.0}},
                 {"largest_gap_dimension": {"per_point": [783, 783], "mean": 783.0}},
                 {"largest_gap_dimension": {"per_point": [20, 30, 0], "mean": 16.7}}]

@@ -32,31 +32,18 @@ from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 
+from ._cloud import MIN_SAMPLES, _check_X, default_tau_grid  # noqa: F401  (public here too)
 from .jacobian import as_backend, jacobian, jacobian_spectrum
-from .normal_bundle import FRAMES, singular_values, stacked_rows
 
 __all__ = ["bootstrap_interval", "GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD",
            "NormalBundle", "ESTIMATORS", "RECOMMENDED", "SparseSampleWarning", "default_tau_grid", "MIN_SAMPLES"]
 
-#: fewer points than this and no answer is meaningful: one query point and two points for a covariance
-MIN_SAMPLES = 3
 #: per-point chunk of the empirical model: 2**19 float64 elements (4 MiB) keeps the work in cache
 _CHUNK = 2 ** 19
 
 
 class SparseSampleWarning(UserWarning):
     """The sample is too small or too sparse for the dimension found (the scale window closes)."""
-
-
-def default_tau_grid(X, n=13):
-    """Geometric ``tau`` grid from ``var_min / (2 ln n)`` (condensation of the empirical score) to the largest
-    variance of ``X`` (docs/theory.md section 6), shape (n,). Used with a given score."""
-    X = np.asarray(X, dtype=float)
-    lam = np.linalg.eigvalsh(np.cov(X.T).reshape(X.shape[1], X.shape[1]))
-    top = max(float(lam[-1]), 1e-12)
-    nz = lam[lam > 1e-8 * top]
-    lo = float(nz.min()) / (2 * np.log(max(X.shape[0], 3))) if nz.size else top * 1e-3
-    return np.geomspace(max(lo, top * 1e-6), top, n)
 
 
 def bootstrap_interval(values, n_boot: int = 1000, seed=0, level: float = 0.9):
@@ -74,16 +61,6 @@ def bootstrap_interval(values, n_boot: int = 1000, seed=0, level: float = 0.9):
     meds = np.median(v[rng.integers(0, v.size, size=(B, v.size))], axis=1)
     lo, hi = round((1 - level) / 2, 12), round((1 + level) / 2, 12)
     return (float(np.quantile(meds, lo)), float(np.quantile(meds, hi)))
-
-
-def _check_X(X, minimum=MIN_SAMPLES):
-    X = finite_array("X", X)
-    if X.ndim != 2:
-        raise ValueError(f"X must have shape (n, d), got {X.shape}")
-    if X.shape[0] < minimum:
-        raise ValueError(f"X must have at least {minimum} points (one query point and two to form a posterior "
-                         f"covariance), got {X.shape[0]}")
-    return X
 
 
 def _n_eff(d2, tau):
@@ -478,156 +455,7 @@ class FLIPD(_ScoreEstimator):
         return 0
 
 
-class NormalBundle(BaseEstimator):
-    """Stanczuk et al.: dimension from the singular values of stacked scores near the data (section 9).
-
-    For each query point ``x0``: ``K`` score rows stacked into a (K, d) matrix, singular values
-    ``s_1 >= ... >= s_d``. The normal directions carry the large values (the score pulls back along them,
-    ``~ 1/s``); the dimension is the number of values below the largest drop of ``log s_i`` (a ratio: normal
-    and tangent values differ by ``~ lambda / s^2``), ignoring values below ``1e-8 s_1`` (rank deficiency
-    when ``K < d``; ``floor`` raises that level: values below ``floor s_1`` sit at one level, so the tail of
-    nearly passed-through directions cannot hold the drop). The rows come from a perturbation ``frame``
-    (:mod:`trained.normal_bundle`):
-
-    - ``'gaussian'``: the scores at ``K`` noised copies ``a x0 + s eps_i``. ``protocol="centred"`` centres
-      them over the copies (the mean score is a common offset that would otherwise take the top value);
-      ``protocol="paper"`` (Ventura et al.'s Fig. 5 stack) does not, drops the first singular value instead
-      and reads the remaining ``d - 1`` (``singular_values_`` padded with a zero). The Gaussian block spreads
-      the normal spike: on an exact linear score the normalised values are off by up to ~0.5 at ``K = 4 d``;
-    - ``'orthonormal'``: symmetrised differences ``(score(a x0 + s q_i) - score(a x0 - s q_i)) / 2`` along a
-      Haar-orthonormal frame (the authors' tabular code). No offset survives, so nothing is centred or
-      dropped; on a linear score the values are exactly ``sqrt(K/d) s`` times the Jacobian's for ``K = b d``.
-
-    ``singular_values_`` (points, d), descending: for ``protocol="paper"`` normalised by their maximum (the
-    largest value kept), for ``"centred"`` as computed; ``singular_value_scale_`` (points,) is the divisor
-    (1 for ``"centred"``), so ``singular_values_ * singular_value_scale_[:, None]`` are the raw values.
-    Also after ``fit``: ``dimension_``, ``dimensions_``/``dimension_pw_``, ``drop_``, ``tau_``, ``frame_``,
-    ``probes_`` (the K used), ``query_index_``.
-
-    Parameters
-    ----------
-    tau : effective noise (default: from :func:`default_tau_grid`, the value with the widest median drop)
-    probes : K (default ``d`` for the orthonormal frame, ``4 d`` for the Gaussian one)
-    n_points : query points;  schedule : 've'/'vp';  random_state : seed (draws: ``default_rng(random_state +
-    1)``, per query point in query order a (K, d) normal block, or ``ceil(K/d)`` (d, d) blocks for the frame)
-    protocol : 'centred' (default) or 'paper'
-    frame : 'orthonormal', 'gaussian' or None (default: 'orthonormal' for 'paper', 'gaussian' for 'centred')
-    floor : relative level below which the drop readout ignores values (default 1e-8), in (0, 1)
-    """
-
-    def __init__(self, tau=None, probes=None, n_points=16, schedule="ve", protocol="centred", frame=None,
-                 floor=1e-8, random_state=0):
-        self.tau = tau
-        self.probes = probes
-        self.n_points = n_points
-        self.schedule = schedule
-        self.protocol = protocol
-        self.frame = frame
-        self.floor = floor
-        self.random_state = random_state
-
-    @staticmethod
-    def drop(sv, floor=1e-8):
-        """(dimension, drop) per row of singular values (P, d) descending: values below the largest drop of
-        ``log max(s, floor s_1)``."""
-        sv = np.asarray(sv, dtype=float)
-        top = np.maximum(sv[:, :1], 1e-300)
-        ls = np.log(np.maximum(sv / top, floor))
-        steps = ls[:, :-1] - ls[:, 1:]                                       # >= 0
-        i = np.argmax(steps, axis=1)
-        return sv.shape[1] - (i + 1), steps[np.arange(sv.shape[0]), i]
-
-    def _frame(self):
-        if self.protocol not in ("centred", "paper"):
-            raise ValueError(f"protocol must be 'centred' or 'paper', got {self.protocol!r}")
-        if self.frame is None:
-            return "orthonormal" if self.protocol == "paper" else "gaussian"
-        if self.frame not in FRAMES:
-            raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))} or None, got {self.frame!r}")
-        return self.frame
-
-    def _spectra(self, be, a, s, query, K, frame, seed):
-        """Raw singular values (points, d) at one noise level; the same draws at every tau (one stream, one
-        query point after the other)."""
-        rng = np.random.default_rng(seed)
-        sv = np.zeros(query.shape)
-        for i in range(query.shape[0]):
-            S = stacked_rows(be.eval, a * query[i], s, rng, K, frame)
-            if frame == "gaussian" and self.protocol == "centred":
-                S = S - S.mean(axis=0, keepdims=True)
-            v = singular_values(S)
-            sv[i, :v.size] = v
-        return sv
-
-    def _readout(self, sv, frame):
-        """(values, scale, dimensions, drops) of raw singular values (points, d)."""
-        d = sv.shape[1]
-        if self.protocol == "paper" and frame == "gaussian":
-            sv = np.pad(sv[:, 1:], ((0, 0), (0, 1)))                         # drop the first, keep the shape
-            dims, drops = self.drop(sv[:, :d - 1], self.floor)
-        else:
-            dims, drops = self.drop(sv, self.floor)
-        scale = np.maximum(sv[:, 0], 1e-300) if self.protocol == "paper" else np.ones(sv.shape[0])
-        return sv / scale[:, None], scale, dims, drops
-
-    def fit(self, X, y=None, score=None):
-        from simulate.models import EmpiricalModel, ExactModel
-        X = _check_X(X, 1 if score is not None else MIN_SAMPLES)
-        n, d = X.shape
-        self.warnings_ = []
-        rng = np.random.default_rng(self.random_state)
-        nq = min(positive_int("n_points", self.n_points), n)
-        idx = rng.permutation(n)
-        if score is None:
-            nq = max(1, min(nq, n // 2))
-            query, score = X[idx[:nq]], EmpiricalModel(X[idx[nq:]], self.schedule)
-        else:
-            query = X[idx[:nq]]
-        sch = get_schedule(getattr(score, "schedule", None) or self.schedule)
-        if self.tau is None:
-            taus = default_tau_grid(X)
-        else:
-            taus = np.atleast_1d(finite_array("tau", self.tau, positive_values=True))
-        frame = self._frame()
-        if not (isinstance(self.floor, (int, float, np.number)) and 0.0 < float(self.floor) < 1.0):
-            raise ValueError(f"floor must be a number in (0, 1), got {self.floor!r}")
-        K = (d if frame == "orthonormal" else 4 * d) if self.probes is None else \
-            positive_int("probes", self.probes, minimum=2)
-        seed = None if self.random_state is None else self.random_state + 1
-        if seed is None:
-            seed = int(np.random.default_rng().integers(2 ** 63))
-        best = None
-        for tau in taus:
-            t = float(sch.t_of_tau(tau))
-            a, s2 = float(sch.a(t)), float(sch.s2(t))
-            be = as_backend(score, t=t, backend="numpy" if isinstance(score, ExactModel) else None)
-            out = self._readout(self._spectra(be, a, np.sqrt(s2), query, K, frame, seed), frame)
-            score_w = float(np.median(out[3]))
-            if best is None or score_w > best[0]:
-                best = (score_w, float(tau)) + out[:3]
-        self.drop_, self.tau_, self.singular_values_, self.singular_value_scale_, self.dimensions_ = best
-        self.frame_, self.probes_ = frame, K
-        self.query_index_ = idx[:nq]                                          # rows of X, in query order
-        self.dimension_pw_ = self.dimensions_
-        self.dimension_ = int(np.floor(np.median(self.dimensions_) + 0.5))
-        self.min_samples_ = MIN_SAMPLES
-        return self
-
-    def fit_pw(self, X, y=None, n_neighbors=None, score=None):
-        """Per-point estimates at every row of ``X`` (with a given score; ``n_neighbors`` is not used)."""
-        saved = self.n_points
-        try:
-            self.n_points = np.asarray(X).shape[0]
-            self.fit(X, score=score)
-        finally:
-            self.n_points = saved
-        # per point in the row order of X (fit draws the query points in a random order)
-        order = np.argsort(self.query_index_)
-        self.query_index_ = self.query_index_[order]
-        self.dimensions_ = self.dimension_pw_ = np.asarray(self.dimensions_)[order]
-        self.singular_values_ = self.singular_values_[order]
-        self.singular_value_scale_ = self.singular_value_scale_[order]
-        return self
+from .normal_bundle import NormalBundle  # noqa: E402  (it uses the helpers above)
 
 
 #: command-line names; ``codim`` (the manifold dimension at the window scale) is the recommended one
