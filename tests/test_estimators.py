@@ -330,3 +330,24 @@ def test_normal_bundle_orthonormal_frame_by_hand():
     assert F.shape == (2 * d + 1, d)
     np.testing.assert_allclose(F[:d] @ F[:d].T, np.eye(d), atol=1e-12)
     np.testing.assert_allclose(F[d:2 * d] @ F[d:2 * d].T, np.eye(d), atol=1e-12)
+
+
+def test_point_cloud_dimension_command_imports_no_torch(tmp_path):
+    """Issue 27: `specgap dimension` on a point cloud runs on numpy and scikit-learn; torch (and the data set
+    registries that need it) stay out of the process, asserted on sys.modules. Importing trained.data still
+    registers every data set (the eager package import did)."""
+    import json
+    import subprocess
+    import sys
+    np.save(tmp_path / "p.npy", flat_cloud(10, 3, 300))
+    code = ("import sys, json; from specgap.cli import main\n"
+            f"rc = main(['dimension', '--data', {str(tmp_path / 'p.npy')!r}, '--json'])\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'datasets': 'trained.datasets' in sys.modules, "
+            "'rc': rc}))\n"
+            "from trained.data import dataset_names; print(json.dumps(dataset_names()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+    assert json.loads(lines[0])["dimension"] == 3
+    assert json.loads(lines[1]) == {"torch": False, "datasets": False, "rc": 0}
+    assert json.loads(lines[2]) == ["images", "linear"]

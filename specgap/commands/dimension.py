@@ -110,4 +110,12 @@ def register(sub, help_text):
     p.add_argument("--device", default="cpu",
                    help="auto | cpu | cuda (--checkpoint and pretrained models; default cpu)")
     add_common(p, out_help=OUT_SUMMARY)
-    p.set_defaults(handler=_run, needs=lambda args: TORCH + pretrained_needs(args))
+    p.set_defaults(handler=_run, needs=_needs)
+
+
+def _needs(args):
+    """A point cloud needs numpy and scikit-learn only (the exact empirical score); torch only for a network:
+    ``--checkpoint`` or a pretrained model."""
+    if args.checkpoint is None and pretrained_name(args) is None:
+        return ("sklearn",) + pretrained_needs(args)
+    return TORCH + pretrained_needs(args)
