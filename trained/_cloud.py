@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array
+from sklearn.utils.validation import validate_data
 
 #: fewer points than this and no answer is meaningful: one query point and two points for a covariance
 MIN_SAMPLES = 3
@@ -20,11 +20,15 @@ def default_tau_grid(X, n=13):
     return np.geomspace(max(lo, top * 1e-6), top, n)
 
 
-def _check_X(X, minimum=MIN_SAMPLES):
-    X = finite_array("X", X)
-    if X.ndim != 2:
-        raise ValueError(f"X must have shape (n, d), got {X.shape}")
-    if X.shape[0] < minimum:
-        raise ValueError(f"X must have at least {minimum} points (one query point and two to form a posterior "
-                         f"covariance), got {X.shape[0]}")
-    return X
+def _check_X(estimator, X, minimum=MIN_SAMPLES, min_features=1):
+    """``X`` as a float64 (n, d) array through scikit-learn's ``validate_data`` (sets ``n_features_in_``; refuses
+    complex, object, non-finite, empty and non-2-d input with scikit-learn's messages); at least ``minimum``
+    points and ``min_features`` features."""
+    try:
+        return validate_data(estimator, X, reset=True, dtype=np.float64, ensure_min_samples=minimum,
+                             ensure_min_features=min_features)
+    except ValueError as e:
+        if minimum == MIN_SAMPLES and f"minimum of {minimum} is required" in str(e) and "sample(s)" in str(e):
+            raise ValueError(f"{str(e).rstrip('.')}: at least {minimum} points (one query point and two to "
+                             "form a posterior covariance)") from None
+        raise

@@ -93,6 +93,8 @@ def window_grid(d2, top_var, delta, n_taus):
 
 class _ScoreEstimator(BaseEstimator):
     _needs_score_norm = False
+    #: features the readout needs (the largest gap needs two eigenvalues)
+    _min_features = 1
 
     """Spectra of ``-Jn`` at query points over a ``tau`` grid, the window rule and the common outputs.
 
@@ -210,7 +212,7 @@ class _ScoreEstimator(BaseEstimator):
     def fit(self, X, y=None, score=None):
         """Estimate from the point cloud ``X`` (n, d): its exact empirical score, or a given ``score``."""
         resolution(self.delta)
-        X = _check_X(X)
+        X = _check_X(self, X, min_features=self._min_features)
         n = X.shape[0]
         rng = np.random.default_rng(self.random_state)
         nq = min(positive_int("n_points", self.n_points), n if score is not None else n - 2)
@@ -226,7 +228,7 @@ class _ScoreEstimator(BaseEstimator):
         k-nearest-neighbour neighbourhood). Folds: ``max(n_folds, 10)`` so each model keeps 90% of the points.
         """
         resolution(self.delta)
-        X = _check_X(X)
+        X = _check_X(self, X, min_features=self._min_features)
         if n_neighbors is not None:
             n_neighbors = positive_int("n_neighbors", n_neighbors, minimum=2)
         idx = np.arange(X.shape[0])
@@ -241,7 +243,6 @@ class _ScoreEstimator(BaseEstimator):
     def _fit_on(self, X, idx, score, n_neighbors):
         n, d = X.shape
         self.warnings_ = []
-        self.n_features_in_ = d
         kappa = positive("kappa", self.kappa)
         from rmt.spectrum import Spectrum
         if score is None:
@@ -397,6 +398,8 @@ class GapDimension(_ScoreEstimator):
     paper's point); :class:`ManifoldGapDimension` then gives the whole manifold. Attributes as for
     :class:`ManifoldGapDimension`, plus ``phase_``/``phases_``.
     """
+
+    _min_features = 2
 
     def _readout(self, eta):
         return readouts.largest_gap(eta)[0]

@@ -168,7 +168,8 @@ class NormalBundle(BaseEstimator):
 
     def fit(self, X, y=None, score=None):
         from simulate.models import EmpiricalModel, ExactModel
-        X = _check_X(X, 1 if score is not None else MIN_SAMPLES)
+        # the drop between singular values needs two of them: at least 2 features
+        X = _check_X(self, X, 1 if score is not None else MIN_SAMPLES, min_features=2)
         n, d = X.shape
         self.warnings_ = []
         rng = np.random.default_rng(self.random_state)
