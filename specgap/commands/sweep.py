@@ -75,7 +75,7 @@ def _plot(args):
 
     from ..sweep.plot import plot_sweep
     if args.out is None:
-        raise ValueError("--out: sweep plot needs --out DIR for its figures")
+        raise ValueError("--out is required (directory for the figures)")
     res = plot_sweep(args.store, args.out, parameter=args.parameter, at=dict(args.at))
     held = [k for k in res["other_values"] if k not in dict(args.at)]
     if held:             # the store has more: say which values the figures show and how to choose others
