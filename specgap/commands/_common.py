@@ -77,6 +77,9 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True, out_help: str
 
 def dataset_needs(name: str, data_dir=None) -> tuple[str, ...]:
     """The optional modules data set ``name`` is read with (``data_dir`` None: its bundled copy)."""
+    if name not in DATASET_NEEDS:                       # an alias (cifar -> cifar10), or a name load_images refuses
+        from trained.catalogue import canonical_name
+        name = canonical_name(name)
     bundled, files = DATASET_NEEDS.get(name, ((), ()))
     return TORCH + (bundled if data_dir is None else files)
 

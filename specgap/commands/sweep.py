@@ -32,8 +32,13 @@ def spec_from_args(args):
 
 
 def _run_needs(args) -> tuple[str, ...]:
-    """The [dask] extra (Dask, xarray, Zarr), and torch for the network task."""
-    return tuple(EXTRAS["dask"]) + (TORCH if args.task == "network" else ())
+    """The [dask] extra (Dask, xarray, Zarr), and torch for the network task (``--task``, else the task of
+    ``--spec FILE``)."""
+    task = args.task
+    if task is None and args.spec is not None:
+        from ..sweep.spec import spec_fields
+        task = spec_fields(args.spec, "--spec").get("task")
+    return tuple(EXTRAS["dask"]) + (TORCH if task == "network" else ())
 
 
 def _run(args):
