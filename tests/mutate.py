@@ -123,6 +123,13 @@ MUTATIONS = [
              "return 0.0, s2, a", "return 0.0, 1.01 * s2, a", ENGINE),
     Mutation("engine: denoiser (I + Jn)/a, 1/a +1%", "trained/jacobian/engine.py",
              "return 1.0 / a, s2 / a, a", "return 1.01 / a, s2 / a, a", ENGINE),
+    # ---- dimension estimators: the closed form of the held-out empirical score (trained/_cloud.py)
+    Mutation("estimators: eta = 1 - eig(Sigma)/tau, tau +1%", "trained/_cloud.py",
+             "eta[b, :ev.size] = 1.0 - ev / tau", "eta[b, :ev.size] = 1.0 - ev / (1.01 * tau)",
+             ["tests/test_estimators.py"]),
+    Mutation("estimators: FLIPD score term |mu - x|^2/tau +1%", "trained/_cloud.py",
+             "snorm[b] = float(np.sum((mu - Q[b]) ** 2)) / tau", "snorm[b] = 1.01 * float(np.sum((mu - Q[b]) ** 2)) / tau",
+             ["tests/test_estimators.py"]),
     # ---- descriptors and diversity
     Mutation("descriptors: psi = sum log sigma +1%", "trained/descriptors.py",
              "psi = np.where(keep.any(-1), logs.sum(-1), -np.inf)",

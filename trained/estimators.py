@@ -32,7 +32,7 @@ from rmt import readouts
 from rmt._validate import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 
-from ._cloud import MIN_SAMPLES, _check_X, default_tau_grid  # noqa: F401  (public here too)
+from ._cloud import MIN_SAMPLES, _check_X, default_tau_grid, posterior_spectra, span_basis  # noqa: F401
 from .jacobian import as_backend, jacobian, jacobian_spectrum
 
 __all__ = ["bootstrap_interval", "GapDimension", "ManifoldGapDimension", "EffectiveDimension", "FLIPD",
@@ -95,6 +95,8 @@ class _ScoreEstimator(BaseEstimator):
     _needs_score_norm = False
     #: features the readout needs (the largest gap needs two eigenvalues)
     _min_features = 1
+    #: the count of directions above the floor is checked against the window's extent (ManifoldGapDimension)
+    _checks_extent = False
 
     """Spectra of ``-Jn`` at query points over a ``tau`` grid, the window rule and the common outputs.
 
@@ -113,11 +115,18 @@ class _ScoreEstimator(BaseEstimator):
     n_boot : bootstrap resamples of the query points for ``interval_`` (90%)
     full_profile : compute the profile over the whole grid (default: stop two grid points after every query
         point is resolved; the estimate is the same)
+    precision : 'double' (default) or 'single': the posterior covariances' eigenvalues in float32, every point
+        with a value within 1e-4 of the floor recomputed in float64 (the counts equal float64's); measured no
+        faster on the benchmark (small matrices: the time is in the per-point loop, not the products)
+    min_points : adaptive query points: ``fit`` starts with this many and doubles them up to ``n_points`` until
+        both ends of the 90% bootstrap interval round to the same dimension and 3/4 of the points agree with
+        the median (``n_points_used_``)
     random_state : seed of the query draw, the folds and the bootstrap
     """
 
     def __init__(self, tau=None, n_points=64, delta=0.1, floor=0.05, kappa=3.0, n_taus=16, n_folds=2, method="exact",
-                 backend=None, k=None, schedule="ve", n_boot=200, full_profile=False, random_state=0):
+                 backend=None, k=None, schedule="ve", n_boot=200, full_profile=False, precision="double",
+                 min_points=16, random_state=0):
         self.tau = tau
         self.n_points = n_points
         self.delta = delta
@@ -131,6 +140,8 @@ class _ScoreEstimator(BaseEstimator):
         self.schedule = schedule
         self.n_boot = n_boot
         self.full_profile = full_profile
+        self.precision = precision
+        self.min_points = min_points
         self.random_state = random_state
 
     # -- per-point values at one spectrum (P, d) -> (P,) ------------------------------------------------------
@@ -144,23 +155,26 @@ class _ScoreEstimator(BaseEstimator):
         return np.atleast_1d(finite_array("tau", self.tau, positive_values=True)).astype(float)
 
     def _empirical(self, X, query_idx):
-        """Spectra (P, T, d) and ``N_eff`` (P, T) of the held-out empirical score at ``X[query_idx]``."""
-        from simulate.models import EmpiricalModel
+        """Spectra (P, T, d) and ``N_eff`` (P, T) of the held-out empirical score at ``X[query_idx]``: the closed
+        form :func:`trained._cloud.posterior_spectra` in the coordinates of the data's span."""
         n, d = X.shape
         rng = np.random.default_rng(self.random_state)
-        sch = get_schedule(self.schedule)
         P = query_idx.size
         nf = max(1, min(positive_int("n_folds", self.n_folds), P))
         folds = np.array_split(rng.permutation(P), nf)
         if any(n - f.size < 2 for f in folds):
             folds = np.array_split(rng.permutation(P), P)
+        Y = (X - X.mean(axis=0)) @ span_basis(X)                          # (n, r): distances and spreads kept
+        r = Y.shape[1]
         taus = self._taus(None)
         if taus is None:
-            sub = folds[0][:200]
-            mask = np.ones(n, bool)
-            mask[query_idx[folds[0]]] = False
-            d2 = _sqdist(X[query_idx[sub]], X[mask])
-            top = float(np.linalg.eigvalsh(np.cov(X.T).reshape(d, d))[-1])
+            # the grid depends on the sample only, not on the number of query points (adaptive fits): up to 200
+            # points of a fixed draw against all the others
+            sub = np.random.default_rng(self.random_state).permutation(n)[:200]
+            d2 = _sqdist(Y[sub], Y)
+            d2[np.arange(sub.size), sub] = np.inf
+            d2 = np.sort(d2, axis=1)[:, :-1]
+            top = float(np.linalg.eigvalsh(np.cov(Y.T).reshape(r, r))[-1]) if r else 0.0
             taus = window_grid(d2, max(top, 1e-300), self._floor(), positive_int("n_taus", self.n_taus, minimum=2))
         T = taus.size
         vals = np.full((P, T, d), np.nan)
@@ -171,21 +185,12 @@ class _ScoreEstimator(BaseEstimator):
         for f in folds:
             mask = np.ones(n, bool)
             mask[query_idx[f]] = False
-            train = X[mask]
-            models.append((f, train, _sqdist(X[query_idx[f]], train)))
+            models.append((f, Y[query_idx[f]], Y[mask], _sqdist(Y[query_idx[f]], Y[mask])))
         done_at = None
         for j, tau in enumerate(taus):
-            t = float(sch.t_of_tau(tau))
-            a = float(sch.a(t))
-            for f, train, d2 in models:
-                # only training points with weight above e^-20 of the nearest one enter (eta exact to ~1e-8)
-                keep = np.any(d2 - d2.min(axis=1, keepdims=True) <= 40.0 * tau, axis=0)
-                model = EmpiricalModel(train[keep] if keep.sum() < keep.size else train, self.schedule)
-                model.chunk_elements = _CHUNK
-                vals[f, j] = model.eta(a * X[query_idx[f]], t)
-                neff[f, j] = _n_eff(d2, tau)
-                if self._needs_score_norm:
-                    snorm[f, j] = model.coefficients(t)[1] * np.sum(model.score(a * X[query_idx[f]], t) ** 2, 1)
+            for f, Q, train, d2 in models:
+                vals[f, j], snorm[f, j], neff[f, j] = posterior_spectra(Q, train, d2, float(tau), d, self._dtype(),
+                                                                        check=1.0 - self._floor())
             if not self.full_profile and self.tau is None:
                 D = np.sum(vals[:, :j + 1] < 1.0 - self.floor, axis=-1)
                 ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
@@ -216,8 +221,16 @@ class _ScoreEstimator(BaseEstimator):
         n = X.shape[0]
         rng = np.random.default_rng(self.random_state)
         nq = min(positive_int("n_points", self.n_points), n if score is not None else n - 2)
-        idx = np.sort(rng.permutation(n)[:nq])
-        self._fit_on(X, idx, score, None)
+        order = rng.permutation(n)[:nq]
+        P = nq if score is not None else min(nq, positive_int("min_points", self.min_points))
+        while True:
+            self._fit_on(X, np.sort(order[:P]), score, None)
+            lo, hi = self._boot_interval
+            if P >= nq or (self._round(lo) == self._round(hi) and self.agreement_ >= 0.75):
+                break
+            P = min(2 * P, nq)
+        self.n_points_used_ = P
+        self._emit()
         return self
 
     def fit_pw(self, X, y=None, n_neighbors=None, score=None):
@@ -238,10 +251,12 @@ class _ScoreEstimator(BaseEstimator):
             self._fit_on(X, idx, score, n_neighbors)
         finally:
             self.n_folds = saved
+        self._emit()
         return self
 
     def _fit_on(self, X, idx, score, n_neighbors):
         n, d = X.shape
+        self._n_fit = n
         self.warnings_ = []
         kappa = positive("kappa", self.kappa)
         from rmt.spectrum import Spectrum
@@ -281,7 +296,7 @@ class _ScoreEstimator(BaseEstimator):
         self.dimension_ = self._round(med)
         self.tau_ = float(np.exp(np.median(np.log(self.tau_pw_))))
         self.tau_index_ = int(np.argmin(np.abs(np.log(taus) - np.log(self.tau_))))
-        self.interval_ = self._bootstrap(self.dimension_pw_)
+        self.interval_ = self._boot_interval = self._bootstrap(self.dimension_pw_)
         self.agreement_ = float(np.mean(np.abs(self.dimension_pw_ - med) <= 0.5))
         prof_dim = np.median(manifold, axis=0)
         self.profile_ = {"tau": taus, "manifold_dimension": prof_dim,
@@ -322,7 +337,44 @@ class _ScoreEstimator(BaseEstimator):
         elif n < self.min_samples_:
             self._warn(f"n={n} points is below the {self.min_samples_} this estimator needs for dimension "
                        f"{int(np.max(self.manifold_pw_))}")
+        self.growth_dimension_ = None
+        if neff is not None and n_neighbors is None:
+            self._check_seen_whole(vals, j, manifold)
         return self
+
+    def _check_seen_whole(self, vals, j, manifold):
+        """Curvature against extent (docs/theory.md section 12): in the flat window a tangent direction has
+        ``c = 1 - eta`` near 1 (the window is narrower than the manifold along it) and a normal one ``c`` below
+        the floor. When the mean counted ``c`` (the trace per direction: sampling spreads the values but keeps
+        their mean) is below 1/2 at the chosen scales the window holds the
+        counted directions whole: a bounded flat spread and the normal spread of a curved manifold of lower
+        dimension look alike there, and the count is an upper bound. The growth of the posterior mass with
+        ``tau`` (``2 dlog Z / dlog tau = sum c + |mu - x|^2 / tau``, FLIPD's readout, at the same scales) is then
+        a lower one (biased low in high dimension); when it lies more than one below the count the answer carries
+        a warning and ``interval_`` reaches down to it."""
+        P = j.size
+        rows = np.arange(P)
+        v = vals[rows, j]                                                   # (P, d) ascending eta
+        k = manifold[rows, j]
+        c = 1.0 - v                                                         # descending
+        c_mean = np.array([c[i, :k[i]].mean() if k[i] >= 1 else 1.0 for i in range(P)])
+        growth = np.sum(1.0 - v, axis=-1) + self._snorm[rows, j]
+        self.growth_dimension_ = float(np.median(growth))
+        self.seen_whole_ = float(np.median(c_mean))
+        count = float(np.median(k))
+        if self._checks_extent and self.seen_whole_ < 0.5 and self.growth_dimension_ < count - 1.0:
+            lo = float(np.floor(self.growth_dimension_))
+            self.interval_ = (min(self.interval_[0], lo), max(self.interval_[1], count))
+            self._warn(f"the window holds the {count:g} counted directions whole (median mean counted c = "
+                       f"{self.seen_whole_:.2f} < 1/2): at n={self._n_fit} points a bounded "
+                       f"{count:g}-dimensional spread and a curved manifold of lower dimension look alike; the "
+                       f"growth of the posterior mass with tau reads {self.growth_dimension_:.1f}; the dimension "
+                       f"lies in {self.interval_[0]:g}-{self.interval_[1]:g} ({count:g} is an upper bound)")
+
+    def _dtype(self):
+        if self.precision not in ("single", "double"):
+            raise ValueError(f"precision must be 'single' or 'double', got {self.precision!r}")
+        return np.float32 if self.precision == "single" else np.float64
 
     def _floor(self):
         f = float(self.floor)
@@ -344,7 +396,10 @@ class _ScoreEstimator(BaseEstimator):
 
     def _warn(self, msg):
         self.warnings_.append(msg)
-        warnings.warn(msg, SparseSampleWarning, stacklevel=4)
+
+    def _emit(self):
+        for msg in self.warnings_:
+            warnings.warn(msg, SparseSampleWarning, stacklevel=3)
 
     # back-compatibility: per-point estimates at the chosen scales
     @property
@@ -378,6 +433,8 @@ class ManifoldGapDimension(_ScoreEstimator):
     ``substructure_`` (gaps wider than ``delta``: dimension below each, width), ``warnings_``,
     ``dimensions_`` (points x taus), ``spectrum_``.
     """
+
+    _checks_extent = True
 
     def _readout(self, eta):
         return np.sum(eta < 1.0 - self._floor(), axis=-1)
