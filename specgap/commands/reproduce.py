@@ -33,10 +33,15 @@ def add_reproduce_options(c, quick_help="quick mode (fewer draws/steps)", draws_
     add_common(c, out_help=out_help)
 
 
-#: the optional modules of each study (beside its data): mnist = the bundled MNIST digits
-_STUDY_NEEDS = {"relu-partition": TORCH, "toy-ddpm": TORCH, "vae-dynamics": dataset_needs("mnist"),
-                "ood": dataset_needs("mnist") + dataset_needs("photo-patches"), "guidance": dataset_needs("mnist"),
-                "ridge-toy": TORCH, "ridge-mnist": dataset_needs("mnist")}
+#: the optional modules of each study (beside its data)
+def _reads(*names):
+    """``needs`` of a study that reads the bundled copies of the data sets ``names`` (looked up when it runs)."""
+    return lambda args: sum((dataset_needs(n) for n in names), ())
+
+
+_STUDY_NEEDS = {"relu-partition": TORCH, "toy-ddpm": TORCH, "vae-dynamics": _reads("mnist"),
+                "ood": _reads("mnist", "photo-patches"), "guidance": _reads("mnist"),
+                "ridge-toy": TORCH, "ridge-mnist": _reads("mnist")}
 
 
 def register(sub, help_text):
