@@ -145,8 +145,9 @@ def plot_phase_diagram(diag: PhaseDiagram, ax=None, log_values: bool | None = No
                   diag.labels[rows][:, cols], cmap=cmap, vmin=-0.5, vmax=2.5, shading="flat")
     ax.plot(diag.trivial_coverage, diag.values, "k-", lw=1.5, label="trivial | coverage")
     ax.plot(diag.coverage_consolidation, diag.values, "k--", lw=1.5, label="coverage | consolidation")
-    for j in range(diag.tau_star.shape[1]):
-        ax.plot(diag.tau_star[:, j], diag.values, "r-", lw=1.2, label=r"$\tau^*$" if j == 0 else None)
+    drawn = [j for j in range(diag.tau_star.shape[1]) if np.isfinite(diag.tau_star[:, j]).any()]
+    for j in drawn:                      # a gap with no tau* on the grid has no curve (and no legend entry)
+        ax.plot(diag.tau_star[:, j], diag.values, "r-", lw=1.2, label=r"$\tau^*$" if j == drawn[0] else None)
     ax.set_xscale("log")
     if log_values:
         ax.set_yscale("log")

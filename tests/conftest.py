@@ -32,3 +32,22 @@ except ImportError:  # pragma: no cover - hypothesis is a dev dependency
 @pytest.fixture
 def quick():
     return QUICK
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_saved_figure_reads_well():
+    """Every figure a test saves - the quick reproductions' and studies' included - is checked as it is saved
+    (labelled axes, all text on the canvas, finite data: tests/figure_check.py); a figure that reads badly
+    fails the test that made it."""
+    from figure_check import figure_problems
+    from matplotlib.figure import Figure
+    original = Figure.savefig
+
+    def checked(self, fname, *args, **kwargs):
+        problems = figure_problems(self)
+        if problems:
+            raise AssertionError(f"figure {fname} reads badly: " + "; ".join(problems))
+        return original(self, fname, *args, **kwargs)
+    Figure.savefig = checked
+    yield
+    Figure.savefig = original

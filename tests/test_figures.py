@@ -6,49 +6,13 @@ ridge studies) are left out: they take minutes.
 """
 import numpy as np
 import pytest
+from figure_check import figure_problems
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from specgap.cli import main
 
 SIM = ["--alpha", "0.5", "--levels", "1,0.01", "--fractions", "0.75,0.25"]
-
-
-def figure_problems(fig: Figure) -> list[str]:
-    """What reads badly in ``fig``: an axes without an x or y label (images and colorbars excepted), text
-    outside the canvas, a plotted line or collection with non-finite values."""
-    if not hasattr(fig.canvas, "get_renderer"):
-        FigureCanvasAgg(fig)
-    fig.canvas.draw()
-    fig.canvas.draw()                        # twice: a constrained layout settles on the second draw
-    r = fig.canvas.get_renderer()
-    W, H = fig.bbox.width, fig.bbox.height
-    out = []
-    for i, ax in enumerate(fig.axes):
-        name = f"axes {i} ({ax.get_title() or ax.get_label() or 'untitled'!r})"
-        colorbar = hasattr(ax, "_colorbar") or ax.get_label() == "<colorbar>"
-        if not (ax.images or colorbar) and not (ax.get_xlabel() and ax.get_ylabel()):
-            out.append(f"{name}: no {'x' if not ax.get_xlabel() else 'y'} label")
-        bb = ax.get_tightbbox(r)
-        if bb is not None and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
-            out.append(f"{name}: text or ticks outside the canvas ({bb.x0:.0f}, {bb.y0:.0f}, {bb.x1:.0f}, "
-                       f"{bb.y1:.0f}) of {W:.0f} x {H:.0f}")
-        out += [f"{name}: line {ln.get_label()!r} holds non-finite values" for ln in ax.get_lines()
-                if not np.all(np.isfinite(np.asarray(ln.get_xydata(), float)))]
-        out += [f"{name}: collection {c.get_label()!r} holds non-finite values" for c in ax.collections
-                if not _finite_collection(c)]
-    for t in fig.texts:
-        bb = t.get_window_extent(r)
-        if t.get_text() and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
-            out.append(f"figure text {t.get_text()!r} outside the canvas")
-    return out
-
-
-def _finite_collection(c) -> bool:
-    offsets = np.asarray(c.get_offsets(), float)
-    paths = [np.asarray(p.vertices, float) for p in c.get_paths()]
-    return bool(np.all(np.isfinite(offsets)) and all(np.all(np.isfinite(v)) for v in paths))
 
 
 @pytest.fixture
@@ -73,14 +37,18 @@ def run_and_check(argv, saved, capsys, expect: int):
     return err
 
 
-def test_the_check_catches_a_clipped_title_a_missing_label_and_nan():
+def test_the_check_catches_a_clipped_title_a_missing_label_and_infinite_or_empty_lines():
     fig = Figure(figsize=(3, 2))
     ax: Axes = fig.add_subplot()
-    ax.plot([0, 1, np.nan], [0, 1, 2])
+    ax.plot([0, 1, np.inf], [0, 1, 2], label="inf")
+    ax.plot([np.nan, np.nan], [0, 1], label="all-nan")
+    ax.plot([0, np.nan, 2], [0, 1, 2], label="gap")            # NaN leaves a gap: how undefined values are masked
     ax.set_xlabel("x")
     ax.set_title("a title far too long for a figure three inches wide, so it runs off both sides")
     found = "\n".join(figure_problems(fig))
-    assert "no y label" in found and "outside the canvas" in found and "non-finite" in found
+    assert "no y label" in found and "outside the canvas" in found
+    assert "'inf' holds infinite" in found and "'all-nan' holds infinite values or nothing finite" in found
+    assert "'gap'" not in found
 
 
 def test_fig2_quick(tmp_path, saved, capsys):

@@ -184,8 +184,10 @@ def plot_guidance(data: dict):
         axes[2].plot(x, [r["quality_confidence"] for r in R], "o-", color=c)
     for e in data["edges"]:
         axes[0].axhline(e, color="0.8", lw=0.6)
-    for ax, t in zip(axes, ("psi of the samples", "Vendi score (cosine)", "classifier confidence")):
+    for ax, t, y in zip(axes, ("psi of the samples", "Vendi score (cosine)", "classifier confidence"),
+                        (r"$\psi$", "Vendi score", "confidence")):
         ax.set_xlabel(r"guidance strength $\rho$")
+        ax.set_ylabel(y)
         ax.set_title(t)
     axes[0].legend(fontsize=8)
     fig.tight_layout()

@@ -263,6 +263,8 @@ def plot_ridge_toy(data: dict) -> dict:
         ax.scatter(*a["samples"].T, s=4, alpha=0.5)
         ax.scatter(*Y.T, c="r", marker="x")
         ax.set_title(f"{k} modes: {s['inter_mode']} inter-mode, {s['inter_mode_on_ridge']} on a segment", fontsize=9)
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
         ax.set_aspect("equal")
     fig.tight_layout()
     figs["samples"] = fig
@@ -273,6 +275,8 @@ def plot_ridge_toy(data: dict) -> dict:
         ax.bar([len(c)], [S[k]["inter_mode"]], color="C1")
         ax.set_xticks(range(len(c) + 1), [str(i) for i in range(len(c))] + ["inter"])
         ax.set_title(f"{k} modes: samples per mode", fontsize=9)
+        ax.set_xlabel("mode (inter: between modes)")
+        ax.set_ylabel("samples")
     fig.tight_layout()
     figs["counts"] = fig
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4))
@@ -284,6 +288,7 @@ def plot_ridge_toy(data: dict) -> dict:
             v = np.log10(np.maximum(a["distance"][r], 1e-12))
             ax.hist(v, bins=30, histtype="step", label=f"t={t:.2g}", color=plt.cm.viridis(r / len(a["times"])))
         ax.set_xlabel("log10 distance to the ridge")
+        ax.set_ylabel("samples")
         ax.set_title(f"{k} modes", fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=6)
     fig.tight_layout()
@@ -296,6 +301,7 @@ def plot_ridge_toy(data: dict) -> dict:
         ax.axhline(L["bias_normal"][0], color="C0", ls=":", label="bias normal")
         ax.axhline(L["bias_tangent"][0], color="C1", ls=":", label="bias tangent")
         ax.set_xlabel("training time s")
+        ax.set_ylabel("loss")
         ax.set_title(f"{k} modes: s^2 |score error|^2", fontsize=9)
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()

@@ -138,6 +138,7 @@ def plot_vae_dynamics(data: dict):
     for ax, k in zip(axes, DESCRIPTORS):
         ax.set_xscale("log")
         ax.set_xlabel("training step")
+        ax.set_ylabel(k)
         ax.set_title(k)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -287,8 +288,8 @@ def plot_ood(data: dict):
             ax.plot([0, 1], [0, 1], color="0.6", lw=0.8)
             ax.set_title(f"{k}: OOD vs MNIST")
             ax.set_xlabel("false positive rate")
+            ax.set_ylabel("true positive rate")
             ax.legend(fontsize=7)
-        row[0].set_ylabel("true positive rate")
     axes[1, 3].axis("off")
     fig.tight_layout()
     return fig

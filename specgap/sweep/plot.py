@@ -318,6 +318,7 @@ def plot_finite_size(rows, out, files) -> None:
             ax.plot([0], [Q["theory"]], "k*", ms=8, label="theory")
             ax.set_title(f"{Q['name']}\nt={row['t']:.3g}: rel. err. {Q['relative_error']:.2%}", fontsize=7)
             ax.set_xlabel(r"$d^{-2/3}$", fontsize=7)
+            ax.set_ylabel(r"$\eta$", fontsize=7)
             ax.tick_params(labelsize=6)
             if r == 0 and q == 0:
                 ax.legend(fontsize=6)
