@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.specgap-installed
 
-.PHONY: demo test bench mutate install clean
+.PHONY: demo test bench mutate notebooks install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "installing specgap with every extra and the pinned versions into $(VENV) (about 2 minutes the first time)"
@@ -28,6 +28,10 @@ bench: $(STAMP)
 
 mutate: $(STAMP)
 	$(PY) tests/mutate.py
+
+# execute every notebook in notebooks/ in place (quick mode) and store its outputs; results in notebooks/results/
+notebooks: $(STAMP)
+	cd notebooks && MPLBACKEND=Agg OMP_NUM_THREADS=1 $(abspath $(PY)) ../tests/notebook_runner.py
 
 clean:
 	rm -rf results .pytest_cache .hypothesis .benchmarks
