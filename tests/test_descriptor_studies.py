@@ -75,7 +75,10 @@ def test_cli_studies(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_study_notebooks_execute(tmp_path):
-    run_notebook("relu_partition.ipynb", quick=True, out=str(tmp_path / "r"))
+    from notebook_runner import assert_text_matches_stored
+    nb = run_notebook("relu_partition.ipynb", quick=True, out=str(tmp_path / "r"))
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["regions"] > 100
-    run_notebook("toy_ddpm.ipynb", quick=True, out=str(tmp_path / "t"))
+    assert_text_matches_stored(nb, "relu_partition.ipynb")
+    nb = run_notebook("toy_ddpm.ipynb", quick=True, out=str(tmp_path / "t"))
     assert len(json.loads((tmp_path / "t" / "summary.json").read_text())["per_t"]) == 7
+    assert_text_matches_stored(nb, "toy_ddpm.ipynb")

@@ -135,8 +135,11 @@ def test_argmax_log_refines_a_parabola():
 
 @pytest.mark.slow
 def test_notebook_executes(tmp_path):
-    run_notebook("fig2.ipynb", quick=True, out=str(tmp_path), draws=8)
+    # the notebook's own (quick) parameters, so its printout is the one stored in it
+    from notebook_runner import assert_text_matches_stored
+    nb = run_notebook("fig2.ipynb", quick=True, out=str(tmp_path))
     s = json.loads((tmp_path / "summary.json").read_text())
-    ref = reproduce_fig2(None, quick=True, draws=8, progress=False)
+    ref = reproduce_fig2(None, quick=True, progress=False)
     assert s["simulation"]["t_max"] == pytest.approx(ref["simulation"]["t_max"], rel=1e-12)
     assert (tmp_path / "fig2_density.png").stat().st_size > 0
+    assert_text_matches_stored(nb, "fig2.ipynb")

@@ -136,7 +136,9 @@ def test_ridge_mnist_notebook_executes(tmp_path, monkeypatch):
     from pathlib import Path
     root = str(Path(__file__).resolve().parents[1])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    run_notebook("ridge_mnist.ipynb", quick=True, out=str(tmp_path / "r"))
+    from notebook_runner import assert_text_matches_stored
+    nb = run_notebook("ridge_mnist.ipynb", quick=True, out=str(tmp_path / "r"))
+    assert_text_matches_stored(nb, "ridge_mnist.ipynb")
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert set(summary["fraction_on_ridge"]) == {"1", "2", "4", "8"}
     assert set(summary["on_ridge"]["generated"]) == {"1", "2", "4", "8"}

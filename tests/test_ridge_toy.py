@@ -118,5 +118,7 @@ def test_ridge_toy_notebook_executes(tmp_path, monkeypatch):
     from pathlib import Path
     root = str(Path(__file__).resolve().parents[1])                 # the kernel imports this checkout
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    run_notebook("ridge_toy.ipynb", quick=True, out=str(tmp_path / "r"))
+    from notebook_runner import assert_text_matches_stored
+    nb = run_notebook("ridge_toy.ipynb", quick=True, out=str(tmp_path / "r"))
     assert set(json.loads((tmp_path / "r" / "summary.json").read_text())["configs"]) == {"2", "3", "9"}
+    assert_text_matches_stored(nb, "ridge_toy.ipynb")

@@ -150,8 +150,10 @@ def test_guidance_quick_moves_psi_in_the_guided_direction(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["vae_dynamics", "ood", "guidance"])
 def test_study_notebooks_run(tmp_path, name):
-    run_notebook(f"{name}.ipynb", quick=True, out=str(tmp_path / "o"))
+    from notebook_runner import assert_text_matches_stored
+    nb = run_notebook(f"{name}.ipynb", quick=True, out=str(tmp_path / "o"))
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["quick"] is True
+    assert_text_matches_stored(nb, f"{name}.ipynb")
 
 
 def test_vae_seed_fixes_the_initial_weights_and_leaves_the_global_generator_alone():
