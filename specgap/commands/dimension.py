@@ -57,6 +57,8 @@ def _run(args):
     for name in names:
         cls = ESTIMATORS[name]
         kw = dict(n_points=args.points, random_state=args.seed)
+        if "min_points" in cls().get_params():
+            kw["min_points"] = args.points         # the command queries exactly --points (the library adapts)
         if tau is not None:
             kw["tau"] = tau
         with warnings.catch_warnings():
