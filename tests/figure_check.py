@@ -6,8 +6,8 @@ from matplotlib.figure import Figure
 
 
 def figure_problems(fig: Figure) -> list[str]:
-    """What reads badly in ``fig``: an axes without an x or y label (images, colorbars and axes drawn without
-    axis lines excepted), text outside the canvas, a line with infinite values or no finite point (NaN gaps are
+    """What reads badly in ``fig``: an axes without an x or y label (its own or that of an axes it shares the axis
+    with; images, colorbars and axes drawn without axis lines excepted), text outside the canvas, a line with infinite values or no finite point (NaN gaps are
     how an undefined stretch is left out), a collection with non-finite values."""
     if not hasattr(fig.canvas, "get_renderer"):
         FigureCanvasAgg(fig)
@@ -19,8 +19,8 @@ def figure_problems(fig: Figure) -> list[str]:
     for i, ax in enumerate(fig.axes):
         name = f"axes {i} ({ax.get_title() or ax.get_label() or 'untitled'!r})"
         colorbar = hasattr(ax, "_colorbar") or ax.get_label() == "<colorbar>"
-        if ax.axison and not (ax.images or colorbar) and not (ax.get_xlabel() and ax.get_ylabel()):
-            out.append(f"{name}: no {'x' if not ax.get_xlabel() else 'y'} label")
+        if ax.axison and not (ax.images or colorbar):
+            out += [f"{name}: no {w} label" for w in "xy" if not _labelled(ax, w)]
         bb = ax.get_tightbbox(r)
         if bb is not None and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
             out.append(f"{name}: text or ticks outside the canvas ({bb.x0:.0f}, {bb.y0:.0f}, {bb.x1:.0f}, "
@@ -34,6 +34,15 @@ def figure_problems(fig: Figure) -> list[str]:
         if t.get_text() and (bb.x0 < -1 or bb.y0 < -1 or bb.x1 > W + 1 or bb.y1 > H + 1):
             out.append(f"figure text {t.get_text()!r} outside the canvas")
     return out
+
+
+def _labelled(ax, which: str) -> bool:
+    """``ax`` has an ``which`` (x or y) label, or shares that axis with an axes that has one (a row of panels
+    with one y label)."""
+    def label(a):
+        return a.get_xlabel() if which == "x" else a.get_ylabel()
+    group = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
+    return bool(label(ax)) or any(label(a) for a in group.get_siblings(ax))
 
 
 def _finite_line(xy) -> bool:

@@ -118,3 +118,20 @@ def test_fig5_dimension_curve_leaves_out_the_gap_above_the_top_and_the_classes_l
     assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1        # not over the points
     fig_w = fig.get_size_inches()[0] * fig.dpi
     assert ax.get_legend().get_window_extent().x1 <= fig_w + 1                          # and on the canvas
+
+
+def test_a_row_of_panels_sharing_y_needs_one_y_label():
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax in axes:
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x")
+    assert "no y label" in "\n".join(figure_problems(fig))
+    axes[0].set_ylabel("y")
+    assert figure_problems(fig) == []
+    unshared = Figure(figsize=(6, 3), layout="constrained").subplots(1, 2)
+    for ax in unshared:
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("x")
+    unshared[0].set_ylabel("y")
+    assert "axes 1" in "\n".join(figure_problems(unshared[0].figure))

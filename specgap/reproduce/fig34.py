@@ -310,7 +310,7 @@ def plot_fig3(data: dict):
     import matplotlib.pyplot as plt
     panels = data["panels"]
     figs = {}
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.3), squeeze=False, sharey=True)
     for ax, (p, v) in zip(axes[0], panels.items()):
         spec, M, subs = v["spectrum"], v["manifold"], v["subspaces"]
         t, ms = spec.t, spec.mean_sorted()
@@ -343,7 +343,7 @@ def plot_fig3(data: dict):
     fig.tight_layout()
     figs["spectra"] = fig
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False, sharey=True)
     for ax, (p, v) in zip(axes[0], panels.items()):
         spec, M, subs = v["spectrum"], v["manifold"], v["subspaces"]
         gaps = intermediate_gaps(M)
@@ -458,7 +458,7 @@ def plot_fig4(data: dict, bins: int = 50):
     """One figure per time: histogram of the network's singular values vs the theory density (spike: arrow)."""
     import matplotlib.pyplot as plt
     spec, M = data["spectrum"], data["manifold"]
-    fig, axes = plt.subplots(1, spec.n_times, figsize=(4.6 * spec.n_times, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, spec.n_times, figsize=(4.6 * spec.n_times, 3.6), squeeze=False, sharey=True)
     for j, ax in enumerate(axes[0]):
         js = JacobianSpectrum(M, float(spec.tau[j]))
         v = spec.values[:, j].ravel()

@@ -222,7 +222,7 @@ def _plot_on_ridge(s, a):
     on-ridge fraction of every population against ``t``."""
     import matplotlib.pyplot as plt
     o, ks, times = s["on_ridge"], s["parameters"]["ks"], np.asarray(a["times"])
-    fig, axes = plt.subplots(2, len(ks), figsize=(3.4 * len(ks), 5.8), squeeze=False)
+    fig, axes = plt.subplots(2, len(ks), figsize=(3.4 * len(ks), 5.8), squeeze=False, sharey="row")
     lo = min(np.log10(max(float(a[f"rho_{p}"][-1].min()), 1e-3)) for p in POPULATIONS[:3])
     hi = max(np.log10(float(a[f"rho_{p}"][-1].max())) for p in POPULATIONS[:3])
     bins = np.linspace(lo, hi, 40)
@@ -245,6 +245,7 @@ def _plot_on_ridge(s, a):
         ax.set_xlabel("t  (s^2 = t)", fontsize=8)
         ax.set_title(f"k = {k}: fraction on the ridge", fontsize=8)
     axes[0, 0].legend(fontsize=6)
+    axes[0, 0].set_ylabel("density", fontsize=7)
     axes[1, 0].legend(fontsize=6)
     axes[1, 0].set_ylabel("fraction with rho < tau_k and l_{k+1} < 0", fontsize=7)
     fig.tight_layout()
@@ -259,7 +260,7 @@ def plot_ridge_mnist(data: dict) -> dict:
     s, a = data["summary"], data["arrays"]
     ks = s["parameters"]["ks"]
     figs = {"on_ridge": _plot_on_ridge(s, a)}
-    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.2))
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.6 * len(ks), 3.2), sharey=True)
     for j, (ax, k) in enumerate(zip(np.atleast_1d(axes), ks)):
         R = a["rho_generated"][:, :, j]
         for r, t in enumerate(a["times"]):
@@ -269,6 +270,7 @@ def plot_ridge_mnist(data: dict) -> dict:
         ax.set_title(f"k = {k}: generated on ridge at the end {s['fraction_on_ridge'][str(k)]:.2f}", fontsize=9)
         ax.set_xlabel("log10 s |V V^T score|  (dashed: tau_k)")
     np.atleast_1d(axes)[0].legend(fontsize=6)
+    np.atleast_1d(axes)[0].set_ylabel("samples")
     fig.tight_layout()
     figs["residuals"] = fig
     fig, ax = plt.subplots(figsize=(4.5, 3.4))
@@ -278,6 +280,7 @@ def plot_ridge_mnist(data: dict) -> dict:
                    ("samples", "sample to nearest training latent")):
         ax.hist(a[f"nn_{p}"], bins=bins, histtype="step", lw=1.5, density=True, label=lab)
     ax.set_xlabel("distance")
+    ax.set_ylabel("density")
     ax.legend(fontsize=7)
     fig.tight_layout()
     figs["memorisation"] = fig
