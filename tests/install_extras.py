@@ -33,7 +33,7 @@ COMMANDS = [
     (f"simulate spectra {SIM} --d 20 --draws 2 --t 0.01,1 --out out/sim", True),
     (f"simulate spectra {SIM} --d 20 --draws 2 --t 0.01,1 --backend jax", False),
     ("simulate sample --model linear --n 20 --d 6 --steps 20", True),
-    ("dimension --data points.npy", False),
+    ("dimension --data points.npy", True),
     ("ridge project --data X.npy --points Y.npy --t 0.01 --k 1", True),
     ("spectra --model linear --d 10 --points 2 --t 0.01,0.1", False),
     ("descriptors --model linear --d 8 --t 1 --points 2", False),
