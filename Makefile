@@ -29,7 +29,8 @@ bench: $(STAMP)
 mutate: $(STAMP)
 	$(PY) tests/mutate.py
 
-# execute every notebook in notebooks/ in place (quick mode) and store its outputs; results in notebooks/results/
+# execute every notebook in notebooks/ in place (quick mode, from scratch) and store its outputs; the runs' files go
+# to notebooks/results/make-notebooks/ (emptied first)
 notebooks: $(STAMP)
 	cd notebooks && MPLBACKEND=Agg OMP_NUM_THREADS=1 $(abspath $(PY)) ../tests/notebook_runner.py
 

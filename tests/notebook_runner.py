@@ -10,6 +10,7 @@ import hashlib
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from unittest import mock
@@ -28,11 +29,11 @@ def names() -> list[str]:
     return sorted(f for f in os.listdir(NOTEBOOKS) if f.endswith(".ipynb") and not f.endswith(".nbconvert.ipynb"))
 
 
-def _execute(nb, timeout=900):
+def _execute(nb, timeout=900, cwd=NOTEBOOKS):
     import nbclient
     with mock.patch.dict(os.environ, ENV):            # restored afterwards
         nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": NOTEBOOKS}}).execute()
+                                resources={"metadata": {"path": cwd}}).execute()
     return nb
 
 
@@ -67,18 +68,28 @@ def scrub(nb):
     return nb
 
 
+#: where :func:`execute_in_place` runs the notebooks (their relative ``out`` lands below it); emptied first, so
+#: every stored run starts from scratch (no network trained by an earlier run or another version is reused) and
+#: the user's own runs in notebooks/results/ are left alone
+WORKDIR = os.path.join(NOTEBOOKS, "results", "make-notebooks")
+
+
 def execute_in_place(which=None, log=print) -> list[tuple[str, float]]:
-    """Execute ``notebooks/<name>`` for each name in ``which`` (default: all) with its own parameters and write
-    it back with its outputs and the hash of its code (:func:`code_hash`). Returns (name, seconds) pairs."""
+    """Execute ``notebooks/<name>`` for each name in ``which`` (default: all) with its own parameters, in an
+    emptied :data:`WORKDIR`, and write it back with its outputs and the hash of its code (:func:`code_hash`).
+    Returns (name, seconds) pairs."""
     import nbformat
     done = []
     todo = [n if n.endswith(".ipynb") else n + ".ipynb" for n in (which or names())]
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    os.makedirs(WORKDIR)
+    log(f"running in {os.path.relpath(WORKDIR, ROOT)}/ (emptied first: every run starts from scratch)", flush=True)
     for i, name in enumerate(todo, 1):
         path = os.path.join(NOTEBOOKS, name)
         nb = nbformat.read(path, as_version=4)
         log(f"[{i}/{len(todo)}] {name} ...", flush=True)
         t0 = time.perf_counter()
-        _execute(nb, timeout=3600)
+        _execute(nb, timeout=3600, cwd=WORKDIR)
         seconds = time.perf_counter() - t0
         scrub(nb)
         nb.metadata[META] = {"code_sha256": code_hash(nb), "executed": "with the parameters cell as stored"}
