@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.specgap-installed
 
-.PHONY: demo test bench mutate notebooks install clean
+.PHONY: demo test bench mutate notebooks install install-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "installing specgap with every extra and the pinned versions into $(VENV) (about 2 minutes the first time)"
@@ -33,6 +33,10 @@ mutate: $(STAMP)
 # to notebooks/results/make-notebooks/ (emptied first)
 notebooks: $(STAMP)
 	cd notebooks && MPLBACKEND=Agg OMP_NUM_THREADS=1 $(abspath $(PY)) ../tests/notebook_runner.py
+
+# each extra installed alone into a fresh venv: every command works or exits 2 naming the extra (CI; ~15 min)
+install-check: $(STAMP)
+	$(PY) tests/install_extras.py
 
 clean:
 	rm -rf results .pytest_cache .hypothesis .benchmarks
