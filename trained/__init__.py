@@ -7,8 +7,6 @@ scikit-learn) load without torch. Importing :mod:`trained.data` (or any name of 
 registers every training data set (:mod:`trained.data`: ``linear``; :mod:`trained.datasets`: ``images``).
 """
 import importlib
-import importlib.machinery
-import sys
 
 # the engine is numpy-only and light; imported here so that ``trained.jacobian`` stays the function (it shadows
 # its subpackage, as it always did)
@@ -38,28 +36,3 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _RegisterAllDatasets(importlib.machinery.PathFinder):
-    """Importing :mod:`trained.data` also imports :mod:`trained.datasets` (which registers ``images``), as the
-    eager package import did: ``from trained.data import make_dataset`` still sees every data set."""
-
-    @classmethod
-    def find_spec(cls, fullname, path=None, target=None):
-        if fullname != f"{__name__}.data":
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is not None and type(spec.loader) is importlib.machinery.SourceFileLoader:
-            spec.loader = _DataLoader(spec.loader.name, spec.loader.path)
-        return spec
-
-
-class _DataLoader(importlib.machinery.SourceFileLoader):
-    def exec_module(self, module):
-        super().exec_module(module)
-        importlib.import_module(f"{__name__}.datasets")
-
-
-if not any(f is _RegisterAllDatasets or getattr(f, "__name__", "") == "_RegisterAllDatasets"
-           for f in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterAllDatasets)

@@ -159,3 +159,8 @@ def make_dataset(name: str, **kwargs) -> TensorData:
 
 
 register_dataset("linear", linear_manifold_data)
+
+
+# the image data sets register themselves as ``images`` (imported last: trained.datasets imports this module's
+# TensorData and register_dataset, defined above)
+from . import datasets  # noqa: E402,F401
