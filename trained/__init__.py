@@ -3,8 +3,8 @@
 The Jacobian engine (:mod:`trained.jacobian`) is the only place that computes Jacobians; everything else
 (network spectra, dimension estimators, descriptors, ridge frames) calls it. The package imports its
 submodules on first use (PEP 562), so the point-cloud dimension estimators (:mod:`trained.estimators`: numpy,
-scikit-learn) load without torch. Importing :mod:`trained.data` (or any name of it from :mod:`trained`)
-registers every training data set (:mod:`trained.data`: ``linear``; :mod:`trained.datasets`: ``images``).
+scikit-learn) load without torch. The training-data registry :mod:`trained.data` holds
+every built-in data set (``linear``, and ``images`` read by :mod:`trained.datasets`) as soon as it is imported.
 """
 import importlib
 

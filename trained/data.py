@@ -7,14 +7,13 @@ networks' input scale) and ``config``, a JSON-serialisable dict with which ``mak
 rebuilds the identical data (stored in checkpoints and checked on resume).
 
 Register a new kind with ``register_dataset(name, factory)``; ``factory(**kwargs)`` returns a
-:class:`TensorData`. Each data set registers itself in the module of its reader: ``linear`` here,
-``images`` in :mod:`trained.datasets`; :mod:`trained` imports both, so the registry is complete whatever
-module is imported first.
+:class:`TensorData`. The built-in kinds are registered here: ``linear`` (below) and ``images``
+(:func:`trained.datasets.image_data`), so the registry is complete whenever this module is imported.
 """
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,46 +24,13 @@ from rmt.profiles import ContinuousProfile, VarianceProfile
 from simulate.fmatrix import sample_F
 from simulate.models import LinearGaussianModel
 
+from .datasets import image_data
+from .tensordata import TensorData
+
 __all__ = ["TensorData", "LinearManifoldData", "linear_manifold_data", "register_dataset", "make_dataset",
            "dataset_names"]
 
 _REGISTRY: dict = {}
-
-
-@dataclass
-class TensorData:
-    """``n`` training points ``x`` (float32, CPU, shape (n, *shape)) and how to rebuild them.
-
-    Attributes
-    ----------
-    x : torch.Tensor, shape (n, *shape)
-    config : dict, ``make_dataset(**config)`` rebuilds ``x`` exactly (includes ``name``)
-    sigma_data : float, standard deviation of ``x`` per coordinate
-    """
-
-    x: torch.Tensor
-    config: dict
-    sigma_data: float = field(default=None)
-
-    def __post_init__(self):
-        if not torch.is_tensor(self.x) or self.x.dim() < 2 or self.x.shape[0] < 1:
-            raise ValueError(f"x must be a torch tensor of shape (n, ...), got {getattr(self.x, 'shape', self.x)!r}")
-        self.x = self.x.detach().to("cpu", torch.float32).contiguous()
-        if not torch.isfinite(self.x).all():
-            raise ValueError("x must be finite")
-        if "name" not in self.config:
-            raise ValueError("config must contain the dataset 'name'")
-        if self.sigma_data is None:
-            self.sigma_data = float(self.x.double().std()) or 1.0
-
-    @property
-    def n(self) -> int:
-        return int(self.x.shape[0])
-
-    @property
-    def shape(self) -> tuple:
-        """Shape of one data point."""
-        return tuple(self.x.shape[1:])
 
 
 @dataclass
@@ -159,8 +125,4 @@ def make_dataset(name: str, **kwargs) -> TensorData:
 
 
 register_dataset("linear", linear_manifold_data)
-
-
-# the image data sets register themselves as ``images`` (imported last: trained.datasets imports this module's
-# TensorData and register_dataset, defined above)
-from . import datasets  # noqa: E402,F401
+register_dataset("images", image_data)

@@ -57,7 +57,7 @@ import torch
 from rmt._validate import positive_int
 
 from .catalogue import CATALOGUE, CELEBA_CROP, CIFAR10_CLASSES, PHOTO_NAMES, DatasetInfo, canonical_name
-from .data import TensorData, register_dataset
+from .tensordata import TensorData
 
 __all__ = ["centre_crop", "ImageData", "DatasetInfo", "DatasetFileError", "DATASETS", "available_datasets", "load_images",
            "read_idx", "read_cifar_batch", "read_mnist_csv", "decode_celeba_image", "bundled_mnist_path",
@@ -737,6 +737,3 @@ def image_data(dataset: str = "mnist", data_dir=None, n=None, resolution=None, s
            "train": bool(train), "classes": classes if classes is None or isinstance(classes, (int, str))
            else list(classes)}
     return TensorData(imgs.images, cfg)
-
-
-register_dataset("images", image_data)
