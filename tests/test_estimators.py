@@ -313,8 +313,9 @@ def test_normal_bundle_exactness_check_sees_a_one_percent_frame_error(monkeypatc
 
 def test_normal_bundle_orthonormal_frame_by_hand():
     """The frame's documented draws on a nonlinear score (a Gaussian mixture, where the symmetrisation
-    matters): default_rng(random_state + 1), per query point ceil(K/d) (d, d) normal blocks, QR with the
-    signs of diag(R) moved into Q, rows (score(x0 + s q) - score(x0 - s q)) / 2; K = 2d stacks two frames."""
+    matters): default_rng(random_state + 1), per query point ceil(K/d) (d, r) normal blocks (r = d but for the
+    last), QR with the signs of diag(R) moved into Q, rows (score(x0 + s q) - score(x0 - s q)) / 2; K = 2d stacks
+    two frames."""
     from simulate.models import GaussianMixtureModel
     from trained.normal_bundle import haar_frame
     d, t, K = 6, 0.05, 12
@@ -337,6 +338,10 @@ def test_normal_bundle_orthonormal_frame_by_hand():
     assert F.shape == (2 * d + 1, d)
     np.testing.assert_allclose(F[:d] @ F[:d].T, np.eye(d), atol=1e-12)
     np.testing.assert_allclose(F[d:2 * d] @ F[d:2 * d].T, np.eye(d), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(F[2 * d]), 1.0, atol=1e-12)
+    # a partial frame is the first rows of a Haar basis: over many draws E[q q^T] = I/d for each row
+    rows = np.concatenate([haar_frame(np.random.default_rng(s), 2, d) for s in range(4000)])
+    np.testing.assert_allclose(rows.T @ rows / len(rows), np.eye(d) / d, atol=0.01)
 
 
 def test_point_cloud_dimension_command_imports_no_torch(tmp_path):

@@ -60,7 +60,7 @@ ARGS = {
 #: where ``--out`` names a store rather than a folder of files
 STORE = {"sweep run": "new.zarr"}
 #: seconds a command may work before it is cut and counted as accepted
-ALARM = 4
+ALARM = 2
 
 
 class _ReadOnly:

@@ -32,15 +32,17 @@ EVAL_ELEMENTS = 2 ** 17
 
 
 def haar_frame(rng, K: int, d: int) -> np.ndarray:
-    """(K, d) rows: ``ceil(K / d)`` Haar-distributed orthonormal bases of ``R^d`` stacked, the first ``K`` rows.
+    """(K, d) rows: ``ceil(K / d)`` Haar-distributed orthonormal frames of ``R^d`` stacked.
 
-    Each basis is ``Q`` of the QR decomposition of a (d, d) standard normal draw from ``rng`` with the signs of
-    ``diag(R)`` moved into ``Q`` (Mezzadri's correction: without it ``Q`` is not Haar), transposed to rows."""
+    Each block of ``r = min(d, rows still wanted)`` rows is ``Q`` of the reduced QR decomposition of a (d, r)
+    standard normal draw from ``rng`` with the signs of ``diag(R)`` moved into ``Q`` (Mezzadri's correction:
+    without it ``Q`` is not Haar), transposed to rows: uniform on the Stiefel manifold, i.e. the first ``r``
+    rows of a Haar basis, for O(d r^2) work instead of a full (d, d) decomposition."""
     blocks = []
-    for _ in range(-(-K // d)):
-        Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    for start in range(0, K, d):
+        Q, R = np.linalg.qr(rng.standard_normal((d, min(d, K - start))))
         blocks.append((Q * np.where(np.diag(R) < 0, -1.0, 1.0)).T)
-    return np.concatenate(blocks)[:K]
+    return np.concatenate(blocks)
 
 
 def stacked_rows(score_fn, centre, step: float, rng, K: int, frame: str) -> np.ndarray:
