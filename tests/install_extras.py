@@ -84,7 +84,9 @@ def judge(extra: str, code: int, err: str, core_only: bool) -> str | None:
     return None
 
 
-def check_extra(extra: str, root: Path) -> list[tuple[str, int, str, str | None]]:
+def check_extra(extra: str, root: Path, keep: bool = False) -> list[tuple[str, int, str, str | None]]:
+    """Install ``extra`` alone into a fresh venv under ``root``, run every command there; the venv is removed
+    afterwards unless ``keep`` (each holds up to a few GB: torch, JAX)."""
     t0 = time.perf_counter()
     env_dir = _venv(extra, root)
     print(f"[{extra}] installed in {time.perf_counter() - t0:.0f} s", flush=True)
@@ -102,6 +104,9 @@ def check_extra(extra: str, root: Path) -> list[tuple[str, int, str, str | None]
         rows.append((line, p.returncode, last, why))
         print(f"[{extra}] {'FAIL' if why else 'ok  '} exit {p.returncode}  specgap {line}"
               + (f"\n         {last}" if p.returncode else "") + (f"\n         -> {why}" if why else ""), flush=True)
+    if not keep:
+        shutil.rmtree(env_dir, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return rows
 
 
@@ -120,7 +125,7 @@ def main(argv=None) -> int:
     failures = 0
     try:
         for extra in extras:
-            failures += sum(why is not None for *_, why in check_extra(extra, root))
+            failures += sum(why is not None for *_, why in check_extra(extra, root, keep=args.keep))
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
