@@ -50,7 +50,7 @@ def span_basis(X, rtol=1e-10):
     return B[:, ::-1]
 
 
-def posterior_spectra(Q, T, d2, tau, d, dtype=np.float64, cutoff=40.0, check=None):
+def posterior_spectra(Q, T, d2, tau, d, cutoff=40.0):
     """Closed form of the held-out empirical score's spectrum (docs/theory.md section 12), VE/VP alike: for each
     query ``Q[b]`` the weights ``gamma_i = softmax(-d2[b, i] / (2 tau))`` over the training points ``T`` (both in
     the coordinates of the data's span, ``r`` columns), the posterior covariance ``Sigma = sum_i gamma_i (x_i -
@@ -58,11 +58,7 @@ def posterior_spectra(Q, T, d2, tau, d, dtype=np.float64, cutoff=40.0, check=Non
     ascending, shape (B, d). Also ``|mu - q|^2 / tau`` (B,) (FLIPD's score term ``s^2 |score|^2``) and
     ``N_eff = 1 / sum gamma^2`` (B,). Training points whose weight is below ``e^-cutoff/2`` of the nearest one's
     do not enter (``eta`` exact to ~1e-8 at the default); the covariance's eigenvalues come from the smaller of
-    the (k, k) Gram matrix of the k kept points and the (r, r) covariance.
-
-    ``dtype=np.float32`` forms and diagonalises that matrix in single precision (about 2x faster; ``eta`` to
-    ~1e-6); with ``check`` (a level such as ``1 - floor``) every row with a value within ``1e-4`` of it is
-    recomputed in float64, so a count of values below the level equals the float64 count."""
+    the (k, k) Gram matrix of the k kept points and the (r, r) covariance."""
     B, r = Q.shape[0], T.shape[1]
     eta = np.ones((B, d))
     snorm = np.empty(B)
@@ -76,13 +72,8 @@ def posterior_spectra(Q, T, d2, tau, d, dtype=np.float64, cutoff=40.0, check=Non
         P = T[keep]
         mu = w @ P
         snorm[b] = float(np.sum((mu - Q[b]) ** 2)) / tau
-        W = (np.sqrt(w)[:, None] * (P - mu)).astype(dtype, copy=False)
-        ev = np.linalg.eigvalsh(W @ W.T if keep.size < r else W.T @ W)
-        ev = ev[-min(r, keep.size):].astype(np.float64)
+        W = np.sqrt(w)[:, None] * (P - mu)
+        ev = np.linalg.eigvalsh(W @ W.T if keep.size < r else W.T @ W)[-min(r, keep.size):]
         eta[b, :ev.size] = 1.0 - ev / tau
     eta.sort(axis=1)
-    if check is not None and dtype != np.float64:
-        redo = np.flatnonzero(np.any(np.abs(eta - check) < 1e-4, axis=1))
-        if redo.size:
-            eta[redo], snorm[redo], neff[redo] = posterior_spectra(Q[redo], T, d2[redo], tau, d, cutoff=cutoff)
     return eta, snorm, neff

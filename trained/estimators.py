@@ -115,9 +115,6 @@ class _ScoreEstimator(BaseEstimator):
     n_boot : bootstrap resamples of the query points for ``interval_`` (90%)
     full_profile : compute the profile over the whole grid (default: stop two grid points after every query
         point is resolved; the estimate is the same)
-    precision : 'double' (default) or 'single': the posterior covariances' eigenvalues in float32, every point
-        with a value within 1e-4 of the floor recomputed in float64 (the counts equal float64's); measured no
-        faster on the benchmark (small matrices: the time is in the per-point loop, not the products)
     min_points : adaptive query points: ``fit`` starts with this many and doubles them up to ``n_points`` until
         both ends of the 90% bootstrap interval round to the same dimension and 3/4 of the points agree with
         the median (``n_points_used_``)
@@ -125,7 +122,7 @@ class _ScoreEstimator(BaseEstimator):
     """
 
     def __init__(self, tau=None, n_points=64, delta=0.1, floor=0.05, kappa=3.0, n_taus=16, n_folds=2, method="exact",
-                 backend=None, k=None, schedule="ve", n_boot=200, full_profile=False, precision="double",
+                 backend=None, k=None, schedule="ve", n_boot=200, full_profile=False,
                  min_points=16, random_state=0):
         self.tau = tau
         self.n_points = n_points
@@ -140,7 +137,6 @@ class _ScoreEstimator(BaseEstimator):
         self.schedule = schedule
         self.n_boot = n_boot
         self.full_profile = full_profile
-        self.precision = precision
         self.min_points = min_points
         self.random_state = random_state
 
@@ -189,8 +185,7 @@ class _ScoreEstimator(BaseEstimator):
         done_at = None
         for j, tau in enumerate(taus):
             for f, Q, train, d2 in models:
-                vals[f, j], snorm[f, j], neff[f, j] = posterior_spectra(Q, train, d2, float(tau), d, self._dtype(),
-                                                                        check=1.0 - self._floor())
+                vals[f, j], snorm[f, j], neff[f, j] = posterior_spectra(Q, train, d2, float(tau), d)
             if not self.full_profile and self.tau is None:
                 D = np.sum(vals[:, :j + 1] < 1.0 - self.floor, axis=-1)
                 ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
@@ -370,11 +365,6 @@ class _ScoreEstimator(BaseEstimator):
                        f"{count:g}-dimensional spread and a curved manifold of lower dimension look alike; the "
                        f"growth of the posterior mass with tau reads {self.growth_dimension_:.1f}; the dimension "
                        f"lies in {self.interval_[0]:g}-{self.interval_[1]:g} ({count:g} is an upper bound)")
-
-    def _dtype(self):
-        if self.precision not in ("single", "double"):
-            raise ValueError(f"precision must be 'single' or 'double', got {self.precision!r}")
-        return np.float32 if self.precision == "single" else np.float64
 
     def _floor(self):
         f = float(self.floor)
