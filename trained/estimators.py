@@ -298,6 +298,25 @@ class _ScoreEstimator(BaseEstimator):
                          "dimension": np.median(self.dimensions_, axis=0),
                          "n_eff": None if neff is None else np.median(neff, axis=0),
                          "resolved_fraction": None if neff is None else np.mean(self.resolved_, axis=0)}
+        self._plateau_and_substructure(vals, taus, prof_dim, d)
+        self.min_samples_ = int(np.ceil(kappa * (max(int(np.max(self.manifold_pw_)), 1) + 1))) + 1
+        if frac_unresolved > 0.5:
+            self._warn(f"sample too sparse: at {100 * frac_unresolved:.0f}% of the query points no scale holds "
+                       f"kappa (D+1) = {kappa:g} (D+1) effective points in the posterior (the window between "
+                       f"memorisation and curvature closes); the answer {self.dimension_} is a lower bound at "
+                       f"best (n={n}, d={d})")
+        elif n < self.min_samples_:
+            self._warn(f"n={n} points is below the {self.min_samples_} this estimator needs for dimension "
+                       f"{int(np.max(self.manifold_pw_))}")
+        self.growth_dimension_ = None
+        if neff is not None and n_neighbors is None:
+            self._check_seen_whole(vals, j, manifold)
+        return self
+
+    def _plateau_and_substructure(self, vals, taus, prof_dim, d):
+        """``plateau_`` (the tau range around ``tau_`` where the median manifold dimension keeps its value) and
+        ``substructure_`` / ``substructure_tau_`` (gaps of the point-averaged spectrum wider than ``delta``)."""
+        T = len(taus)
         # plateau: the run of grid points around tau_ where the median manifold dimension stays at its value
         m0 = prof_dim[self.tau_index_]
         lo = hi = self.tau_index_
@@ -323,19 +342,6 @@ class _ScoreEstimator(BaseEstimator):
         self.substructure_ = sorted(({"dimension": g.index, "width": float(g.width), "lower": float(g.lower),
                                       "upper": float(g.upper)} for g in readouts.spectral_gaps(avg, self.delta)),
                                     key=lambda g: g["dimension"])
-        self.min_samples_ = int(np.ceil(kappa * (max(int(np.max(self.manifold_pw_)), 1) + 1))) + 1
-        if frac_unresolved > 0.5:
-            self._warn(f"sample too sparse: at {100 * frac_unresolved:.0f}% of the query points no scale holds "
-                       f"kappa (D+1) = {kappa:g} (D+1) effective points in the posterior (the window between "
-                       f"memorisation and curvature closes); the answer {self.dimension_} is a lower bound at "
-                       f"best (n={n}, d={d})")
-        elif n < self.min_samples_:
-            self._warn(f"n={n} points is below the {self.min_samples_} this estimator needs for dimension "
-                       f"{int(np.max(self.manifold_pw_))}")
-        self.growth_dimension_ = None
-        if neff is not None and n_neighbors is None:
-            self._check_seen_whole(vals, j, manifold)
-        return self
 
     def _check_seen_whole(self, vals, j, manifold):
         """Curvature against extent (docs/theory.md section 12): in the flat window a tangent direction has
