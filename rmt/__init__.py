@@ -58,7 +58,7 @@ def theory_spectrum(manifold: LinearManifold, t, n: int, schedule="ve") -> Spect
     """
     import numpy as np
 
-    from ._validate import positive_int
+    from .validation import positive_int
     n = positive_int("n", n)
     sch = get_schedule(schedule)
     t = np.atleast_1d(np.asarray(t, dtype=float))

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._budget import check_memory, check_time, memory_budget, time_budget
+from .budget import check_memory, check_time, memory_budget, time_budget
 
-from ._validate import finite_array, resolution
+from .validation import finite_array, resolution
 from .gaps import intermediate_gaps, phase_at, phase_boundaries
 from .manifold import LinearManifold
 from .profiles import VarianceProfile
 
-__all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "cell_edges", "PARAMETERS", "PHASE_CODES"]
+__all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "cell_edges", "PARAMETERS", "PHASE_CODES", "manifold_along"]
 
 PARAMETERS = ("ratio", "alpha", "f", "sigma2")
 PHASE_CODES = {"trivial": 0, "coverage": 1, "consolidation": 2}
@@ -57,7 +57,14 @@ def _nan_none(a):
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, float)]
 
 
-def _manifold(parameter, value, alpha, levels, fractions):
+def manifold_along(parameter: str, value: float, alpha: float, levels, fractions) -> LinearManifold:
+    """The linear manifold at one point of a phase-diagram axis.
+
+    ``parameter``: ``"alpha"`` (``value`` is alpha; ``levels``/``fractions`` any profile), or, for a two-level
+    profile ``levels = (sigma1^2, sigma2^2)`` with fractions ``(f, 1 - f)``: ``"ratio"`` (``sigma2^2 =
+    sigma1^2 value``), ``"sigma2"`` (``sigma2^2 = value``) or ``"f"`` (``f = value``). Two equal levels collapse
+    to the one-level profile.
+    """
     if parameter == "alpha":
         return LinearManifold(value, VarianceProfile(levels, fractions))
     if len(levels) != 2:
@@ -102,7 +109,7 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
     cc = np.full(P, np.nan)
     stars = []
     for i, v in enumerate(values):
-        M = _manifold(parameter, float(v), alpha, list(levels), list(fractions) if fractions else None)
+        M = manifold_along(parameter, float(v), alpha, list(levels), list(fractions) if fractions else None)
         pb = phase_boundaries(M, delta)
         tc[i] = pb["trivial_coverage"]
         if pb["coverage_consolidation"] is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import finite_array, positive, resolution
+from .validation import finite_array, positive, resolution
 from .intervals import Bulk
 from .manifold import LinearManifold
 from .mp import JacobianSpectrum

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ._validate import positive, positive_int
+from .validation import positive, positive_int
 from .intervals import Bulk
 from .mp import JacobianSpectrum, MPSolver
 from .profiles import ContinuousProfile, VarianceProfile

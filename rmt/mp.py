@@ -18,8 +18,8 @@ import numpy as np
 from numpy.polynomial import polynomial as P
 from scipy.optimize import brentq
 
-from ._budget import check_time, time_budget
-from ._validate import finite_array, positive, positive_int
+from .budget import check_time, time_budget
+from .validation import finite_array, positive, positive_int
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
 

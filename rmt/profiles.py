@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._validate import finite_array, positive, positive_int, probability
+from .validation import finite_array, positive, positive_int, probability
 
 __all__ = ["VarianceProfile", "ContinuousProfile"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import readouts
-from ._io import save_npz
+from .io import save_npz
 from .schedules import get_schedule
 
 __all__ = ["Spectrum"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array, positive_int
+from rmt.validation import finite_array, positive_int
 from rmt.manifold import LinearManifold
 from rmt.mp import JacobianSpectrum, MPSolver
 from rmt.profiles import ContinuousProfile

@@ -14,7 +14,7 @@ Three interchangeable backends:
   equal in value. Pass an explicit ``F`` to compare backends on identical matrices.
 
 Draw ``r`` depends only on ``(seed, r)``, never on the number of draws or the chunking.
-The JAX backend computes in float64 inside :func:`simulate._jax.x64` (no global JAX setting changes).
+The JAX backend computes in float64 inside :func:`simulate.jax_x64.x64` (no global JAX setting changes).
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ import sys
 
 import numpy as np
 
-from rmt._budget import check_memory, check_time, memory_budget, time_budget
-from rmt._validate import positive_int
+from rmt.budget import check_memory, check_time, memory_budget, time_budget
+from rmt.validation import positive_int
 from rmt.manifold import LinearManifold
 from rmt.profiles import ContinuousProfile
 
-from ._jax import x64
+from .jax_x64 import x64
 
 __all__ = ["BACKENDS", "column_variances", "draw_seeds", "chunk_size", "sample_F", "gram_eigenvalues",
            "covariance_eigenvalues", "check_backend"]

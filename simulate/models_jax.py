@@ -2,7 +2,7 @@
 in :mod:`simulate.models` and :mod:`simulate.models_torch`).
 
 Pure, jit-compiled functions, so they can be differentiated (``jax.grad`` of ``log_density`` is the
-score; ``jax.jacfwd`` of the score is the Jacobian) and vmapped. Float64 is explicit (:mod:`simulate._jax`):
+score; ``jax.jacfwd`` of the score is the Jacobian) and vmapped. Float64 is explicit (:mod:`simulate.jax_x64`):
 methods that return arrays (``score``, ``log_density``, ``denoiser``) compute inside the float64 context;
 the pure functions ``score_fn``/``log_density_fn`` need float64 turned on by the caller
 (``with jax.enable_x64(True): ...``) and say so when it is off. ``dtype='float32'`` runs in float32.
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._jax import require_x64, x64
+from .jax_x64 import require_x64, x64
 
 __all__ = ["JaxModel", "subspace_logp_score", "isotropic_logp_score"]
 

@@ -13,7 +13,7 @@ the normal frame ``[v_{k+1}, ..., v_D]``; only the tangent frame ``[v_1..v_k]`` 
 ever needed, and the normal projector is ``I - T T^T``.
 
 The low-rank route (default, ``method='lowrank'``) never forms a ``D x D`` matrix: the posterior is
-screened in chunks of training points (streaming maximum, memory budget of :mod:`rmt._budget`), the
+screened in chunks of training points (streaming maximum, memory budget of :mod:`rmt.budget`), the
 points with weight above ``cutoff`` times the largest (default ``1e-20``; the dropped mass is at most
 ``n * cutoff``) form the support ``S`` (``r`` points), the weights and the centring are recomputed there
 from direct differences and relative to the heaviest point (no cancellation when one point dominates),
@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmt._budget import check_memory, memory_budget
-from rmt._validate import finite_array, positive, positive_int
+from rmt.budget import check_memory, memory_budget
+from rmt.validation import finite_array, positive, positive_int
 
 from .models import EmpiricalModel
 

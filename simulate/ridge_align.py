@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array, positive, positive_int
+from rmt.validation import finite_array, positive, positive_int
 
 from .models import as_rng
 from .ridge import empirical_model, ridge_frame

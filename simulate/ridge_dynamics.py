@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmt._validate import positive, positive_int
+from rmt.validation import positive, positive_int
 
 from .models import EmpiricalModel, as_rng
 from .ridge import empirical_model, project_to_ridge

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmt._validate import finite_array, positive, positive_int
+from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import DDPM, EDM, VE, VP, GeometricVE
 from rmt.spectrum import Spectrum
 

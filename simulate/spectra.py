@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array, positive_int
+from rmt.validation import finite_array, positive_int
 from rmt.manifold import LinearManifold
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
-from ._jax import x64
+from .jax_x64 import x64
 from .fmatrix import (
     check_backend,
     column_variances,

@@ -329,7 +329,13 @@ def test_network_score_adapter(run):
 
 
 @pytest.mark.slow
-def test_cli_reuses_checkpoint(run, tmp_path, capsys):
+def test_cli_reuses_checkpoint(run, tmp_path, capsys, monkeypatch):
+    """The command resumes the fixture's checkpoint and honours its options. The per-class dimension (checked on
+    the fixture's run above) is measured here on two of its ten images only: it is 90 of the command's 110 s."""
+    import specgap.reproduce.fig5 as fig5
+    whole = fig5.class_dimensions
+    monkeypatch.setattr(fig5, "class_dimensions",
+                        lambda model, cloud, labels, rows, *a, **kw: whole(model, cloud, labels, rows[:2], *a, **kw))
     shutil.copytree(run["out"] / "checkpoint", tmp_path / "checkpoint")
     rc = main(["reproduce", "fig5", "--dataset", "mnist", "--quick", "--steps", str(STEPS), "--n-images", "2",
                "--times", "3", "--out", str(tmp_path), "--json"])
@@ -338,6 +344,7 @@ def test_cli_reuses_checkpoint(run, tmp_path, capsys):
     assert s["train"]["resumed_from"] == STEPS and s["train"]["steps"] == STEPS
     assert len(s["per_time"]) == 3 and s["spectra"]["n_images"] == 2
     assert json.loads((tmp_path / "summary.json").read_text())["per_time"] == s["per_time"]
+    assert s["dimension_small_t"]["n_images"] == 2
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rmt._validate import positive_int
+from rmt.validation import positive_int
 from rmt.manifold import LinearManifold
 from rmt.profiles import ContinuousProfile, VarianceProfile
 from simulate.fmatrix import sample_F

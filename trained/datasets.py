@@ -54,7 +54,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from rmt._validate import positive_int
+from rmt.validation import positive_int
 
 from .catalogue import CATALOGUE, CELEBA_CROP, CIFAR10_CLASSES, PHOTO_NAMES, DatasetInfo, canonical_name
 from .tensordata import TensorData

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array, positive, positive_int
+from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 
 from .jacobian import as_backend, jacobian_spectrum

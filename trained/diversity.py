@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array
+from rmt.validation import finite_array
 
 __all__ = ["vendi_score"]
 

@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from rmt import readouts
-from rmt._validate import finite_array, positive, positive_int, resolution
+from rmt.validation import finite_array, positive, positive_int, resolution
 from rmt.schedules import get_schedule
 
 from ._cloud import MIN_SAMPLES, _check_X, default_tau_grid, posterior_spectra, span_basis  # noqa: F401

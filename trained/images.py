@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rmt._validate import positive_int
+from rmt.validation import positive_int
 
 from .datasets import _IMAGE_SUFFIXES, DatasetFileError, centre_crop, resize_images, to_signed
 

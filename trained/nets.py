@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from rmt._validate import positive, positive_int
+from rmt.validation import positive, positive_int
 from rmt.schedules import get_schedule
 
 __all__ = ["resolve_device", "torch_threads", "TimeEmbedding", "ResMLP", "UNet", "ScoreModel", "ARCHS", "build_model"]

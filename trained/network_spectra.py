@@ -32,7 +32,7 @@ import sys
 import numpy as np
 
 from rmt import readouts
-from rmt._validate import finite_array, positive, positive_int, resolution
+from rmt.validation import finite_array, positive, positive_int, resolution
 from rmt.gaps import timescales
 from rmt.manifold import LinearManifold
 from rmt.profiles import VarianceProfile

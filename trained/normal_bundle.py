@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from rmt._validate import finite_array, positive_int
+from rmt.validation import finite_array, positive_int
 from rmt.schedules import get_schedule
 
 from ._cloud import MIN_SAMPLES, _check_X, default_tau_grid

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import finite_array, positive, positive_int
+from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 from simulate.models import EmpiricalModel, as_rng
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rmt._io import atomic_path
-from rmt._validate import positive, positive_int
+from rmt.io import atomic_path
+from rmt.validation import positive, positive_int
 from simulate.models import ExactModel
 
 from .data import TensorData, make_dataset

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rmt._validate import positive, positive_int
+from rmt.validation import positive, positive_int
 
 __all__ = ["VAE", "VAEConfig", "ReconstructionMap", "train_vae", "save_vae", "load_vae", "mnist_pixels"]
 
@@ -148,7 +148,7 @@ def train_vae(vae: VAE, x, *, steps: int = 2000, batch: int = 128, lr: float = 1
 
 def save_vae(vae: VAE, path) -> None:
     """Write ``{'kind': 'vae', 'config', 'state'}`` atomically (``torch.save``)."""
-    from rmt._io import atomic_path
+    from rmt.io import atomic_path
     with atomic_path(path) as tmp:
         torch.save({"kind": "vae", "config": asdict(vae.config), "state": vae.state_dict()}, tmp)
 

@@ -126,7 +126,7 @@ def budgets(args):
     one command (restored afterwards: ``main`` may run in a longer-lived process)."""
     from unittest import mock
 
-    from rmt._budget import memory_budget, parse_time
+    from rmt.budget import memory_budget, parse_time
     new = {}
     if getattr(args, "max_memory", None) is not None:
         new["SPECGAP_MAX_MEMORY"] = str(args.max_memory)
@@ -217,7 +217,7 @@ def check_out(args) -> None:
 def emit(args, result: dict, text: str | None = None) -> None:
     """Print the result (strict JSON with ``--json``) and write ``summary.json`` under ``--out``. A smoke run's
     result (``smoke_run``, stamped on every quick reproduction) says so on stderr."""
-    from rmt._io import dumps, write_json
+    from rmt.io import dumps, write_json
     result = record(args, result)
     if result.get("smoke_run"):
         sys.stderr.write(f"specgap: note: {result.get('smoke_run_note', 'a smoke run')}\n")
@@ -241,7 +241,7 @@ def write_figure(args, name: str, fig, what: str) -> str:
 
 def save_arrays(args, name: str, **arrays) -> str:
     """Write ``arrays`` to ``OUT/name`` atomically (``.npz``); returns the file name."""
-    from rmt._io import save_npz
+    from rmt.io import save_npz
     save_npz(Path(args.out) / name, **arrays)
     return name
 
@@ -268,7 +268,7 @@ def write_manifest(args, argv, before: dict, status: str, seconds: float) -> Non
     import hashlib
     import platform
 
-    from rmt._io import write_json
+    from rmt.io import write_json
     out = Path(args.out)
     after = snapshot(out)
     files = []

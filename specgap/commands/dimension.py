@@ -47,7 +47,7 @@ def _run(args):
     if score is None:
         # the exact empirical score costs ~ n x points x d^2 per scale (posterior covariances over the n points):
         # 200,000 points in R^20 took 250 s on the 2-core reference machine (5e-8 s per unit)
-        from rmt._budget import check_time
+        from rmt.budget import check_time
         n, d = X.shape
         est_s = 5e-8 * n * min(args.points, n) * d * d * len(names)
         check_time("--data", est_s, f"the exact empirical score of {n} points in R^{d} at {args.points} query points",

@@ -79,7 +79,7 @@ def _density(args):
     from rmt import JacobianSpectrum, get_schedule
     if args.points < 2:
         raise ValueError(f"--points must be >= 2, got {args.points}")
-    from rmt._budget import check_memory
+    from rmt.budget import check_memory
     check_memory("--points", 8.0 * 12 * args.points, f"the density at {args.points} points")
     M = manifold_from(args)
     tau = float(get_schedule(args.schedule).tau(args.t))

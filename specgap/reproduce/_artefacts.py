@@ -1,6 +1,6 @@
 """The one writer of a reproduction's artefacts: figures, arrays and ``summary.json``, each atomically.
 
-Every file goes through :func:`rmt._io.atomic_path` (temporary file in the same directory, then
+Every file goes through :func:`rmt.io.atomic_path` (temporary file in the same directory, then
 ``os.replace``): an interrupted run never leaves a half-written file. ``summary.json`` carries
 ``specgap_version`` and ``schema_version`` (:func:`stamp`) and the list of files written.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rmt._io import atomic_path, save_npz, write_json
+from rmt.io import atomic_path, save_npz, write_json
 
 from .. import SCHEMA_VERSION, __version__
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from rmt import readouts, theory_spectrum
-from rmt._io import write_json
-from rmt._validate import positive, positive_int, resolution
+from rmt.io import write_json
+from rmt.validation import positive, positive_int, resolution
 from rmt.gaps import (
     intermediate_gaps,
     manifold_gap,

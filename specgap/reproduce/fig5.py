@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from rmt import readouts
-from rmt._validate import finite_array, positive, positive_int, resolution
+from rmt.validation import finite_array, positive, positive_int, resolution
 from simulate.agreement import mean_sem
 from trained.data import TensorData
 from trained.datasets import image_data, load_images

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmt._validate import finite_array, positive_int
+from rmt.validation import finite_array, positive_int
 from trained.network_spectra import NOISE_STREAM, gap_opening_times, network_spectra, noised_points, plateau_time, \
     time_readouts
 

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from rmt._validate import positive_int
+from rmt.validation import positive_int
 
 from ._artefacts import stamp, use_agg, write_artefacts
 

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from rmt._validate import positive, positive_int
+from rmt.validation import positive, positive_int
 
 from ._artefacts import stamp, use_agg, write_artefacts
 from .toy_ddpm import auroc

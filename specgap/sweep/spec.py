@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from rmt._validate import finite_array, positive_int, probability, resolution
+from rmt.validation import finite_array, positive_int, probability, resolution
 from rmt.schedules import SCHEDULES
 
 __all__ = ["TASKS", "SweepSpec", "parse_times", "load_spec", "spec_fields"]

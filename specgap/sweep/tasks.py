@@ -31,7 +31,7 @@ import contextlib
 
 import numpy as np
 
-from rmt.diagram import PHASE_CODES, _manifold
+from rmt.diagram import PHASE_CODES, manifold_along
 from rmt.gaps import IntermediateGap, phase_at, phase_boundaries
 
 from .spec import SweepSpec
@@ -98,7 +98,7 @@ def cell_manifold(alpha: float, ratio: float, fraction: float):
     from rmt import LinearManifold, VarianceProfile
     if fraction >= 1.0:
         return LinearManifold(alpha, VarianceProfile([1.0], [1.0]))
-    return _manifold("ratio", ratio, alpha, [1.0, ratio], [fraction, 1.0 - fraction])
+    return manifold_along("ratio", ratio, alpha, [1.0, ratio], [fraction, 1.0 - fraction])
 
 
 def _codes(labels) -> np.ndarray:

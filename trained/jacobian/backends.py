@@ -351,7 +351,7 @@ class JaxBackend:
     """JAX map ``f``: (d,) -> (d_out,) or (B, d) -> (B, d_out).
 
     ``dtype='float64'`` runs every JAX computation of the engine inside the float64 context of
-    :func:`simulate._jax.x64` (the global ``jax_enable_x64`` flag is left as it was); ``'float32'`` or
+    :func:`simulate.jax_x64.x64` (the global ``jax_enable_x64`` flag is left as it was); ``'float32'`` or
     ``None`` run as JAX is configured.
     """
 
@@ -362,7 +362,7 @@ class JaxBackend:
 
         import jax
 
-        from simulate._jax import x64
+        from simulate.jax_x64 import x64
         if dtype not in (None, "float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64' for a JAX map, got {dtype!r}")
         self.jax = jax

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rmt._validate import finite_array, positive, positive_int
+from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
@@ -132,8 +132,8 @@ def _check_k(method, k, solver, d):
 def _check_full_memory(P, d, method):
     """Refuse up front full Jacobians (P, d, d) in float64, the operator A and the SVD's work space beyond the
     memory limit (``SPECGAP_MAX_MEMORY`` / ``--max-memory``), saying what fits."""
-    from rmt._budget import check_memory
-    from rmt._budget import memory_budget as memory_limit      # the refusal limit, not the chunk size
+    from rmt.budget import check_memory
+    from rmt.budget import memory_budget as memory_limit      # the refusal limit, not the chunk size
     per_point = 8.0 * 3 * d * d
     check_memory("x", P * per_point, f"full Jacobians of {P} point(s) at d={d} (method={method!r})",
                  f"{int(memory_limit() // per_point)} point(s) at a time fit; or method='lanczos' with k"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rmt._validate import positive_int
+from rmt.validation import positive_int
 
 __all__ = ["krylov_svd", "scipy_svds"]
 
