@@ -312,3 +312,13 @@ def test_a_checkpoint_write_killed_midway_leaves_the_old_checkpoint(tmp_path):
     ck = load_checkpoint(tmp_path / CHECKPOINT_NAME)                     # ... and did not touch the old file
     assert ck["step"] == 3
     assert load_model(tmp_path / CHECKPOINT_NAME).config["net"]["width"] == 16
+
+
+def test_loss_summary_rule():
+    """First and last k = max(1, min(100, n // 10)) steps: 1..1000 -> k = 100; 1..30 -> k = 3; one step -> k = 1."""
+    from trained.train import loss_summary
+    assert loss_summary(np.arange(1, 1001)) == {"loss_initial": 50.5, "loss_final": 950.5}
+    assert loss_summary(np.arange(1, 31)) == {"loss_initial": 2.0, "loss_final": 29.0}
+    assert loss_summary([3.0]) == {"loss_initial": 3.0, "loss_final": 3.0}
+    with pytest.raises(ValueError, match="losses"):
+        loss_summary([])

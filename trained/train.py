@@ -35,7 +35,7 @@ from simulate.models import ExactModel
 from .data import TensorData, make_dataset
 from .nets import ScoreModel, build_model, resolve_device
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save_checkpoint", "load_checkpoint", "load_model",
+__all__ = ["TrainConfig", "TrainResult", "loss_summary", "train", "save_checkpoint", "load_checkpoint", "load_model",
            "checkpoint_dataset", "score_error", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -87,6 +87,17 @@ class TrainConfig:
         self.seed = positive_int("seed", self.seed, minimum=0)
         self.checkpoint_every = positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
         self.amp = bool(self.amp)
+
+
+def loss_summary(losses) -> dict:
+    """The house rule for a training curve's two numbers: ``loss_initial`` and ``loss_final`` are the means of
+    its first and last ``k = max(1, min(100, n // 10))`` steps (``n`` steps in all), so that one noisy step
+    neither starts nor ends a short run. ``losses``: shape (n,), n >= 1."""
+    L = np.asarray(losses, dtype=float).ravel()
+    if L.size == 0:
+        raise ValueError("losses is empty: no training step was recorded")
+    k = max(1, min(100, L.size // 10))
+    return {"loss_initial": float(np.mean(L[:k])), "loss_final": float(np.mean(L[-k:]))}
 
 
 @dataclass
