@@ -16,7 +16,6 @@ from functools import cached_property
 
 import numpy as np
 from numpy.polynomial import polynomial as P
-from scipy.optimize import brentq
 
 from .budget import check_time, time_budget
 from .validation import finite_array, positive, positive_int
@@ -289,6 +288,7 @@ class MPSolver:
         off = np.geomspace(1e-12, 1e12, 800)
         grids.append(poles[0] - abs(poles[0]) * off[::-1])
         grids.append(off)
+        from scipy.optimize import brentq                # here, not at import: `import rmt` stays light
         for gg in grids:
             dz = self.dzinv(gg)
             idx = np.nonzero(np.sign(dz[:-1]) != np.sign(dz[1:]))[0]
