@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from pathlib import Path
 
 from .. import SCHEMA_VERSION, __version__
 
 __all__ = ["load_points", "UsageError", "add_common", "OUT_SUMMARY", "require_out", "float_list", "emit", "save_arrays",
-           "write_figure", "record", "check_out", "budgets",
+           "write_figure", "record", "check_out", "budgets", "flag_message", "flags_for", "BUDGET_FLAGS",
            "write_manifest", "snapshot", "EXTRAS", "TORCH", "extra_for", "missing_modules",
            "check_needs", "dataset_needs", "package_names"]
 
@@ -120,29 +119,48 @@ def check_needs(args) -> None:
                      f"pip install 'specgap[{extra_for(missing)}]'")
 
 
+def flag_message(message: str, flags: dict[str, str]) -> str:
+    """``message`` of a library error with each parameter named as the command's flag (``flags``: parameter ->
+    flag, e.g. ``{"store": "--out", "resume": "--resume"}``).
+
+    A library names a parameter at the head of its message (``"batch must be ..."``, ``"store: ..."``), after an
+    opening parenthesis (``"(max_time / SPECGAP_MAX_TIME)"``) or, for a switch, as ``name=True``; those are the
+    places rewritten, so that words of the prose (``"the store's values"``) stay as they are."""
+    import re
+    for name, flag in flags.items():
+        n = re.escape(name)
+        message = re.sub(rf"^{n}(?![\w=])", flag, message)
+        message = re.sub(rf"\({n}(?![\w=])", "(" + flag, message)
+        message = re.sub(rf"(?<![\w.-]){n}=True\b", flag, message)
+    return message
+
+
+@contextlib.contextmanager
+def flags_for(flags: dict[str, str]):
+    """Re-raise a library ``ValueError`` raised in the block with its parameters named as the command's flags
+    (:func:`flag_message`): the one place where a command maps the library's parameter names to its options."""
+    try:
+        yield
+    except ValueError as e:
+        message = flag_message(str(e), flags)
+        if message == str(e):
+            raise
+        raise ValueError(message) from None
+
+
+#: the budget parameters of :func:`rmt.budget.limits` and the options that set them
+BUDGET_FLAGS = {"max_memory": "--max-memory", "max_time": "--max-time"}
+
+
 @contextlib.contextmanager
 def budgets(args):
-    """``--max-memory`` / ``--max-time`` as ``SPECGAP_MAX_MEMORY`` / ``SPECGAP_MAX_TIME`` for the duration of
-    one command (restored afterwards: ``main`` may run in a longer-lived process)."""
-    from unittest import mock
-
-    from rmt.budget import memory_budget, parse_time
-    new = {}
-    if getattr(args, "max_memory", None) is not None:
-        new["SPECGAP_MAX_MEMORY"] = str(args.max_memory)
-    if getattr(args, "max_time", None) is not None:
-        parse_time(args.max_time, "--max-time")
-        new["SPECGAP_MAX_TIME"] = str(args.max_time)
-    with mock.patch.dict(os.environ, new):
-        if "SPECGAP_MAX_MEMORY" in new:
-            try:
-                ok = memory_budget() > 0
-            except ValueError:
-                ok = False
-            if not ok:
-                raise UsageError(f"--max-memory: expected a positive number of bytes (suffix K, M or G), got "
-                                 f"{args.max_memory!r}")
-        yield
+    """``--max-memory`` / ``--max-time`` as the budgets of :func:`rmt.budget.limits` for the duration of one
+    command (restored afterwards: ``main`` may run in a longer-lived process); budget errors name the options."""
+    from rmt.budget import limits
+    with flags_for(BUDGET_FLAGS):
+        block = limits(max_memory=getattr(args, "max_memory", None), max_time=getattr(args, "max_time", None))
+        with block:
+            yield
 
 
 def require_out(args, what: str = "the figures and summary.json") -> None:
