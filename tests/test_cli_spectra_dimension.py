@@ -63,7 +63,7 @@ def test_dimension_of_point_clouds(tmp_path, capsys):
     circle[:, 0], circle[:, 1] = np.cos(t), np.sin(t)
     np.save(tmp_path / "circle.npy", circle)
     r = run_json(["dimension", "--data", str(tmp_path / "circle.npy"), "--estimator", "all"], capsys)
-    assert r["estimators"]["codim"]["dimension"] == 1
+    assert r["estimators"]["manifold"]["dimension"] == 1
     assert r["estimators"]["gap"]["dimension"] == 1
 
 
@@ -83,7 +83,7 @@ def test_dimension_too_few_points_warns_or_refuses(tmp_path, capsys):
     np.save(tmp_path / "two.npy", rng.standard_normal((2, 20)))
     r = run_json(["dimension", "--data", str(tmp_path / "five.npy")], capsys)
     assert r["warnings"] and "too sparse" in r["warnings"][0]
-    assert r["estimators"]["codim"]["min_samples"] > 5
+    assert r["estimators"]["manifold"]["min_samples"] > 5
     assert main(["dimension", "--data", str(tmp_path / "two.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "at least 3" in err[0]
@@ -94,8 +94,8 @@ def test_dimension_reports_interval_profile_and_no_warning_when_enough(tmp_path,
     U = np.linalg.qr(rng.standard_normal((20, 3)))[0]
     np.save(tmp_path / "flat.npy", rng.standard_normal((600, 3)) @ U.T)
     r = run_json(["dimension", "--data", str(tmp_path / "flat.npy"), "--estimator", "all"], capsys)
-    assert r["warnings"] == [] and r["recommended"] == "codim"
-    c = r["estimators"]["codim"]
+    assert r["warnings"] == [] and r["recommended"] == "manifold"
+    c = r["estimators"]["manifold"]
     assert c["dimension"] == 3 and c["interval"] == [3, 3] and len(c["per_point"]) == 64
     assert c["plateau"][0] <= c["tau"] <= c["plateau"][1]
     assert len(c["profile"]["tau"]) == len(c["profile"]["manifold_dimension"])

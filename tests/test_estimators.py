@@ -345,8 +345,9 @@ def test_normal_bundle_orthonormal_frame_by_hand():
 
 
 def test_point_cloud_dimension_command_imports_no_torch(tmp_path):
-    """Issue 27: `specgap dimension` on a point cloud runs on numpy and scikit-learn; torch (and the data set
-    registries that need it) stay out of the process, asserted on sys.modules. Importing trained.data still
+    """Issue 27: `specgap dimension` on a point cloud runs on numpy (and scipy's linear algebra); torch, the data
+    set registries that need it, and scikit-learn (1.5 s of import for a 0.2 s computation; its estimators wrap
+    the same computation, trained.score_dimension) stay out of the process, asserted on sys.modules. Importing trained.data still
     registers every data set (the eager package import did)."""
     import json
     import subprocess
@@ -355,13 +356,13 @@ def test_point_cloud_dimension_command_imports_no_torch(tmp_path):
     code = ("import sys, json; from specgap.cli import main\n"
             f"rc = main(['dimension', '--data', {str(tmp_path / 'p.npy')!r}, '--json'])\n"
             "print(json.dumps({'torch': 'torch' in sys.modules, 'datasets': 'trained.datasets' in sys.modules, "
-            "'rc': rc}))\n"
+            "'sklearn': 'sklearn' in sys.modules, 'rc': rc}))\n"
             "from trained.data import dataset_names; print(json.dumps(dataset_names()))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
     assert json.loads(lines[0])["dimension"] == 3
-    assert json.loads(lines[1]) == {"torch": False, "datasets": False, "rc": 0}
+    assert json.loads(lines[1]) == {"torch": False, "datasets": False, "sklearn": False, "rc": 0}
     assert json.loads(lines[2]) == ["images", "linear"]
 
 
@@ -408,3 +409,43 @@ def test_closed_form_spectra_equal_the_empirical_model():
         np.testing.assert_allclose(eta, model.eta(Q, tau), atol=1e-6)        # weights below e^-20 left out
         np.testing.assert_allclose(snorm, tau * np.sum(model.score(Q, tau) ** 2, 1), rtol=1e-5)
         assert np.all(neff >= 1)
+
+
+@pytest.mark.parametrize("name", ["manifold", "gap", "deff", "flipd"])
+def test_estimate_dimension_is_the_scikit_learn_estimators_computation(name):
+    """The command line's route (trained.score_dimension, no scikit-learn) and the scikit-learn class give the
+    same per-point values, scales, interval and warnings on the same cloud and parameters."""
+    from trained.score_dimension import estimate_dimension
+    X = np.random.default_rng(4).standard_normal((150, 2)) @ np.random.default_rng(5).standard_normal((2, 6))
+    kw = dict(n_points=20, min_points=20, random_state=3)
+    a = estimate_dimension(name, X, **kw)
+    b = ESTIMATORS[name](**kw).fit(X)
+    np.testing.assert_array_equal(a.dimension_pw_, b.dimension_pw_)
+    np.testing.assert_array_equal(a.tau_pw_, b.tau_pw_)
+    assert (a.dimension_, a.interval_, a.warnings_) == (b.dimension_, b.interval_, b.warnings_)
+    assert a.n_features_in_ == b.n_features_in_ == 6
+    assert name != "manifold" or a.dimension_ == 2
+
+
+@pytest.mark.parametrize("X, needle", [
+    (np.ones((5, 3)) * 1j, "real numbers"), (np.array([[0.0, np.nan], [1, 2], [3, 4]]), "finite"),
+    (np.zeros((2, 3)), "2 point(s): at least 3"), (np.zeros(5), "2 dimension"),
+    (np.array([[None, 1], [2, 3], [4, 5]], dtype=object), "real numbers")])
+def test_estimate_dimension_refuses_bad_points_naming_X(X, needle):
+    from trained.score_dimension import estimate_dimension
+    with pytest.raises(ValueError, match="X") as e:
+        estimate_dimension("manifold", X)
+    assert needle in str(e.value)
+    with pytest.raises(ValueError, match="name must be one of"):
+        estimate_dimension("codim", np.zeros((5, 2)))
+
+
+def test_fit_pw_leaves_the_parameters_as_given():
+    """fit_pw holds out in at least 10 folds without writing n_folds (no hidden state: get_params unchanged,
+    also when the fit fails)."""
+    est = ManifoldGapDimension(n_folds=2)
+    est.fit_pw(np.random.default_rng(0).standard_normal((40, 2)))
+    assert est.get_params()["n_folds"] == 2
+    with pytest.raises(ValueError):
+        est.fit_pw(np.zeros((2, 2)))
+    assert est.get_params()["n_folds"] == 2

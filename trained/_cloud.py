@@ -1,9 +1,10 @@
-"""Checks and grids shared by the dimension estimators (:mod:`trained.estimators`, :mod:`trained.normal_bundle`)."""
+"""Checks, grids and the closed-form spectra shared by the dimension estimators (:mod:`trained.score_dimension`,
+:mod:`trained.estimators`, :mod:`trained.normal_bundle`); scikit-learn is imported only by :func:`_check_X`."""
 from __future__ import annotations
 
 import numpy as np
 
-from sklearn.utils.validation import validate_data
+from rmt.validation import finite_array
 
 #: fewer points than this and no answer is meaningful: one query point and two points for a covariance
 MIN_SAMPLES = 3
@@ -24,6 +25,7 @@ def _check_X(estimator, X, minimum=MIN_SAMPLES, min_features=1):
     """``X`` as a float64 (n, d) array through scikit-learn's ``validate_data`` (sets ``n_features_in_``; refuses
     complex, object, non-finite, empty and non-2-d input with scikit-learn's messages); at least ``minimum``
     points and ``min_features`` features."""
+    from sklearn.utils.validation import validate_data
     try:
         return validate_data(estimator, X, reset=True, dtype=np.float64, ensure_min_samples=minimum,
                              ensure_min_features=min_features)
@@ -32,6 +34,21 @@ def _check_X(estimator, X, minimum=MIN_SAMPLES, min_features=1):
             raise ValueError(f"{str(e).rstrip('.')}: at least {minimum} points (one query point and two to "
                              "form a posterior covariance)") from None
         raise
+
+
+def check_points(X, minimum=MIN_SAMPLES, min_features=1):
+    """``X`` as a float64 (n, d) array without scikit-learn (the command line's boundary): real, finite, 2-d, at
+    least ``minimum`` points and ``min_features`` features; the messages name ``X``."""
+    a = np.asarray(X)
+    if a.dtype == object or np.iscomplexobj(a):
+        raise ValueError(f"X must hold real numbers, got dtype {a.dtype}")
+    a = finite_array("X", a, ndim=2)
+    if a.shape[0] < minimum:
+        raise ValueError(f"X has {a.shape[0]} point(s): at least {minimum} are needed (one query point and two to "
+                         "form a posterior covariance)")
+    if a.shape[1] < min_features:
+        raise ValueError(f"X has {a.shape[1]} feature(s): at least {min_features} are needed")
+    return a
 
 
 def span_basis(X, rtol=1e-10):

@@ -17,7 +17,7 @@ def _run(args):
 
     import numpy as np
 
-    from trained.estimators import ESTIMATORS, RECOMMENDED, SparseSampleWarning
+    from trained.score_dimension import ESTIMATOR_NAMES, RECOMMENDED, SparseSampleWarning, estimate_dimension
 
     from .spectra import load_points
     pretrained = load_pretrained(args)
@@ -43,7 +43,7 @@ def _run(args):
             raise ValueError(f"--checkpoint: no such file {str(args.checkpoint)!r}")
         score = load_model(args.checkpoint, device=args.device)
     results, all_warnings = {}, []
-    names = list(ESTIMATORS) if args.estimator == "all" else [args.estimator]
+    names = list(ESTIMATOR_NAMES) if args.estimator == "all" else [args.estimator]
     if score is None:
         # the exact empirical score costs ~ n x points x d^2 per scale (posterior covariances over the n points):
         # 200,000 points in R^20 took 250 s on the 2-core reference machine (5e-8 s per unit)
@@ -55,15 +55,14 @@ def _run(args):
         if est_s > 10:
             sys.stderr.write(f"dimension: {n} points in R^{d}, {args.points} query points: about {est_s:.0f} s\n")
     for name in names:
-        cls = ESTIMATORS[name]
         kw = dict(n_points=args.points, random_state=args.seed)
-        if "min_points" in cls().get_params():
+        if name != "normal-bundle":
             kw["min_points"] = args.points         # the command queries exactly --points (the library adapts)
         if tau is not None:
             kw["tau"] = tau
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SparseSampleWarning)
-            est = cls(**kw).fit(X, score=score)
+            est = estimate_dimension(name, X, score=score, **kw)
         r = {"dimension": int(est.dimension_), "min_samples": int(est.min_samples_)}
         for key in ("interval_", "tau_", "plateau_", "agreement_", "substructure_"):
             if hasattr(est, key):
@@ -97,9 +96,9 @@ def _run(args):
 def register(sub, help_text):
     p = sub.add_parser("dimension", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=None, help="point cloud, .npy of shape (n, d) (required unless --images)")
-    p.add_argument("--estimator", choices=["codim", "gap", "deff", "flipd", "normal-bundle", "all"],
-                   default="codim",
-                   help="codim: the manifold dimension, directions above the noise floor at the window scale "
+    p.add_argument("--estimator", choices=["manifold", "gap", "deff", "flipd", "normal-bundle", "all"],
+                   default="manifold",
+                   help="manifold: the manifold dimension, directions above the noise floor at the window scale "
                         "(default, recommended); gap: index of the largest gap (may show a high-variance "
                         "subspace); deff: #{eta < 1/2}; flipd: d + tr Jn (Kamkari et al.); normal-bundle: "
                         "Stanczuk et al.")

@@ -1,14 +1,14 @@
 """Peer benchmark of intrinsic-dimension estimators on scikit-dimension's ``BenchmarkManifolds`` (issue 16).
 
 For every manifold of the suite, sample size ``n`` and seed: the truth, specgap's estimators (the
-recommended manifold dimension ``codim``, the largest gap ``gap``, ``D_eff``, FLIPD, the normal bundle) and
+recommended manifold dimension ``manifold``, the largest gap ``gap``, ``D_eff``, FLIPD, the normal bundle) and
 scikit-dimension's MLE, TwoNN, lPCA and DANCo (DANCo only where asked: it takes 10-30 s per fit); then the
 mean absolute error per estimator and the time. No per-manifold tuning: every estimator runs with its
 defaults.
 
-specgap's ``gap`` and ``deff`` are read from the spectra of the ``codim`` fit (the same query points and
+specgap's ``gap`` and ``deff`` are read from the spectra of the ``manifold`` fit (the same query points and
 per-point window scales: the window rule depends only on the manifold count); their time column is that fit's
-time. The benchmark prints the time of ``codim`` over MLE's per manifold, the worst and the total.
+time. The benchmark prints the time of ``manifold`` over MLE's per manifold, the worst and the total.
 
 Usage::
 
@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-SPECGAP = ["codim", "gap", "deff", "flipd", "normal-bundle"]
+SPECGAP = ["manifold", "gap", "deff", "flipd", "normal-bundle"]
 SKDIM = ["MLE", "TwoNN", "lPCA", "DANCo"]
 
 
@@ -50,7 +50,7 @@ def specgap_estimates(X, seed=0):
     j = mg.tau_index_pw_
     v = mg.spectrum_.values[np.arange(j.size), j]
     med = lambda a: int(np.floor(np.median(a) + 0.5))  # noqa: E731
-    out["codim"] = (int(mg.dimension_), dt)
+    out["manifold"] = (int(mg.dimension_), dt)
     out["gap"] = (med(readouts.largest_gap(v)[0]), dt)
     out["deff"] = (med(readouts.effective_dimension(v)), dt)
     t0 = time.perf_counter()
@@ -148,7 +148,7 @@ def table(rows) -> str:
     return "\n".join(lines)
 
 
-def time_ratios(rows, ours="codim", peer="MLE"):
+def time_ratios(rows, ours="manifold", peer="MLE"):
     """Per manifold (summed over n and seeds) the time of ``ours`` over ``peer``'s; the worst and the total."""
     per = {}
     for r in rows:
@@ -178,7 +178,7 @@ def main(argv=None):
     rows = run(ns, seeds, a.manifolds.split(",") if a.manifolds else None, danco, a.danco_timeout)
     print(table(rows))
     tr = time_ratios(rows)
-    print("\ntime specgap codim / skdim MLE per manifold: "
+    print("\ntime specgap manifold / skdim MLE per manifold: "
           + ", ".join(f"{k} {v:.1f}x" for k, v in tr["per_manifold"].items()))
     print(f"worst {tr['worst'][0]} {tr['worst'][1]:.1f}x; total {tr['total'][0]:.2f} s / {tr['total'][1]:.2f} s = "
           f"{tr['total'][2]:.1f}x (goal <= 10x on every manifold: "
