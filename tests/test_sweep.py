@@ -112,8 +112,8 @@ def test_resume_after_an_interrupted_sweep_computes_only_the_missing_cells(clien
     _assert_cells_equal(store, SIM)
     with pytest.raises(ValueError, match="another sweep"):
         run_sweep(SweepSpec(**{**SIM.as_dict(), "seed": 8}), store, client=client, resume=True)
-    with pytest.raises(ValueError, match="--resume"):
-        run_sweep(SIM, store, workers=0)
+    with pytest.raises(ValueError, match="^store: .* exists; pass resume=True to complete it or overwrite=True"):
+        run_sweep(SIM, store, workers=0)                   # the library names its parameters, the CLI its flags
 
 
 def test_a_worker_killed_mid_sweep_loses_and_duplicates_no_cell(client, tmp_path):
@@ -206,7 +206,7 @@ def test_cli_run_resume_plot_and_errors(client, tmp_path, capsys, monkeypatch):
     r = json.loads(capsys.readouterr().out)
     assert r["computed"] == 0 and r["skipped"] == 2
     assert main(argv) == 2                                                 # exists, no --resume
-    assert "--resume" in capsys.readouterr().err
+    assert "--out: " in (err := capsys.readouterr().err) and "pass --resume to complete it or --overwrite" in err
     assert main(["sweep", "plot", str(store), "--out", str(tmp_path / "fig"), "--json"]) == 0
     p = json.loads(capsys.readouterr().out)
     assert (tmp_path / "fig" / "phase_diagram.png").exists() and p["parameter"] == "ratio"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import EXTRAS, SCHEDULE_NAMES, TORCH, add_common, emit, float_list
+from ._common import EXTRAS, SCHEDULE_NAMES, TORCH, add_common, emit, flags_for, float_list
 
 
 def _int_list(text):
@@ -41,6 +41,13 @@ def _run_needs(args) -> tuple[str, ...]:
     return tuple(EXTRAS["dask"]) + (TORCH if task == "network" else ())
 
 
+#: the parameters of :func:`specgap.sweep.engine.run_sweep` (and :func:`specgap.sweep.plot.plot_sweep`) and the
+#: options of ``sweep run`` (``sweep plot``) that set them
+_RUN_FLAGS = {"store": "--out", "path": "--out", "workers": "--workers", "batch": "--batch", "scheduler": "--scheduler",
+              "resume": "--resume", "overwrite": "--overwrite"}
+_PLOT_FLAGS = {"parameter": "--parameter", "at": "--at"}
+
+
 def _run(args):
     import sys
 
@@ -48,8 +55,9 @@ def _run(args):
     from ..sweep.store import read_done
     spec = spec_from_args(args)
     try:
-        res = run_sweep(spec, args.store, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
-                        overwrite=args.overwrite, batch=args.batch, progress=not args.quiet)
+        with flags_for(_RUN_FLAGS):
+            res = run_sweep(spec, args.store, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                            overwrite=args.overwrite, batch=args.batch, progress=not args.quiet)
     except KeyboardInterrupt:
         n = int(read_done(args.store).sum()) if Path(args.store).exists() else 0
         raise KeyboardInterrupt(f"interrupted: {n} of {spec.n_cells} cells are in {str(args.store)!r}; rerun with "
@@ -81,7 +89,8 @@ def _plot(args):
     from ..sweep.plot import plot_sweep
     if args.out is None:
         raise ValueError("--out is required (directory for the figures)")
-    res = plot_sweep(args.store, args.out, parameter=args.parameter, at=dict(args.at))
+    with flags_for(_PLOT_FLAGS):
+        res = plot_sweep(args.store, args.out, parameter=args.parameter, at=dict(args.at))
     held = [k for k in res["other_values"] if k not in dict(args.at)]
     if held:             # the store has more: say which values the figures show and how to choose others
         at = [f"{k}={res['fixed'][k]:g} (of {', '.join(f'{v:g}' for v in res['other_values'][k])})" for k in held]

@@ -21,6 +21,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -36,7 +37,7 @@ from .tasks import cell_cost, compute_batch
 
 __all__ = ["run_sweep", "default_workers", "check_workers", "local_cluster", "serial_below", "LOCAL_CONFIG"]
 
-CONNECT_TIMEOUT = "10s"        # to reach --scheduler
+CONNECT_TIMEOUT = "10s"        # to reach ``scheduler``
 
 #: Dask settings of the default LocalCluster (``dask.config`` keys). Dask's defaults wake every server
 #: (scheduler, client, each nanny and worker) every 20 ms to check its event loop, sample the workers' stacks
@@ -88,12 +89,12 @@ def check_workers(client) -> None:
         client.submit(_worker_version, pure=False).result(timeout=120)
         got = client.run(_worker_version)
     except Exception as e:  # noqa: BLE001 - e.g. ModuleNotFoundError or a deserialisation error on a worker
-        raise ValueError(f"--scheduler: the scheduler or a worker cannot import specgap.sweep ({type(e).__name__}: "
+        raise ValueError(f"scheduler: the scheduler or a worker cannot import specgap.sweep ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else ''}); install specgap[dask] {__version__} "
                          f"in the scheduler's and every worker's environment") from None
     bad = {w: v for w, v in got.items() if v != __version__}
     if bad:
-        raise ValueError(f"--scheduler: workers run another specgap version ({sorted(set(bad.values()))}, here "
+        raise ValueError(f"scheduler: workers run another specgap version ({sorted(set(bad.values()))}, here "
                          f"{__version__}); install the same version on every worker")
 
 
@@ -122,17 +123,23 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
               progress: bool = True, on_cell=None) -> dict:
     """Compute every cell of ``spec`` not yet in ``store`` and write it there.
 
+    Plan (check the arguments, estimate the cells' costs, choose serial or Dask), connect, lay out the blocks,
+    submit them and write each as it finishes, report.
+
     Parameters
     ----------
-    spec : SweepSpec;  store : path of the Zarr store (created unless ``resume``)
+    spec : SweepSpec
+    store : path of the Zarr store (created unless ``resume``)
     workers : worker processes of the default LocalCluster; 0 = serial; default: the machine's cores, or the
         serial loop when the estimated work is below :func:`serial_below` (less than the cluster's start-up)
-    scheduler : address of an existing Dask scheduler;  client : an open ``distributed.Client`` to use
+    scheduler : address of an existing Dask scheduler
+    client : an open ``distributed.Client`` to use (left open)
     resume : complete an existing store written with the same spec (only cells not done are computed)
     overwrite : replace an existing store
     batch : cells per task = per chunk block of a new store (default: by task and worker count; a resumed
         store keeps its blocks)
-    progress : progress line on stderr;  on_cell : ``f(flat)`` called after each cell is written
+    progress : progress line on stderr
+    on_cell : ``f(flat)`` called after each cell is written
 
     Returns
     -------
@@ -140,115 +147,27 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
     address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``,
     ``estimated_seconds`` (:func:`specgap.sweep.tasks.cell_cost` of the cells computed now, one core).
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter (``spec``, ``store``, ``workers``, ``batch``, ``resume``, ``scheduler``).
     """
-    from .store import blocks, outer_chunks
-    if not isinstance(spec, SweepSpec):
-        raise ValueError(f"spec must be a SweepSpec, got {type(spec).__name__}")
     store = Path(store)
-    if workers is not None and (int(workers) != workers or workers < 0):
-        raise ValueError(f"--workers must be an integer >= 0, got {workers!r}")
-    if batch is not None and (int(batch) != batch or batch < 1):
-        raise ValueError(f"--batch must be an integer >= 1, got {batch!r}")
-    resuming = resume and store.exists()
-    if resuming:
-        old = read_spec(store)
-        if old != spec:
-            diff = [k for k, v in spec.as_dict().items() if old.as_dict().get(k) != v]
-            raise ValueError(f"--resume: {str(store)!r} was written by another sweep (different {', '.join(diff)})")
-    elif store.exists() and not overwrite:
-        raise ValueError(f"--out: {str(store)!r} exists; pass --resume to complete it or --overwrite")
+    resuming = _check_arguments(spec, store, workers, batch, resume, overwrite)
     t0 = time.perf_counter()
-    todo_mask = ~read_done(store).ravel() if resuming else np.ones(spec.n_cells, dtype=bool)
-    pending = int(todo_mask.sum())
-    costs = np.zeros(spec.n_cells)                      # estimated seconds of each cell still to compute
-    costs[todo_mask] = [cell_cost(spec, c) for c in np.flatnonzero(todo_mask)]
+    pending, costs = _costs(spec, store, resuming)
     estimate = float(costs.sum())
-    serial = workers == 0 and scheduler is None and client is None
-    if workers is None and scheduler is None and client is None and estimate < serial_below(default_workers()):
-        serial = True                        # less work than starting the workers: computed here
-        if progress and pending:
-            sys.stderr.write(f"sweep: about {estimate:.1f} s of work, less than starting a cluster: computing it "
-                             f"here (--workers N for a cluster)\n")
-    own_client = own_cluster = None
+    serial = _runs_serially(workers, scheduler, client, estimate, progress and pending > 0)
     where, n_workers = "serial", 1
-    failed, computed, skipped, bar, futures = [], 0, 0, None, []
-    try:
+    with contextlib.ExitStack() as started:              # closes the client and cluster this sweep starts
         if pending and not serial:
-            from distributed import Client
-            if client is None and scheduler is not None:
-                try:
-                    client = own_client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-                except (OSError, TimeoutError, ValueError) as e:
-                    raise ValueError(f"--scheduler: cannot connect to {scheduler!r} ({type(e).__name__}: "
-                                     f"{str(e).splitlines()[0] if str(e) else ''})") from None
-            elif client is None:
-                own_cluster = local_cluster(workers)          # dashboard on any free port
-                client = own_client = Client(own_cluster)
-            if own_cluster is None:
-                check_workers(client)
+            client, where = _connect(started, workers, scheduler, client)
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-            where = "local" if own_cluster is not None else str(client.scheduler.address)
-        if resuming:
-            chunks, done = tuple(CellWriter(store, spec).chunks), read_done(store).ravel()
-        else:
-            chunks = outer_chunks(spec.shape, batch or _default_batch(spec, spec.n_cells, n_workers))
-            done = np.zeros(spec.n_cells, dtype=bool)
-        skipped = int(done.sum())
-        work = []
-        for region, cells in blocks(spec.shape, chunks):
-            todo = [c for c in cells if not done[c]]
-            if todo:
-                work.append((region, cells, todo))
-        if not serial:                       # longest first (equal costs keep their order)
-            cost = [costs[todo].sum() for _, _, todo in work]
-            work = [work[i] for i in sorted(range(len(work)), key=lambda i: -cost[i])]
-            futures = [client.submit(compute_batch, spec, todo, pure=False, priority=len(work) - i)
-                       for i, (_, _, todo) in enumerate(work)]
-        if not resuming:                     # while the workers start on the first blocks
-            create_store(store, spec, overwrite=overwrite, chunks=chunks)
-        writer = CellWriter(store, spec)
-        from tqdm import tqdm                # done/total, rate and ETA on stderr (the package's one progress bar)
-        bar = tqdm(total=spec.n_cells, initial=skipped, desc="sweep", unit="cell", file=sys.stderr,
-                   disable=not progress, mininterval=0.5)
-
-        def take(region, cells, todo, results):
-            nonlocal computed
-            for flat, _, err in results:
-                if err is not None:
-                    failed.append({"index": flat, "cell": spec.cell(flat), "error": err})
-            for flat in writer.write_block(region, cells, results):
-                computed += 1
-                if on_cell is not None:
-                    on_cell(flat)
-            bar.update(len(results))
-
-        if work and serial:
-            for region, cells, todo in work:
-                take(region, cells, todo, compute_batch(spec, todo))
-        elif work:
-            from distributed import as_completed
-            owner = {f.key: w for f, w in zip(futures, work)}
-            for fut in as_completed(futures):
-                region, cells, todo = owner[fut.key]
-                try:
-                    res = fut.result()
-                except Exception as e:  # noqa: BLE001 - the task died (e.g. KilledWorker): its cells fail
-                    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                    res = [(c, None, msg) for c in todo]
-                take(region, cells, todo, res)
-                fut.release()
-    except BaseException:                    # interrupted: nothing more runs for this sweep
-
-        if futures:
-            client.cancel(futures)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
+        chunks, skipped, work = _blocks(spec, store, resuming, batch or _default_batch(spec, spec.n_cells, n_workers))
+        computed, failed = _compute(spec, store, work, costs, None if serial else client, chunks=chunks,
+                                    create=not resuming, overwrite=overwrite, skipped=skipped, progress=progress,
+                                    on_cell=on_cell)
     dt = time.perf_counter() - t0
     done_now = int(read_done(store).sum())
     return {"store": str(store), "task": spec.task, "dims": list(spec.outer_dims), "shape": list(spec.shape),
@@ -256,3 +175,145 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
             "complete": done_now == spec.n_cells, "seconds": dt, "rate": computed / dt if dt > 0 else None,
             "scheduler": where, "workers": n_workers, "chunk": list(CellWriter(store, spec).chunks),
             "estimated_seconds": estimate}
+
+
+def _check_arguments(spec, store: Path, workers, batch, resume: bool, overwrite: bool) -> bool:
+    """Validate the arguments of :func:`run_sweep` (errors name the parameter); True when resuming ``store``."""
+    if not isinstance(spec, SweepSpec):
+        raise ValueError(f"spec must be a SweepSpec, got {type(spec).__name__}")
+    if workers is not None and (int(workers) != workers or workers < 0):
+        raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
+    if batch is not None and (int(batch) != batch or batch < 1):
+        raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
+    resuming = resume and store.exists()
+    if resuming:
+        old = read_spec(store)
+        if old != spec:
+            diff = [k for k, v in spec.as_dict().items() if old.as_dict().get(k) != v]
+            raise ValueError(f"resume: {str(store)!r} was written by another sweep (different {', '.join(diff)})")
+    elif store.exists() and not overwrite:
+        raise ValueError(f"store: {str(store)!r} exists; pass resume=True to complete it or overwrite=True")
+    return bool(resuming)
+
+
+def _costs(spec: SweepSpec, store: Path, resuming: bool) -> tuple[int, np.ndarray]:
+    """``(pending, costs)``: the number of cells still to compute and the estimated seconds
+    (:func:`specgap.sweep.tasks.cell_cost`) of each cell, 0 for those ``store`` marks done; ``costs`` has shape
+    ``(spec.n_cells,)``."""
+    todo_mask = ~read_done(store).ravel() if resuming else np.ones(spec.n_cells, dtype=bool)
+    costs = np.zeros(spec.n_cells)
+    costs[todo_mask] = [cell_cost(spec, c) for c in np.flatnonzero(todo_mask)]
+    return int(todo_mask.sum()), costs
+
+
+def _runs_serially(workers, scheduler, client, estimate: float, say: bool) -> bool:
+    """Whether the cells are computed in this process: ``workers=0``, or by default (no ``workers``,
+    ``scheduler`` or ``client``) when the ``estimate`` (seconds) is below :func:`serial_below`; ``say``: note
+    the latter on stderr."""
+    if scheduler is not None or client is not None:
+        return False
+    if workers == 0:
+        return True
+    if workers is None and estimate < serial_below(default_workers()):
+        if say:
+            sys.stderr.write(f"sweep: about {estimate:.1f} s of work, less than starting a cluster: computing it "
+                             f"here (--workers N for a cluster)\n")
+        return True
+    return False
+
+
+def _connect(started: contextlib.ExitStack, workers, scheduler, client):
+    """``(client, where)``: the caller's ``client`` (left open), else one connected to ``scheduler``, else one of
+    a :func:`local_cluster` of ``workers`` (``where``: ``'local'``); what this starts is closed by ``started``.
+    The workers of a cluster this did not start are checked by :func:`check_workers`."""
+    from distributed import Client
+    own_cluster = None
+    if client is None and scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ValueError(f"scheduler: cannot connect to {scheduler!r} ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        started.callback(client.close)
+    elif client is None:
+        own_cluster = local_cluster(workers)          # dashboard on any free port
+        started.callback(own_cluster.close)
+        client = Client(own_cluster)
+        started.callback(client.close)               # closed before its cluster
+    if own_cluster is None:
+        check_workers(client)
+    return client, "local" if own_cluster is not None else str(client.scheduler.address)
+
+
+def _blocks(spec: SweepSpec, store: Path, resuming: bool, batch: int):
+    """``(chunks, skipped, work)``: the chunk shape (that of a resumed store, else ``batch`` cells per block),
+    the number of cells already done, and ``(region, cells, todo)`` of each block with cells to compute."""
+    from .store import blocks, outer_chunks
+    if resuming:
+        chunks, done = tuple(CellWriter(store, spec).chunks), read_done(store).ravel()
+    else:
+        chunks, done = outer_chunks(spec.shape, batch), np.zeros(spec.n_cells, dtype=bool)
+    work = []
+    for region, cells in blocks(spec.shape, chunks):
+        todo = [c for c in cells if not done[c]]
+        if todo:
+            work.append((region, cells, todo))
+    return chunks, int(done.sum()), work
+
+
+def _compute(spec: SweepSpec, store: Path, work, costs, client, *, chunks, create: bool, overwrite: bool,
+             skipped: int, progress: bool, on_cell) -> tuple[int, list]:
+    """Compute the blocks of ``work`` (on ``client``'s workers, longest first, or here when it is None), create
+    the store (``create``; replacing one when ``overwrite``) while the first tasks run, and write each block as
+    it finishes. Returns ``(computed, failed)``; an interruption cancels the tasks in flight."""
+    futures = []
+    if client is not None and work:                      # longest first (equal costs keep their order)
+        cost = [costs[todo].sum() for _, _, todo in work]
+        work = [work[i] for i in sorted(range(len(work)), key=lambda i: -cost[i])]
+        futures = [client.submit(compute_batch, spec, todo, pure=False, priority=len(work) - i)
+                   for i, (_, _, todo) in enumerate(work)]
+    bar = None
+    try:
+        if create:                                       # while the workers start on the first blocks
+            create_store(store, spec, overwrite=overwrite, chunks=chunks)
+        writer = CellWriter(store, spec)
+        from tqdm import tqdm                # done/total, rate and ETA on stderr (the package's one progress bar)
+        bar = tqdm(total=spec.n_cells, initial=skipped, desc="sweep", unit="cell", file=sys.stderr,
+                   disable=not progress, mininterval=0.5)
+        failed, computed = [], 0
+        for region, cells, results in _results(spec, work, futures):
+            failed += [{"index": flat, "cell": spec.cell(flat), "error": err} for flat, _, err in results
+                       if err is not None]
+            for flat in writer.write_block(region, cells, results):
+                computed += 1
+                if on_cell is not None:
+                    on_cell(flat)
+            bar.update(len(results))
+        return computed, failed
+    except BaseException:                    # interrupted: nothing more runs for this sweep
+        if futures:
+            client.cancel(futures)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _results(spec: SweepSpec, work, futures):
+    """``(region, cells, results)`` of each block of ``work``: computed here in order when there are no
+    ``futures``, else in completion order (a task that died fails its cells: ``(cell, None, error)``)."""
+    if not futures:
+        for region, cells, todo in work:
+            yield region, cells, compute_batch(spec, todo)
+        return
+    from distributed import as_completed
+    owner = {f.key: w for f, w in zip(futures, work)}
+    for fut in as_completed(futures):
+        region, cells, todo = owner[fut.key]
+        try:
+            res = fut.result()
+        except Exception as e:  # noqa: BLE001 - the task died (e.g. KilledWorker): its cells fail
+            msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            res = [(c, None, msg) for c in todo]
+        yield region, cells, res
+        fut.release()

@@ -97,8 +97,8 @@ def _fixed_indices(ds, outer, parameter, at) -> dict:
     others = [k for k in outer if k != parameter]
     bad = [k for k in at if k not in others]
     if bad:
-        why = "is the vertical axis (--parameter)" if bad[0] == parameter else "is not a dim of the store"
-        raise ValueError(f"--at {bad[0]}: {bad[0]} {why}; the dims held fixed are {', '.join(others) or 'none'}")
+        why = "is the vertical axis (parameter)" if bad[0] == parameter else "is not a dim of the store"
+        raise ValueError(f"at {bad[0]}: {bad[0]} {why}; the dims held fixed are {', '.join(others) or 'none'}")
     pick = {}
     for k in outer:
         if k == parameter:
@@ -106,7 +106,7 @@ def _fixed_indices(ds, outer, parameter, at) -> dict:
         vals = np.asarray(ds[k].values, float)
         i = np.flatnonzero(np.isclose(vals, at[k], rtol=1e-9, atol=0)) if k in at else [0]
         if len(i) == 0:
-            raise ValueError(f"--at {k}={at[k]:g}: the store's {k} values are {', '.join(f'{v:g}' for v in vals)}")
+            raise ValueError(f"at {k}={at[k]:g}: the store's {k} values are {', '.join(f'{v:g}' for v in vals)}")
         pick[k] = int(i[0])
     return pick
 
@@ -153,7 +153,7 @@ def plot_sweep(store, out, parameter: str | None = None, at: dict | None = None)
         order = [k for k in DEFAULT_AXIS_ORDER if k in outer]
         parameter = next((k for k in order if ds.sizes[k] > 1), order[0])
     if parameter not in outer:
-        raise ValueError(f"--parameter must be one of the store's dims {outer}, got {parameter!r}")
+        raise ValueError(f"parameter must be one of the store's dims {outer}, got {parameter!r}")
     pick = _fixed_indices(ds, outer, parameter, dict(at or {}))
     fixed = {k: float(ds[k].values[i]) for k, i in pick.items()}
     sl = ds.isel(pick)

@@ -79,7 +79,7 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
     path = Path(path)
     if path.exists():
         if not overwrite:
-            raise ValueError(f"--out: {str(path)!r} exists; pass --resume to complete it or --overwrite")
+            raise ValueError(f"path: {str(path)!r} exists; pass overwrite=True to replace it")
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     sizes = inner_sizes(spec)
     outer, shape = spec.outer_dims, spec.shape
