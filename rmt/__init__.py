@@ -25,7 +25,7 @@ from .gaps import (
 )
 from .intervals import Bulk, Gap
 from .manifold import LinearManifold
-from .mp import JacobianSpectrum, MPSolver
+from .mp import JacobianSpectrum, MPSolver, eta_edges, eta_of_lambda, lambda_of_eta
 from .profiles import ContinuousProfile, VarianceProfile
 from .readouts import (
     codimension,
@@ -33,20 +33,22 @@ from .readouts import (
     largest_gap,
     largest_gap_dimension,
     phase,
+    phase_rule,
     phases,
     spectral_gaps,
+    tangent_count,
 )
 from .schedules import DDPM, EDM, VE, VP, GeometricVE, Schedule, get_schedule
 from .spectrum import Spectrum
 
 __all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "DDPM", "EDM",
            "GeometricVE", "get_schedule",
-           "MPSolver", "JacobianSpectrum", "Bulk", "Gap", "Spectrum", "IntermediateGap", "intermediate_gaps",
+           "MPSolver", "JacobianSpectrum", "eta_of_lambda", "lambda_of_eta", "eta_edges", "Bulk", "Gap", "Spectrum", "IntermediateGap", "intermediate_gaps",
            "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report",
            "edges_report", "theory_effective_dimension", "theory_largest_gap_dimension", "theory_spectrum",
            # empirical readouts of a list of values (rmt.readouts)
            "spectral_gaps", "largest_gap", "largest_gap_dimension", "effective_dimension", "codimension",
-           "phase", "phases", "gaps", "readouts"]
+           "tangent_count", "phase", "phases", "phase_rule", "gaps", "readouts"]
 
 
 def theory_spectrum(manifold: LinearManifold, t, n: int, schedule="ve") -> Spectrum:

@@ -19,7 +19,8 @@ import numpy as np
 from .validation import finite_array, positive, resolution
 from .intervals import Bulk
 from .manifold import LinearManifold
-from .mp import JacobianSpectrum
+from .mp import JacobianSpectrum, eta_edges
+from .readouts import phase_rule
 from .schedules import get_schedule
 
 __all__ = ["IntermediateGap", "intermediate_gaps", "manifold_gap", "phase_boundaries", "phase_at",
@@ -115,29 +116,17 @@ def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
 def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
     """Phase label(s) at ``tau`` from the exact ``eta`` bulks (docs/theory.md section 5 definition).
 
-    An ``eta``-bulk ``[tau/(u+tau), tau/(l+tau)]`` is "near 0" if it lies below ``delta``, "near 1" if
+    An ``eta``-bulk (:func:`rmt.mp.eta_edges`) is "near 0" if it lies below ``delta``, "near 1" if
     above ``1 - delta`` (the spike is near 1). trivial: everything near 1; consolidation: everything
-    near 0 or 1 and both non-empty; coverage otherwise. For well-separated variances this gives, besides
-    the outer boundaries of :func:`phase_boundaries`, an intermediate window where the high-variance
-    bulk has consolidated while a low-variance bulk is still inside the spike cluster.
+    near 0 or 1 and both non-empty; coverage otherwise (:func:`rmt.readouts.phase_rule`). For well-separated
+    variances this gives, besides the outer boundaries of :func:`phase_boundaries`, an intermediate window
+    where the high-variance bulk has consolidated while a low-variance bulk is still inside the spike cluster.
 
     Returns an array of strings of the shape of ``tau`` (a ``str`` for scalar ``tau``).
     """
     tau = _taus(tau)
-    delta = resolution(delta)
-    bulks = manifold.support(masses=False)
-    l = np.array([b.lower for b in bulks])
-    u = np.array([b.upper for b in bulks])
-    t = tau[..., None]
-    eta_lo, eta_hi = t / (u + t), t / (l + t)
-    near0 = eta_hi < delta
-    near1 = eta_lo > 1 - delta
-    spike = manifold.zero_mass > 0
-    trivial = near1.all(-1)
-    consol = (near0 | near1).all(-1) & near0.any(-1) & (near1.any(-1) | spike)
-    out = np.full(tau.shape, "coverage", dtype=object)
-    out[consol] = "consolidation"
-    out[trivial] = "trivial"
+    lower, upper = np.stack([eta_edges(b, tau) for b in manifold.support(masses=False)], axis=-1)   # (..., B)
+    out = phase_rule(lower, upper, delta, spike=manifold.zero_mass > 0)
     return out if out.ndim else str(out)
 
 
@@ -182,7 +171,8 @@ def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: fl
                     convention: str = "eta") -> dict:
     """The spectrum of ``-Jn`` (``convention='eta'``) or of ``Jn`` (``'jacobian'``, values negated) at time ``t``.
 
-    Returns the DESIGN.md dict: ``tau``, ``bulks``, ``spike``, ``gaps``, ``phase``.
+    Returns ``{t, tau, schedule, convention, bulks, spike, gaps, phase}``: bulks and gaps as dicts of
+    ``lower``, ``upper`` and ``mass`` / ``width``, the spike's ``position`` and ``mass``.
     """
     sch = get_schedule(schedule)
     t = positive("t", t)

@@ -22,7 +22,7 @@ from .validation import finite_array, positive, positive_int
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
 
-__all__ = ["MPSolver", "JacobianSpectrum"]
+__all__ = ["MPSolver", "JacobianSpectrum", "eta_of_lambda", "lambda_of_eta", "eta_edges"]
 
 #: smallest ratio of variance levels the solver answers for. Each point is solved in its own unit and masses come
 #: from residues, so edges and masses stay exact far below (two levels: checked to 1e-30, lost at 1e-35); the
@@ -30,6 +30,50 @@ __all__ = ["MPSolver", "JacobianSpectrum"]
 MIN_LEVEL_RATIO = 1e-20
 
 _POLY_MAX_K = 12          # companion-matrix roots up to this many levels, continuation above
+
+
+def eta_of_lambda(lam, tau):
+    """The eta map ``eta = tau / (lambda + tau)``: covariance eigenvalue ``lambda`` -> eigenvalue of ``-Jn``.
+
+    Plain arithmetic, no validation (numpy, JAX and numba callers broadcast it as they need).
+
+    Parameters
+    ----------
+    lam : covariance eigenvalues ``lambda >= 0`` (covariance units); ``lambda = 0`` gives the spike ``eta = 1``
+    tau : effective noise ``tau = s^2 / a^2 > 0`` (not the process time ``t``)
+
+    Returns
+    -------
+    ``eta`` in ``(0, 1]``, the broadcast shape of ``lam`` and ``tau``.
+    """
+    return tau / (lam + tau)
+
+
+def lambda_of_eta(eta, tau):
+    """The inverse of :func:`eta_of_lambda`: ``lambda = tau (1 - eta) / eta`` (covariance units).
+
+    Parameters
+    ----------
+    eta : eigenvalues of ``-Jn`` in ``(0, 1]`` (``eta = 0`` divides by zero: the caller sets ``np.errstate``)
+    tau : effective noise ``> 0``
+    """
+    return tau * (1.0 - eta) / eta
+
+
+def eta_edges(bulk: Bulk, tau):
+    """``eta`` edges ``(tau / (u + tau), tau / (l + tau))`` of a covariance bulk ``[l, u]`` at effective noise ``tau``.
+
+    The map reverses the order: the upper covariance edge gives the lower ``eta`` edge.
+
+    Parameters
+    ----------
+    bulk : :class:`~rmt.intervals.Bulk` in covariance units;  tau : scalar or array of effective noises
+
+    Returns
+    -------
+    (lower, upper) of the ``eta`` bulk, each of the shape of ``tau``.
+    """
+    return eta_of_lambda(bulk.upper, tau), eta_of_lambda(bulk.lower, tau)
 
 
 class MPSolver:
@@ -97,14 +141,17 @@ class MPSolver:
 
     # -- the inverse function and its derivatives (scaled units) -----------------------------
     def zinv(self, g):
+        """The inverse function ``z(g) = -1/g + alpha sum_k w_k s_k / (1 + s_k g)`` (scaled units, any shape)."""
         g = np.asarray(g)
         return -1.0 / g + self.alpha * np.sum(self.w * self.s / (1.0 + self.s * g[..., None]), axis=-1)
 
     def dzinv(self, g):
+        """``z'(g) = 1/g^2 - alpha sum_k w_k s_k^2 / (1 + s_k g)^2``; its real zeros give the support edges."""
         g = np.asarray(g)
         return 1.0 / g**2 - self.alpha * np.sum(self.w * self.s**2 / (1.0 + self.s * g[..., None]) ** 2, axis=-1)
 
     def d2zinv(self, g):
+        """``z''(g) = -2/g^3 + 2 alpha sum_k w_k s_k^3 / (1 + s_k g)^3`` (Newton polish of the critical points)."""
         g = np.asarray(g)
         return -2.0 / g**3 + 2 * self.alpha * np.sum(self.w * self.s**3 / (1.0 + self.s * g[..., None]) ** 3, axis=-1)
 
@@ -473,12 +520,14 @@ class JacobianSpectrum:
 
     @property
     def spike_mass(self) -> float:
+        """Mass of the spike at ``eta = 1``: ``max(0, 1 - alpha)``, the directions orthogonal to the manifold."""
         return self.manifold.zero_mass
 
     def lam(self, eta):
+        """Covariance eigenvalue of each ``eta`` at this ``tau`` (:func:`lambda_of_eta`; ``inf`` at ``eta = 0``)."""
         eta = np.asarray(eta, dtype=float)
         with np.errstate(divide="ignore"):
-            return self.tau * (1.0 - eta) / eta
+            return lambda_of_eta(eta, self.tau)
 
     def density(self, eta):
         """Continuous part of the ``eta`` density on ``(0, 1)`` (the spike is :attr:`spike_mass`)."""
@@ -490,8 +539,7 @@ class JacobianSpectrum:
 
     def support(self) -> list[Bulk]:
         """Bulks in ``eta`` units sorted by ``lower`` (the highest-variance bulk is lowest in ``eta``)."""
-        t = self.tau
-        return sorted((Bulk(t / (b.upper + t), t / (b.lower + t), b.mass) for b in self.solver.support()),
+        return sorted((Bulk(*eta_edges(b, self.tau), b.mass) for b in self.solver.support()),
                       key=lambda b: b.lower)
 
     @staticmethod
@@ -549,5 +597,5 @@ class JacobianSpectrum:
         xs, Fs = self.solver._cdf_table
         cont = self.manifold.alpha if self.manifold.alpha < 1 else 1.0
         lam_q = np.interp(np.clip(cont - p, 0, None), Fs, xs)   # mass below lam_q equals cont - p
-        eta = np.where(p < cont, self.tau / (lam_q + self.tau), 1.0)
+        eta = np.where(p < cont, eta_of_lambda(lam_q, self.tau), 1.0)
         return np.sort(eta)

@@ -12,12 +12,13 @@ from .validation import resolution
 from .intervals import Gap
 
 __all__ = ["sorted_values", "spectral_gaps", "largest_gap", "largest_gap_dimension", "phase", "phases",
-           "effective_dimension", "codimension", "PHASES"]
+           "phase_rule", "effective_dimension", "codimension", "tangent_count", "PHASES"]
 
 PHASES = ("trivial", "coverage", "consolidation")
 
 
 def sorted_values(eta) -> np.ndarray:
+    """``eta`` as a float array sorted ascending along its last axis (``ValueError`` if empty or not finite)."""
     a = np.asarray(eta, dtype=float)
     if a.ndim == 0 or a.shape[-1] == 0:
         raise ValueError(f"eta must have at least one value on its last axis, got shape {a.shape}")
@@ -73,27 +74,79 @@ def effective_dimension(eta) -> np.ndarray:
 
 
 def codimension(eta, delta: float = 0.1) -> np.ndarray:
-    """Number of values in the spike cluster, within ``delta`` of 1 (docs/theory.md 4a)."""
+    """Number of values in the spike cluster, within ``delta`` of 1 (docs/theory.md 4a).
+
+    Its complement, the number of values below ``1 - delta``, is :func:`tangent_count`.
+    """
     delta = resolution(delta)
     return np.sum(sorted_values(eta) > 1.0 - delta, axis=-1)
+
+
+def tangent_count(eta, *, threshold: float = 0.1) -> np.ndarray:
+    """The tangent count ``#{eta_i < 1 - threshold}``: directions not condensed into the spike at 1.
+
+    Every tangent count of the package is this function; the callers differ only in ``threshold``:
+
+    - the resolution ``delta`` (0.1, docs/theory.md 4a-5), the same ``delta`` as the phases and
+      :func:`codimension`: the sweep's finite-``n`` ``dimension`` and the plateau readout of
+      :func:`trained.network_spectra.plateau_time`;
+    - the noise ``floor`` (0.05) of the point-cloud dimension estimators (:mod:`trained.estimators`): their
+      window sits on the noise floor of a finite training set, where condensed directions come within a few
+      percent of 1 and 0.1 would count tangent directions as condensed (docs/theory.md section 12).
+
+    Parameters
+    ----------
+    eta : array (..., n), the spectrum of ``-Jn`` (or singular values of ``Jn``), any order
+    threshold : distance below 1 that still counts as condensed, in ``(0, 0.5)``
+
+    Returns
+    -------
+    int array of shape ``eta.shape[:-1]``. ``n - codimension(eta, delta)`` equals
+    ``tangent_count(eta, threshold=delta)`` unless a value is exactly ``1 - delta``.
+    """
+    threshold = resolution(threshold, "threshold")
+    return np.sum(sorted_values(eta) < 1.0 - threshold, axis=-1)
+
+
+def phase_rule(lower, upper, delta: float = 0.1, *, spike: bool = False) -> np.ndarray:
+    """The phase definition (docs/theory.md section 5), written once for values and for bulks.
+
+    The spectrum is a list of parts ``[lower_i, upper_i]`` on its last axis: single values (``lower = upper``,
+    :func:`phases`) or the ``eta`` bulks of the theory (:func:`rmt.gaps.phase_at`). A part is near 0 if
+    ``upper < delta``, near 1 if ``lower > 1 - delta``. trivial: every part near 1; consolidation: every part
+    near 0 or 1, at least one near 0 and at least one near 1 (``spike=True``: a spike at ``eta = 1`` that is
+    not among the parts counts as near 1); coverage otherwise.
+
+    Parameters
+    ----------
+    lower, upper : arrays (..., n) of the same shape
+    delta : the resolution, in ``(0, 0.5)``
+    spike : whether a spike at 1 exists besides the parts
+
+    Returns
+    -------
+    array of strings of shape ``lower.shape[:-1]`` (object dtype).
+    """
+    delta = resolution(delta)
+    lower, upper = np.asarray(lower), np.asarray(upper)
+    near0 = upper < delta
+    near1 = lower > 1.0 - delta
+    trivial = near1.all(-1)
+    consol = (near0 | near1).all(-1) & near0.any(-1) & (near1.any(-1) | spike)
+    out = np.full(trivial.shape, "coverage", dtype=object)
+    out[consol] = "consolidation"
+    out[trivial] = "trivial"
+    return out
 
 
 def phases(eta, delta: float = 0.1) -> np.ndarray:
     """Phase label per spectrum: array of strings of shape ``eta.shape[:-1]`` (docs/theory.md section 5).
 
     trivial: all values within ``delta`` of 1; consolidation: all within ``delta`` of 0 or 1 with both
-    clusters non-empty; coverage: otherwise.
+    clusters non-empty; coverage: otherwise (:func:`phase_rule` with each value its own part).
     """
-    delta = resolution(delta)
     v = sorted_values(eta)
-    near1 = v > 1.0 - delta
-    near0 = v < delta
-    trivial = near1.all(-1)
-    consol = (near0 | near1).all(-1) & near0.any(-1) & near1.any(-1)
-    out = np.full(v.shape[:-1], "coverage", dtype=object)
-    out[trivial] = "trivial"
-    out[consol & ~trivial] = "consolidation"
-    return out
+    return phase_rule(v, v, delta)
 
 
 def phase(eta, delta: float = 0.1) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rmt.mp import eta_of_lambda
 from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
@@ -388,9 +389,9 @@ class LinearGaussianModel(SubspaceUnionModel):
         return np.concatenate([np.zeros(self.d - lam.size), lam])
 
     def exact_eta(self, t):
-        """Closed-form spectrum of ``-Jn``: ``tau / (lambda + tau)`` sorted ascending, shape (d,)."""
-        tau = self.tau(t)
-        return np.sort(tau / (self.eigenvalues + tau))
+        """Closed-form spectrum of ``-Jn``: ``tau / (lambda + tau)`` (:func:`rmt.mp.eta_of_lambda`) sorted
+        ascending, shape (d,)."""
+        return np.sort(eta_of_lambda(self.eigenvalues, self.tau(t)))
 
     def jacobian_matrix(self, t):
         """``-(a^2 C + s^2 I)^{-1}`` (d, d) by direct inversion (the reference route)."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from rmt.validation import finite_array, positive_int
 from rmt.manifold import LinearManifold
+from rmt.mp import eta_of_lambda
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
@@ -33,6 +34,7 @@ _NB = {}
 def _numba_eta():
     if not _NB:
         import numba
+        eta = numba.njit(eta_of_lambda)                   # the one eta map, compiled for scalars
 
         @numba.njit(cache=True)
         def kernel(lam_desc, tau, out):
@@ -42,7 +44,7 @@ def _numba_eta():
                 for i in range(T):
                     ti = tau[i]
                     for j in range(k):
-                        out[r, i, j] = ti / (lam_desc[r, j] + ti)
+                        out[r, i, j] = eta(lam_desc[r, j], ti)
                     for j in range(k, d):
                         out[r, i, j] = 1.0
         _NB["eta"] = kernel
@@ -59,7 +61,7 @@ def _jax_eta(lam_desc, tau, d):
 
         @jax.jit
         def f(lam, tau):
-            return tau[None, :, None] / (lam[:, None, :] + tau[None, :, None])
+            return eta_of_lambda(lam[:, None, :], tau[None, :, None])
         _JX["f"] = f
         _JX["jnp"] = jnp
     jnp = _JX["jnp"]
@@ -71,7 +73,8 @@ def _jax_eta(lam_desc, tau, d):
 
 
 def eta_from_eigenvalues(lam, tau, d: int, backend: str = "numpy") -> np.ndarray:
-    """``eta = tau / (lambda + tau)`` for every draw and time, with ``d - k`` values 1 for the zeros.
+    """``eta = tau / (lambda + tau)`` (:func:`rmt.mp.eta_of_lambda`) for every draw and time, with ``d - k``
+    values 1 for the zeros.
 
     Parameters
     ----------
@@ -105,8 +108,7 @@ def eta_from_eigenvalues(lam, tau, d: int, backend: str = "numpy") -> np.ndarray
         _numba_eta()(lam_desc, np.ascontiguousarray(tau), out)
         return out
     k = lam.shape[1]
-    t3 = tau[None, :, None]
-    np.divide(t3, lam_desc[:, None, :] + t3, out=out[:, :, :k])
+    out[:, :, :k] = eta_of_lambda(lam_desc[:, None, :], tau[None, :, None])
     out[:, :, k:] = 1.0
     return out
 

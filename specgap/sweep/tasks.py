@@ -4,7 +4,7 @@ Every task stores the theory of its cell (docs/theory.md sections 3-5, at ``tau 
 
 - ``phase_theory`` (t): phase code (0 trivial, 1 coverage, 2 consolidation; :func:`rmt.gaps.phase_at`);
 - ``edges_theory`` (t, bulk, edge): ``eta`` edges of each bulk, ``[tau/(u+tau), tau/(l+tau)]`` for the
-  covariance bulk ``[l, u]``, high variance (low ``eta``) first; NaN for a bulk that does not exist;
+  covariance bulk ``[l, u]`` (:func:`rmt.mp.eta_edges`), high variance (low ``eta``) first; NaN for a bulk that does not exist;
 - ``gap_width_theory`` (t): ``W_1(tau)`` of the gap between the two bulks (NaN when they are merged);
 - ``tau_star``, ``max_width``, ``trivial_coverage``, ``coverage_consolidation`` (): in ``tau`` / ``eta`` units.
 
@@ -13,7 +13,7 @@ Every task stores the theory of its cell (docs/theory.md sections 3-5, at ``tau 
 (draw, t), ``largest_gap_dimension`` (draw, t) and the Kolmogorov-Smirnov distance ``ks`` (draw, t) to the
 theory. ``finite-n`` uses the exact empirical score of ``n`` training points drawn from each ``F``
 (docs/theory.md section 6), evaluated at ``points`` noised training points per time: ``phase`` and
-``dimension = #{eta < 1 - delta}`` (draw, point, t), with ``dimension_theory = d * #{lambda > tau
+``dimension = #{eta < 1 - delta}`` (draw, point, t; :func:`rmt.readouts.tangent_count`), with ``dimension_theory = d * #{lambda > tau
 delta/(1 - delta)}/d`` (t) of ``n = infinity``; ``retained`` (draw, point, t, level), the mean of
 ``1 - eta`` over the directions of level ``k`` (``U_k``: the eigenvectors of ``C = F F^T`` in its bulk ``k``,
 high variance first, by :func:`simulate.agreement.bulk_counts`), against ``retained_theory`` (draw, t,
@@ -33,6 +33,7 @@ import numpy as np
 
 from rmt.diagram import PHASE_CODES, manifold_along
 from rmt.gaps import IntermediateGap, phase_at, phase_boundaries
+from rmt.mp import eta_edges
 
 from .spec import SweepSpec
 
@@ -107,11 +108,9 @@ def _codes(labels) -> np.ndarray:
 
 def _theory(M, tau, delta) -> dict:
     bulks = sorted(M.support(masses=False), key=lambda b: -b.upper)       # high variance first
-    t = tau[:, None]
     edges = np.full((tau.size, NB, 2), np.nan)
     for k, b in enumerate(bulks[:NB]):
-        edges[:, k, 0] = (t / (b.upper + t))[:, 0]
-        edges[:, k, 1] = (t / (b.lower + t))[:, 0]
+        edges[:, k, 0], edges[:, k, 1] = eta_edges(b, tau)
     # the gap between the two bulks (rmt.gaps.intermediate_gaps without the bulk masses, which the sweep does
     # not store: their quadrature is most of the cost of a theory cell)
     g = IntermediateGap(1, bulks[0].lower, bulks[1].upper, float("nan")) if len(bulks) > 1 else None
@@ -188,7 +187,7 @@ def _network(spec, M, d, n, seed, tau) -> dict:
 
 
 def _finite_n(spec, M, d, n, seed, tau) -> dict:
-    from rmt.readouts import phases
+    from rmt.readouts import phases, tangent_count
     from simulate.agreement import bulk_counts
     from simulate.fmatrix import column_variances
     from simulate.models import EmpiricalModel, LinearGaussianModel
@@ -212,7 +211,7 @@ def _finite_n(spec, M, d, n, seed, tau) -> dict:
             A = -emp.normalized_jacobian(emp.sample_t(P, t, rng), t)        # -Jn, (P, d, d)
             eta = np.linalg.eigvalsh(A)
             phase[r, :, i] = _codes(phases(eta, spec.delta))
-            dim[r, :, i] = np.sum(eta < 1.0 - spec.delta, axis=-1)
+            dim[r, :, i] = tangent_count(eta, threshold=spec.delta)
             for k, Uk in enumerate(U):
                 kept[r, :, i, k] = np.einsum("pik,ik->p", (eye - A) @ Uk, Uk) / Uk.shape[1]   # tr(Uk^T B Uk)
                 lk = np.clip(lam[(stops[k] - Uk.shape[1]):stops[k]], 0, None)
