@@ -6,14 +6,15 @@ on the CPU, with a documented range (linear manifolds: unbounded, per-coordinate
 networks' input scale) and ``config``, a JSON-serialisable dict with which ``make_dataset(**config)``
 rebuilds the identical data (stored in checkpoints and checked on resume).
 
-Register a new kind with ``register_dataset(name, factory)``; ``factory(**kwargs)`` returns a
-:class:`TensorData`. The built-in kinds are registered here: ``linear`` (below) and ``images``
-(:func:`trained.datasets.image_data`), so the registry is complete whenever this module is imported.
+The built-in kinds are declared in one table, :data:`BUILTIN_DATASETS`: ``linear`` (below) and ``images``
+(:func:`trained.datasets.image_data`). Register a new kind with ``register_dataset(name, factory)``;
+``factory(**kwargs)`` returns a :class:`TensorData`. Importing this module changes no state.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -28,9 +29,7 @@ from .datasets import image_data
 from .tensordata import TensorData
 
 __all__ = ["TensorData", "LinearManifoldData", "linear_manifold_data", "register_dataset", "make_dataset",
-           "dataset_names"]
-
-_REGISTRY: dict = {}
+           "dataset_names", "BUILTIN_DATASETS"]
 
 
 @dataclass
@@ -94,25 +93,48 @@ def linear_manifold_data(d: int = 100, alpha: float = 0.4, levels=None, fraction
     return LinearManifoldData(x=x, config=cfg, sigma_data=sigma, F=F, manifold=M)
 
 
+#: the built-in training data sets by name: ``factory(**kwargs) -> TensorData``
+BUILTIN_DATASETS = MappingProxyType({"linear": linear_manifold_data, "images": image_data})
+#: data sets added by :func:`register_dataset` (a plug-in of the same name replaces a built-in one)
+_PLUGINS: dict = {}
+
+
+def _factories() -> dict:
+    return {**BUILTIN_DATASETS, **_PLUGINS}
+
+
 def register_dataset(name: str, factory) -> None:
-    """Register ``factory(**kwargs) -> TensorData`` under ``name`` (the ``--data`` option of ``specgap train``)."""
+    """Register ``factory(**kwargs) -> TensorData`` under ``name`` (the ``--data`` option of ``specgap train``).
+
+    Parameters
+    ----------
+    name : non-empty string; a built-in name is replaced for this process.
+    factory : callable returning a :class:`TensorData`.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if not callable(factory):
         raise ValueError(f"factory must be callable, got {factory!r}")
-    _REGISTRY[name] = factory
+    _PLUGINS[name] = factory
 
 
 def dataset_names() -> list[str]:
-    """Registered dataset names."""
-    return sorted(_REGISTRY)
+    """Registered dataset names (built-in and plug-ins), sorted."""
+    return sorted(_factories())
 
 
 def make_dataset(name: str, **kwargs) -> TensorData:
-    """Build dataset ``name`` with ``kwargs`` (``make_dataset(**data.config)`` rebuilds ``data``)."""
-    if name not in _REGISTRY:
-        raise ValueError(f"data must be one of {sorted(_REGISTRY)}, got {name!r}")
-    factory = _REGISTRY[name]
+    """Build dataset ``name`` with ``kwargs`` (``make_dataset(**data.config)`` rebuilds ``data``).
+
+    Parameters
+    ----------
+    name : one of :func:`dataset_names`.
+    **kwargs : the factory's arguments (unknown ones are refused, naming them).
+    """
+    factories = _factories()
+    if name not in factories:
+        raise ValueError(f"data must be one of {sorted(factories)}, got {name!r}")
+    factory = factories[name]
     params = inspect.signature(factory).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         unknown = sorted(set(kwargs) - set(params))
@@ -122,7 +144,3 @@ def make_dataset(name: str, **kwargs) -> TensorData:
     if not isinstance(data, TensorData):
         raise ValueError(f"dataset factory {name!r} must return a TensorData, got {type(data).__name__}")
     return data
-
-
-register_dataset("linear", linear_manifold_data)
-register_dataset("images", image_data)

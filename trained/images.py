@@ -1,5 +1,5 @@
 """Images from a user's folder as a model's inputs (``--images DIR``): PNG/JPEG files, centre-cropped, resized and
-scaled to ``[-1, 1]`` like the bundled data sets (:mod:`trained.datasets`); class subfolders give labels."""
+scaled to ``[-1, 1]`` like the bundled data sets (:mod:`trained.image_ops`); class subfolders give labels."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,8 @@ import torch
 
 from rmt.validation import positive_int
 
-from .datasets import _IMAGE_SUFFIXES, DatasetFileError, centre_crop, resize_images, to_signed
+from .formats import DatasetFileError
+from .image_ops import IMAGE_SUFFIXES, centre_crop, resize_images, to_signed
 
 __all__ = ["read_image_folder", "read_image_classes"]
 
@@ -34,11 +35,11 @@ def read_image_folder(directory, size, channels: int = 3, n: int | None = None):
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"images: no such folder {str(directory)!r}")
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if n is not None:
         files = files[:positive_int("n", n)]
     if not files:
-        raise ValueError(f"images: {str(directory)!r} holds no {'/'.join(_IMAGE_SUFFIXES)} files")
+        raise ValueError(f"images: {str(directory)!r} holds no {'/'.join(IMAGE_SUFFIXES)} files")
     out = []
     for path in files:
         try:
@@ -63,10 +64,10 @@ def read_image_classes(directory, size, channels: int = 3):
     if not directory.is_dir():
         raise ValueError(f"images: no such folder {str(directory)!r}")
     subs = sorted(p for p in directory.iterdir() if p.is_dir()
-                  and any(f.suffix.lower() in _IMAGE_SUFFIXES for f in p.iterdir() if f.is_file()))
+                  and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir() if f.is_file()))
     if not subs:
         return read_image_folder(directory, size, channels)[0], None, None
-    if any(f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES for f in directory.iterdir()):
+    if any(f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES for f in directory.iterdir()):
         raise ValueError(f"images: {str(directory)!r} mixes images and class subfolders; use one layout")
     parts = [read_image_folder(p, size, channels)[0] for p in subs]
     labels = np.concatenate([np.full(len(x), i) for i, x in enumerate(parts)])

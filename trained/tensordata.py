@@ -36,6 +36,7 @@ class TensorData:
 
     @property
     def n(self) -> int:
+        """Number of points ``n``."""
         return int(self.x.shape[0])
 
     @property
