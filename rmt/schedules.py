@@ -22,17 +22,26 @@ def _times(name, t):
 
 
 class Schedule:
-    """Base class. Subclasses define ``a(t)``, ``s2(t)`` (= ``s(t)^2``) and ``t_of_tau``."""
+    """Base class of the forward processes ``x_t = a(t) x0 + s(t) eps``.
+
+    Subclasses define ``a(t)``, ``s2(t)`` (= ``s(t)^2``) and ``t_of_tau``; the five named schedules are
+    :class:`VE` (default), :class:`VP`, :class:`DDPM`, :class:`EDM` and :class:`GeometricVE`, and
+    :class:`TabulatedVP` holds the discrete schedule of a pretrained model. :meth:`noise` and :meth:`denoise`
+    are the forward process and the Tweedie denoiser, written once for every caller.
+    """
 
     name = "base"
 
     def a(self, t):
+        """Signal scale ``a(t)`` at process times ``t`` (array of the shape of ``t``)."""
         raise NotImplementedError
 
     def s2(self, t):
+        """Noise variance ``s(t)^2`` at process times ``t`` (array of the shape of ``t``)."""
         raise NotImplementedError
 
     def s(self, t):
+        """Noise scale ``s(t) = sqrt(s2(t))``."""
         return np.sqrt(self.s2(t))
 
     def tau(self, t):
@@ -41,7 +50,54 @@ class Schedule:
         return self.s2(t) / self.a(t) ** 2
 
     def t_of_tau(self, tau):
+        """Process time of the effective noise ``tau`` (the inverse of :meth:`tau`)."""
         raise NotImplementedError
+
+    def _coefficient(self, value, t, x):
+        """``value`` (``a(t)`` or ``s2(t)``) ready to multiply ``x``: a Python float for a scalar ``t`` (so it
+        works on numpy, torch and JAX arrays alike); for an array ``t`` of shape ``x.shape[:k]``, an array of
+        shape ``t.shape + (1,) * (x.ndim - k)``, as a tensor like ``x`` when ``x`` has ``new_tensor`` (torch)."""
+        if np.ndim(t) == 0:
+            return float(value)
+        v = np.reshape(value, tuple(np.shape(t)) + (1,) * (np.ndim(x) - np.ndim(t)))
+        return x.new_tensor(v) if hasattr(x, "new_tensor") else v
+
+    def noise(self, x0, t, eps):
+        """The forward process ``x_t = a(t) x0 + s(t) eps``.
+
+        No validation: the caller checks ``t`` at its boundary (:meth:`check_times`).
+
+        Parameters
+        ----------
+        x0 : data points, numpy / torch / JAX array
+        t : process time: a scalar (any array type for ``x0``), or a numpy array of the leading shape of ``x0``
+            (e.g. (B,) for ``x0`` (B, d)) or broadcasting against it (e.g. (1, T, 1) for ``x0`` (P, 1, d))
+        eps : standard normal noise, broadcasting against ``x0``
+
+        Returns
+        -------
+        ``x_t``, the broadcast shape of ``x0`` and ``eps``.
+        """
+        a = self._coefficient(self.a(t), t, x0)
+        s = self._coefficient(np.sqrt(self.s2(t)), t, x0)
+        return a * x0 + s * eps
+
+    def denoise(self, x, t, score):
+        """Tweedie denoiser ``E[x0 | x_t = x] = (x + s(t)^2 score(x, t)) / a(t)``.
+
+        Parameters
+        ----------
+        x : noised points ``x_t``, numpy / torch / JAX array
+        t : process time, scalar or array as in :meth:`noise`
+        score : ``grad_x log p_t(x)``, the shape of ``x``
+
+        Returns
+        -------
+        The denoised points, the shape of ``x``.
+        """
+        a = self._coefficient(self.a(t), t, x)
+        s2 = self._coefficient(self.s2(t), t, x)
+        return (x + s2 * score) / a
 
     def check_times(self, t, name="t"):
         """Validated process times: a 1-d float array, finite and > 0 (ValueError naming ``name``)."""
@@ -80,12 +136,15 @@ class VE(Schedule):
     name = "ve"
 
     def a(self, t):
+        """``a = 1``."""
         return np.ones_like(np.asarray(t, dtype=float))
 
     def s2(self, t):
+        """``s^2 = t``."""
         return np.asarray(t, dtype=float)
 
     def t_of_tau(self, tau):
+        """``t = tau``."""
         return _times("tau", tau).copy()
 
 
@@ -96,16 +155,20 @@ class VP(Schedule):
     name = "vp"
 
     def a(self, t):
+        """``a = e^{-t}``."""
         return np.exp(-np.asarray(t, dtype=float))
 
     def s2(self, t):
+        """``s^2 = 1 - e^{-2t}``."""
         return -np.expm1(-2 * np.asarray(t, dtype=float))
 
     def tau(self, t):
+        """``tau = e^{2t} - 1`` (``expm1``, exact at small ``t``)."""
         t = _times("t", t)
         return np.expm1(2 * t)
 
     def t_of_tau(self, tau):
+        """``t = log(1 + tau) / 2``."""
         return 0.5 * np.log1p(_times("tau", tau))
 
 
@@ -133,15 +196,19 @@ class DDPM(Schedule):
         return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t
 
     def a(self, t):
+        """``a = e^{-B(t)/2}``."""
         return np.exp(-0.5 * self._B(t))
 
     def s2(self, t):
+        """``s^2 = 1 - e^{-B(t)}``."""
         return -np.expm1(-self._B(t))
 
     def tau(self, t):
+        """``tau = e^{B(t)} - 1``."""
         return np.expm1(self._B(_times("t", t)))
 
     def t_of_tau(self, tau):
+        """The root ``t`` of ``B(t) = log(1 + tau)``."""
         B = np.log1p(_times("tau", tau))
         db = self.beta_max - self.beta_min
         if db == 0:
@@ -157,12 +224,15 @@ class EDM(Schedule):
     name = "edm"
 
     def a(self, t):
+        """``a = 1``."""
         return np.ones_like(np.asarray(t, dtype=float))
 
     def s2(self, t):
+        """``s^2 = t^2``."""
         return np.asarray(t, dtype=float) ** 2
 
     def t_of_tau(self, tau):
+        """``t = sqrt(tau)`` (the noise standard deviation)."""
         return np.sqrt(_times("tau", tau))
 
 
@@ -181,13 +251,16 @@ class GeometricVE(Schedule):
                              f"{self.sigma_max}")
 
     def a(self, t):
+        """``a = 1``."""
         return np.ones_like(np.asarray(t, dtype=float))
 
     def s2(self, t):
+        """``s^2 = sigma_min^2 (sigma_max / sigma_min)^{2t}``."""
         t = np.asarray(t, dtype=float)
         return self.sigma_min ** 2 * (self.sigma_max / self.sigma_min) ** (2 * t)
 
     def t_of_tau(self, tau):
+        """``t = log(tau / sigma_min^2) / (2 log(sigma_max / sigma_min))``."""
         tau = _times("tau", tau)
         return 0.5 * np.log(tau / self.sigma_min ** 2) / np.log(self.sigma_max / self.sigma_min)
 
@@ -220,6 +293,7 @@ class TabulatedVP(Schedule):
 
     @property
     def n_steps(self) -> int:
+        """Number of training timesteps ``K``."""
         return len(self.alphas_cumprod)
 
     def _index(self, t):
@@ -243,16 +317,20 @@ class TabulatedVP(Schedule):
         return k.astype(float)
 
     def a(self, t):
+        """``a_k = sqrt(alpha_bar_k)`` at integer timesteps ``k``."""
         return np.sqrt(np.asarray(self.alphas_cumprod)[self._index(t)])
 
     def s2(self, t):
+        """``s_k^2 = 1 - alpha_bar_k``."""
         return 1.0 - np.asarray(self.alphas_cumprod)[self._index(t)]
 
     def tau(self, t):
+        """``tau_k = (1 - alpha_bar_k) / alpha_bar_k``."""
         ab = np.asarray(self.alphas_cumprod)[self._index(t)]
         return (1.0 - ab) / ab
 
     def t_of_tau(self, tau):
+        """The timestep whose ``tau_k`` is nearest to ``tau`` in ``log tau``."""
         tau = _times("tau", tau)
         ab = np.asarray(self.alphas_cumprod)
         lt = np.log((1.0 - ab) / ab)

@@ -75,11 +75,17 @@ class ExactModel:
 
     # -- helpers --------------------------------------------------------------------------------
     def coefficients(self, t):
-        """``(a(t), s(t)^2)`` as floats for one process time ``t > 0``."""
+        """``(a(t), s(t)^2)`` as floats for one process time ``t > 0`` (the one meaning of ``coefficients``
+        in the package: the exact models, :class:`simulate.ridge_dynamics.PerturbedScore`)."""
+        tt = self._time(t)
+        return float(self.schedule.a(tt)), float(self.schedule.s2(tt))
+
+    @staticmethod
+    def _time(t) -> float:
+        """One process time ``t > 0`` as a float (``ValueError`` naming ``t``)."""
         if np.ndim(t) != 0:
             raise ValueError(f"t must be a scalar process time, got shape {np.shape(t)}")
-        tt = positive("t", t)
-        return float(self.schedule.a(tt)), float(self.schedule.s2(tt))
+        return positive("t", t)
 
     def tau(self, t) -> float:
         """Effective noise ``tau(t) = s^2/a^2``."""
@@ -134,8 +140,8 @@ class ExactModel:
     def denoiser(self, x, t):
         """Tweedie denoiser ``E[x0 | x_t = x] = (x + s^2 score(x, t)) / a``, shape (B, d)."""
         X, single = self._points(x)
-        a, s2 = self.coefficients(t)
-        out = (X + s2 * self.score(X, t)) / a
+        t = self._time(t)
+        out = self.schedule.denoise(X, t, self.score(X, t))
         return out[0] if single else out
 
     def normalized_jacobian(self, x, t):
@@ -163,9 +169,9 @@ class ExactModel:
     def sample_t(self, n, t, rng=None):
         """``n`` samples of the noised marginal ``x_t = a x0 + s eps``, shape (n, d)."""
         rng = as_rng(rng)
-        a, s2 = self.coefficients(t)
+        t = self._time(t)
         x0 = self.sample(n, rng)
-        return a * x0 + np.sqrt(s2) * rng.standard_normal(x0.shape)
+        return self.schedule.noise(x0, t, rng.standard_normal(x0.shape))
 
     def mean(self):
         """Mean of the data ``E[x0]``, shape (d,)."""

@@ -114,9 +114,8 @@ class JaxModel:
         return self._call(x, t, 1)
 
     def denoiser(self, x, t):
-        """``(x + s^2 score) / a``, shape (B, d) (numpy)."""
-        a, s2 = self.model.coefficients(t)
-        return (np.asarray(x, dtype=float) + s2 * self.score(x, t)) / a
+        """Tweedie denoiser ``(x + s^2 score) / a`` (:meth:`rmt.schedules.Schedule.denoise`), shape (B, d) (numpy)."""
+        return self.schedule.denoise(np.asarray(x, dtype=float), t, self.score(x, t))
 
     def _fn(self, t, which, name):
         a, s2 = self.model.coefficients(t)

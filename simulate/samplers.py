@@ -134,17 +134,10 @@ def _mean(model):
     return model.mean() if hasattr(model, "mean") else np.zeros(model.d)
 
 
-def _coefficients(model, t):
-    if hasattr(model, "coefficients"):
-        return model.coefficients(t)
-    return float(model.schedule.a(t)), float(model.schedule.s2(t))
-
-
 def _denoiser(model, x, t):
     if hasattr(model, "denoiser"):
         return model.denoiser(x, t)
-    a, s2 = _coefficients(model, t)
-    return (x + s2 * model.score(x, t)) / a
+    return model.schedule.denoise(x, t, model.score(x, t))
 
 
 def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=None, t_end=1e-3,
@@ -194,8 +187,7 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
         if x.shape != (n, model.d):
             raise ValueError(f"x_init must have shape (n={n}, d={model.d}), got {x.shape}")
     elif init == "prior":
-        a0, s20 = _coefficients(model, t_start)
-        x = a0 * _mean(model) + np.sqrt(s20) * rng.standard_normal((n, model.d))
+        x = sch.noise(_mean(model), t_start, rng.standard_normal((n, model.d)))
     elif init == "marginal":
         if not hasattr(model, "sample_t"):
             raise ValueError(f"init 'marginal' needs a model with sample_t; {type(model).__name__} has none")

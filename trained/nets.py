@@ -333,8 +333,13 @@ class ScoreModel(nn.Module):
         return {"arch": arch, "net": dict(self.net.config), "schedule": self.schedule.name,
                 "sigma_data": self.sigma_data}
 
-    def coefficients(self, t, x):
-        """``(a, s, c_noise)`` for times ``t`` as tensors on ``x``'s device/dtype, shapes (B, 1, ..), (B, 1, ..), (B,)."""
+    def conditioning(self, t, x):
+        """The network's inputs at times ``t``: ``(a, s, c_noise)`` as tensors on ``x``'s device/dtype, shapes
+        (B, 1, ..), (B, 1, ..), (B,), with ``c_noise = log(tau) / 4``.
+
+        Not ``coefficients``: that name means ``(a, s^2)`` as floats for one time (:meth:`simulate.models.
+        ExactModel.coefficients`), which the samplers read where a model has it.
+        """
         B = x.shape[0]
         tt = t.detach().cpu().double().numpy() if torch.is_tensor(t) else np.asarray(t, dtype=float)
         if tt.ndim == 0:
@@ -348,6 +353,10 @@ class ScoreModel(nn.Module):
         return (torch.as_tensor(a, **kw).reshape(view), torch.as_tensor(np.sqrt(s2), **kw).reshape(view),
                 torch.as_tensor(0.25 * np.log(tau), **kw))
 
+    def coefficients(self, t, x):
+        """Deprecated alias of :meth:`conditioning`, kept only until ``trained/train.py`` switches (issue 28)."""
+        return self.conditioning(t, x)
+
     def _batched(self, x):
         if x.dim() == len(self.data_shape):
             return x[None], True
@@ -357,7 +366,7 @@ class ScoreModel(nn.Module):
         return x, False
 
     def _eps(self, x, t):
-        a, s, c = self.coefficients(t, x)
+        a, s, c = self.conditioning(t, x)
         c_in = torch.rsqrt(a * a * self.sigma_data ** 2 + s * s)
         p = next(self.net.parameters(), None)
         if p is not None and p.dtype != x.dtype and x.is_floating_point():   # e.g. float64 points, float32 net
@@ -380,10 +389,10 @@ class ScoreModel(nn.Module):
     forward = score
 
     def denoiser(self, x, t):
-        """Tweedie denoiser ``(x - s eps_hat) / a = (x + s^2 score) / a``, same shape as ``x``."""
+        """Tweedie denoiser ``(x + s^2 score) / a`` (:meth:`rmt.schedules.Schedule.denoise`), same shape as ``x``."""
         xb, single = self._batched(x)
-        e, a, s = self._eps(xb, t)
-        out = (xb - s * e) / a
+        tt = t.detach().cpu().double().numpy() if torch.is_tensor(t) else t
+        out = self.schedule.denoise(xb, tt, self.score(xb, t))
         return out[0] if single else out
 
 

@@ -95,8 +95,7 @@ class NetworkScore:
     def denoiser(self, x, t):
         """Tweedie denoiser ``D(x) = (x + s^2 score(x, t)) / a`` on flat float64 points."""
         X = finite_array("x", x)
-        a, s2 = float(self.schedule.a(t)), float(self.schedule.s2(t))
-        return (X + s2 * self.score(X, t)) / a
+        return self.schedule.denoise(X, t, self.score(X, t))
 
     def log_density(self, x, t):
         raise ValueError("a network score has no log-density; use the score or trained.jacobian")
@@ -176,7 +175,7 @@ def noised_points(x0, t, schedule="ve", seed: int = 0, shared_noise: bool = Fals
         eps = np.broadcast_to(rng.standard_normal((X0.shape[0], 1, X0.shape[1])), (X0.shape[0], t.size, X0.shape[1]))
     else:
         eps = rng.standard_normal((X0.shape[0], t.size, X0.shape[1]))
-    return sch.a(t)[None, :, None] * X0[:, None, :] + np.sqrt(sch.s2(t))[None, :, None] * eps
+    return sch.noise(X0[:, None, :], t[None, :, None], eps)
 
 
 def reverse_trajectories(model, t, points: int, *, steps: int = 200, seed: int = 0, method: str = "sde",

@@ -39,8 +39,7 @@ def is_diffusion_model(f) -> bool:
 
 def denoiser(model, x, t):
     """Tweedie denoiser ``D(x) = (x + s(t)^2 score(x, t)) / a(t)`` of a :class:`DiffusionModel` (same shape as ``x``)."""
-    a, s2 = float(model.schedule.a(t)), float(model.schedule.s2(t))
-    return (x + s2 * model.score(x, t)) / a
+    return model.schedule.denoise(x, t, model.score(x, t))
 
 
 def flat_score(model, t):

@@ -99,7 +99,7 @@ class RandomFeatureScore:
         t = self.schedule.t_of_tau(np.exp(rng.uniform(np.log(lo), np.log(hi), M)))
         eps = rng.standard_normal((M, self.d))
         i = rng.integers(0, X.shape[0], M)
-        xt = self.schedule.a(t)[:, None] * X[i] + np.sqrt(self.schedule.s2(t))[:, None] * eps
+        xt = self.schedule.noise(X[i], t, eps)
         return self.features(xt, t), eps, t
 
     def fit(self, X, n_samples=20000, seed=0):
