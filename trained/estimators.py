@@ -6,7 +6,7 @@ parameters are the ``__init__`` arguments (``get_params``/``set_params``/repr), 
 every draw.
 
 - :class:`ManifoldGapDimension` (recommended): the manifold dimension, the number of directions in which
-  the posterior covariance of the training points exceeds the noise floor (``eta < 1 - delta``), read at a
+  the posterior covariance of the training points exceeds the noise floor (``eta < 1 - floor``), read at a
   scale chosen per point inside the window between memorisation and curvature (section 12); the
   sub-structure (every gap wider than the resolution) beside it.
 - :class:`GapDimension`: the index of the largest gap (readout 4b) and the phase (section 5);

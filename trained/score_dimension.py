@@ -186,7 +186,7 @@ class _ScoreEstimator:
         vals = np.full((P, T, d), np.nan)
         neff = np.full((P, T), np.nan)
         snorm = np.full((P, T), np.nan)
-        kappa = positive("kappa", self.kappa)
+        kappa, floor = positive("kappa", self.kappa), self._floor()
         models = []
         for f in folds:
             mask = np.ones(n, bool)
@@ -197,7 +197,7 @@ class _ScoreEstimator:
             for f, Q, train, d2 in models:
                 vals[f, j], snorm[f, j], neff[f, j] = posterior_spectra(Q, train, d2, float(tau), d)
             if not self.full_profile and self.tau is None:
-                D = np.sum(vals[:, :j + 1] < 1.0 - self.floor, axis=-1)
+                D = readouts.tangent_count(vals[:, :j + 1], threshold=floor)
                 ok = np.any((neff[:, :j + 1] >= kappa * (D + 1)) & (D >= 1), axis=1)
                 if done_at is None and np.all(ok):
                     done_at = j
@@ -275,7 +275,7 @@ class _ScoreEstimator:
             vals, neff = spec.values, None
         self.taus_ = taus
         self.n_eff_ = neff
-        manifold = np.sum(vals < 1.0 - self._floor(), axis=-1)               # (P, T)
+        manifold = readouts.tangent_count(vals, threshold=self._floor())     # (P, T)
         self.dimensions_ = self._readout(vals)                              # (P, T)
         P, T = manifold.shape
         if neff is not None:
@@ -382,10 +382,8 @@ class _ScoreEstimator:
                        f"lies in {self.interval_[0]:g}-{self.interval_[1]:g} ({count:g} is an upper bound)")
 
     def _floor(self):
-        f = float(self.floor)
-        if not 0.0 < f < 1.0:
-            raise ValueError(f"floor must lie in (0, 1), got {self.floor!r}")
-        return f
+        """The noise floor, the tangent count's threshold (:func:`rmt.readouts.tangent_count`), in (0, 1/2)."""
+        return resolution(self.floor, "floor")
 
     def _given_tau_index(self, vals, manifold):
         """With a given score (no ``N_eff``): the widest median largest gap among valid spectra."""
@@ -435,7 +433,7 @@ class _ManifoldGapDimension(_ScoreEstimator):
     _checks_extent = True
 
     def _readout(self, eta):
-        return np.sum(eta < 1.0 - self._floor(), axis=-1)
+        return readouts.tangent_count(eta, threshold=self._floor())
 
     def _given_tau_index(self, vals, manifold):
         v = np.sort(vals, axis=-1)
