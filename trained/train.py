@@ -234,9 +234,8 @@ def _steps(start, cfg, data, X, dev, sch, model, ema, opt, scaler, losses, log_s
         u = torch.rand(cfg.batch, generator=g, dtype=torch.float64).numpy()
         t = sch.t_of_tau(np.exp(2 * (log_s_min + u * (log_s_max - log_s_min))))
         noise = torch.randn((cfg.batch,) + data.shape, generator=g).to(dev)
-        a, s, _ = model.coefficients(t, x0)
         with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-            loss = (model.eps(a * x0 + s * noise, t).float() - noise).square().mean()
+            loss = (model.eps(sch.noise(x0, t, noise), t).float() - noise).square().mean()
         for group in opt.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
         opt.zero_grad(set_to_none=True)
