@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .budget import check_memory, check_time, memory_budget, time_budget
-
 from .validation import finite_array, resolution
 from .gaps import intermediate_gaps, phase_at, phase_boundaries
 from .manifold import LinearManifold
@@ -34,6 +33,7 @@ class PhaseDiagram:
     labels : (P, T) int array, codes of :data:`PHASE_CODES`
     trivial_coverage, coverage_consolidation : (P,) boundaries in ``tau`` (nan if absent)
     tau_star : (P, G) ``tau*`` of each intermediate gap (nan where the bulks are not detached)
+    delta : the resolution ``Delta`` of the phases
     """
 
     tau: np.ndarray
@@ -46,6 +46,9 @@ class PhaseDiagram:
     delta: float
 
     def as_dict(self) -> dict:
+        """The diagram as JSON-ready lists: ``parameter``, ``delta``, ``values``, ``tau``, the two boundaries and
+        ``tau_star`` (None where absent) and ``fractions``, the share of the grid in each phase (the labels
+        themselves are left out: the command writes them to ``phase_diagram.npz``)."""
         return {"parameter": self.parameter, "delta": self.delta, "values": self.values.tolist(),
                 "tau": self.tau.tolist(), "trivial_coverage": _nan_none(self.trivial_coverage),
                 "coverage_consolidation": _nan_none(self.coverage_consolidation),
@@ -54,6 +57,7 @@ class PhaseDiagram:
 
 
 def _nan_none(a):
+    """``a`` as a list of floats with None for NaN/inf (strict JSON)."""
     return [None if not np.isfinite(v) else float(v) for v in np.asarray(a, float)]
 
 
@@ -89,14 +93,28 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
     Parameters
     ----------
     parameter : one of ``'ratio'``, ``'alpha'``, ``'f'``, ``'sigma2'``
-    values : (P,) parameter values;  tau : (T,) effective noise values (> 0)
+    values : (P,) parameter values, P >= 1
+    tau : (T,) effective noise values (> 0), T >= 1
     alpha, levels, fractions : the model the other parameters are taken from
     delta : resolution in (0, 0.5)
+
+    Returns
+    -------
+    PhaseDiagram
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: an unknown ``parameter``, an empty, non-finite or non-positive ``values`` or
+        ``tau``, ``delta`` outside (0, 0.5), or a grid past the memory or time budget (``values x tau``).
     """
     if parameter not in PARAMETERS:
         raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")
     values = np.atleast_1d(finite_array("values", values, positive_values=True))
     tau = np.atleast_1d(finite_array("tau", tau, positive_values=True))
+    for name, grid in (("values", values), ("tau", tau)):
+        if grid.size == 0:
+            raise ValueError(f"{name} is empty: a phase diagram needs at least one value of each axis")
     delta = resolution(delta)
     P, T = values.size, tau.size
     # labels (int8) plus the phase readouts of one row; the JSON of the labels takes ~3 bytes a cell

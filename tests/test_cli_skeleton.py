@@ -36,6 +36,44 @@ def test_bad_arguments_exit_2_one_line(argv, capsys):
     assert err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+#: every empty grid or zero count of a command: exit 2 with one line naming the option (issue 28)
+EMPTY_GRIDS = [
+    (["theory", "phase-diagram", "--n-values", "0"], "--n-values"),
+    (["theory", "phase-diagram", "--n-tau", "0"], "--n-tau"),
+    (["theory", "phase-diagram", "--n-values", "-1"], "--n-values"),
+    (["theory", "edges", "--alpha", "0.5", "--multi", "0"], "--multi"),
+    (["theory", "density", "--alpha", "0.5", "--t", "0.1", "--points", "0"], "--points"),
+    (["simulate", "spectra", "--alpha", "0.5", "--t", "0.1", "--d", "50", "--draws", "0"], "--draws"),
+    (["simulate", "spectra", "--alpha", "0.5", "--t", "0.1", "--d", "50", "--bins", "0"], "--bins"),
+    (["simulate", "sample", "--model", "mixture", "--components", "0"], "--components"),
+    (["spectra", "--points", "0"], "--points"),
+    (["spectra", "--d", "0"], "--d"),
+    (["spectra", "--method", "lanczos", "--k", "0"], "--k"),
+    (["spectra", "--method", "finite-difference", "--probes", "0"], "--probes"),
+    (["spectra", "--model", "empirical", "--n-train", "0"], "--n-train"),
+    (["spectra", "--model", "mixture", "--components", "0"], "--components"),
+    (["spectra", "--model", "subspaces", "--dims", ","], "--dims"),
+    (["descriptors", "--projection", "0"], "--projection"),
+    (["descriptors", "--directions", "0"], "--directions"),
+    (["descriptors", "--points", "0"], "--points"),
+    (["train", "--n", "0", "--out", "{tmp}"], "--n"),
+    (["train", "--multi", "0", "--out", "{tmp}"], "--multi"),
+    (["train", "--steps", "0", "--out", "{tmp}"], "--steps"),
+    (["train", "--threads", "0", "--out", "{tmp}"], "--threads"),
+    (["reproduce", "fig2", "--draws", "0", "--out", "{tmp}"], "--draws"),
+    (["reproduce", "fig4", "--t", "", "--out", "{tmp}"], "--t"),
+    (["sweep", "run", "--task", "theory", "--t", "", "--workers", "0", "--out", "{tmp}/s.zarr"], "t must"),
+    (["sweep", "run", "--task", "simulate", "--d", "", "--workers", "0", "--out", "{tmp}/s.zarr"], "d must"),
+]
+
+
+@pytest.mark.parametrize("argv, flag", EMPTY_GRIDS, ids=[" ".join(a[:2]) + " " + f for a, f in EMPTY_GRIDS])
+def test_empty_grids_and_zero_counts_exit_2_naming_the_option(argv, flag, tmp_path, capsys):
+    assert main([a.replace("{tmp}", str(tmp_path / "out")) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err and "Warning" not in err, err
+
+
 def test_console_script_installed():
     import shutil
     exe = shutil.which("specgap") or str(__import__("pathlib").Path(sys.executable).parent / "specgap")

@@ -212,3 +212,14 @@ def test_a_refused_write_exits_2_naming_the_path(tmp_path, monkeypatch, capsys, 
         assert last == f"specgap: error: cannot write {target}: {os.strerror(code)} (choose another --out)"
     else:
         assert last.startswith("specgap: internal error: OSError")
+
+
+def test_train_restores_torchs_thread_count(tmp_path, capsys):
+    """``specgap train`` sets one thread for the MLP (or --threads) for the run only: no hidden global state."""
+    import torch
+    before = torch.get_num_threads()
+    for extra in ([], ["--threads", "2"]):
+        assert main(["train", "--d", "6", "--n", "64", "--steps", "3", "--width", "8", "--no-progress", "--json",
+                     "--out", str(tmp_path / f"t{len(extra)}")] + extra) == 0
+        assert torch.get_num_threads() == before
+    capsys.readouterr()

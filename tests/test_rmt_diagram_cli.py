@@ -134,3 +134,17 @@ def test_theory_command_starts_without_heavy_imports():
             "bad=[m for m in ('torch','jax','numba') if m in sys.modules]; sys.exit(len(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("values, tau, name", [([], [0.1, 1.0], "values"), ([0.01, 0.1], [], "tau"),
+                                               (np.empty(0), np.empty(0), "values")])
+def test_phase_diagram_refuses_an_empty_axis_naming_it(values, tau, name):
+    with pytest.raises(ValueError, match=f"^{name} is empty"):
+        phase_diagram("ratio", values, tau)
+
+
+def test_cli_phase_diagram_with_no_values_exits_2_naming_the_option(capsys):
+    """--n-values 0 printed an empty diagram with numpy warnings and exited 0."""
+    for opt in ("--n-values", "--n-tau"):
+        assert main(["theory", "phase-diagram", opt, "0"]) == 2
+        assert capsys.readouterr().err.strip() == f"specgap: error: {opt} must be >= 1, got 0"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import OUT_SUMMARY, TORCH, add_common, emit, float_list  # noqa: F401
+from ._common import OUT_SUMMARY, TORCH, add_common, emit, flags_for, float_list  # noqa: F401
 from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_needs
 from .spectra import add_exact_model_options, build_exact_model, load_points
 
@@ -33,6 +33,8 @@ def _run(args):
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.radius is not None and args.radius <= 0:
         raise ValueError(f"--radius must be > 0, got {args.radius}")
+    if args.directions is not None and args.directions < 1:     # the library reads 0 as its default
+        raise ValueError(f"--directions must be >= 1, got {args.directions}")
     if args.vae is not None:
         if pretrained is not None:
             raise ValueError("--vae excludes --diffusers/--denoiser (a VAE decoder or a score model)")
@@ -49,7 +51,8 @@ def _run(args):
         f, t_arg = sampler_map(model, args.t), None
     else:
         f, t_arg = model, args.t
-    g = local_geometry(f, X, projection=args.projection, seed=args.seed, t=t_arg)
+    with flags_for({"P": "--projection"}):
+        g = local_geometry(f, X, projection=args.projection, seed=args.seed, t=t_arg)
     grid = getattr(f, "grid", None)
     res = {"map": args.map, "t": args.t, "t_end": float(grid[-1]) if grid is not None else None,
            "schedule": sch.name, "schedule_parameters": sch.to_dict(), "points": int(X.shape[0]), "d": d,
@@ -61,8 +64,9 @@ def _run(args):
         net = f if args.map != "score" else model
         if hasattr(net, "parameters") and any(True for _ in net.parameters()) and (
                 args.checkpoint is not None or pretrained is not None):
-            lc = local_complexity(net, X, radius=args.radius, n_directions=args.directions, seed=args.seed,
-                                  per_layer=True, t=t_arg)
+            with flags_for({"P": "--directions", "radius": "--radius"}):
+                lc = local_complexity(net, X, radius=args.radius, n_directions=args.directions, seed=args.seed,
+                                      per_layer=True, t=t_arg)
             res["delta"] = lc["delta"].tolist()
             res["delta_per_layer"] = {k: v.tolist() for k, v in lc["per_layer"].items()}
     text = "\n".join(f"  point {i}: psi {p:9.3f}  nu {n:7.2f}" + (f"  delta {res['delta'][i]}" if res["delta"] else "")
@@ -173,6 +177,7 @@ def _run_vae(args):
 
 
 def register(sub, help_text):
+    """Add the ``descriptors`` command to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("descriptors", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
     add_pretrained_options(p)

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import (TORCH, add_common, emit, float_list, load_points,  # noqa: F401 (load_points: re-export)
-                      save_arrays, write_figure)
+from ._common import (TORCH, add_common, emit, flags_for, float_list,  # noqa: F401 (load_points: re-export)
+                      load_points, save_arrays, write_figure)
 from ._pretrained import add_pretrained_options, load_pretrained, model_points, pretrained_name, pretrained_needs
 
 MODELS = ("linear", "mixture", "subspaces", "empirical")
 
 
+#: the parameters of the exact models' constructors and the options of :func:`add_exact_model_options`
+EXACT_MODEL_FLAGS = {"d": "--d", "n": "--n-train", "K": "--components", "dims": "--dims", "variance": "--variance",
+                     "alpha": "--alpha", "levels": "--levels", "fractions": "--fractions"}
+
+
 def add_exact_model_options(p, data_option: bool = True):
+    """Add the options of an exact model (``--model``, ``--d``, ``--alpha``, ... ``--n-train``, and ``--data``
+    unless ``data_option`` is False) to parser ``p``; :func:`build_exact_model` reads them."""
     g = p.add_argument_group("exact model (when no --checkpoint is given)")
     g.add_argument("--model", choices=MODELS, default="linear",
                    help="linear (Gaussian on a linear manifold; default), mixture (Gaussian mixture), subspaces "
@@ -33,7 +40,15 @@ def add_exact_model_options(p, data_option: bool = True):
 
 
 def build_exact_model(args, schedule):
-    """The exact model described by the command-line options."""
+    """``(model, manifold)``: the exact model described by the command-line options (on ``schedule``) and its
+    :class:`rmt.LinearManifold` (None unless linear or empirical without ``--data``); the constructors' errors
+    name the options (:data:`EXACT_MODEL_FLAGS`)."""
+    with flags_for(EXACT_MODEL_FLAGS):
+        return _exact_model(args, schedule)
+
+
+def _exact_model(args, schedule):
+    """:func:`build_exact_model` without the mapping of errors to options."""
     import numpy as np
 
     from rmt import LinearManifold, VarianceProfile
@@ -138,7 +153,8 @@ def _measure(args, f, sch, x0, exact, shape, rng):
             kw.update(k=args.k)      # top-k of the denoiser Jacobian = the k smallest eta (tangent space)
         if args.method == "finite-difference" and args.probes is not None:
             kw.update(probes=args.probes)
-        measured.append(jacobian_spectrum(f, xin, **kw).spectrum.values[:, 0, :])
+        with flags_for({"k": "--k", "probes": "--probes"}):
+            measured.append(jacobian_spectrum(f, xin, **kw).spectrum.values[:, 0, :])
         if exact is not None:
             eta = exact.eta(xt.reshape(len(xt), -1), float(t))       # eigenvalues of -Jn (symmetric)
             if args.method == "lanczos":
@@ -200,6 +216,7 @@ def _write(args, out: dict, measured, closed) -> list[str]:
 
 
 def register(sub, help_text):
+    """Add the ``spectra`` command to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("spectra", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None, help="trained model (checkpoint.pt of specgap train)")
     add_pretrained_options(p)

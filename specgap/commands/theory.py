@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from ._common import OUT_SUMMARY, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays, write_figure
+from ._common import (OUT_SUMMARY, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, flags_for, float_list, save_arrays,
+                      write_figure)
 
 
 def _num(x, fmt=".6g") -> str:
@@ -20,6 +21,8 @@ def table(header, rows, fmt=".6g") -> list[str]:
 
 
 def add_model(p):
+    """Add the model options (``--alpha``, ``--levels``, ``--fractions``, ``--multi``, ``--uniform``) to parser
+    ``p``; :func:`manifold_from` reads them."""
     g = p.add_argument_group("model (docs/theory.md section 1)")
     g.add_argument("--alpha", type=float, required=True, help="m/d (> 0; values above 1 allowed)")
     g.add_argument("--levels", type=float_list, default=[1.0],
@@ -33,13 +36,16 @@ def add_model(p):
 
 
 def manifold_from(args):
+    """The :class:`rmt.LinearManifold` of the model options (:func:`add_model`): ``--uniform``, else ``--multi``,
+    else ``--levels``/``--fractions``, at ``--alpha``."""
     from rmt import ContinuousProfile, LinearManifold, VarianceProfile
     if args.uniform is not None:
         if len(args.uniform) != 2:
             raise ValueError(f"--uniform needs LOW,HIGH, got {args.uniform}")
         prof = ContinuousProfile.uniform(*args.uniform)
     elif args.multi is not None:
-        prof = VarianceProfile.multi(args.multi, seed=args.seed)
+        with flags_for({"n": "--multi"}):
+            prof = VarianceProfile.multi(args.multi, seed=args.seed)
     else:
         prof = VarianceProfile(args.levels, args.fractions)
     return LinearManifold(args.alpha, prof)
@@ -152,6 +158,8 @@ def _phase_diagram(args):
     import numpy as np
 
     from rmt.diagram import phase_diagram, plot_phase_diagram
+    from rmt.validation import positive_int
+    n_values, n_tau = positive_int("--n-values", args.n_values), positive_int("--n-tau", args.n_tau)
     lo, hi = (args.range or {"ratio": [1e-3, 0.9], "sigma2": [1e-3, 0.9], "alpha": [0.05, 0.95],
                              "f": [0.05, 0.95]}[args.parameter])
     valid = {"ratio": "(0, 1]", "sigma2": "(0, 1]", "alpha": "(0, inf)", "f": "(0, 1)"}[args.parameter]
@@ -162,26 +170,24 @@ def _phase_diagram(args):
     if len(args.tau_range) != 2 or not 0 < args.tau_range[0] < args.tau_range[1]:
         raise ValueError(f"--tau-range must be LOW,HIGH with 0 < LOW < HIGH, got {args.tau_range}")
     log = args.parameter in ("ratio", "sigma2")
-    values = np.geomspace(lo, hi, args.n_values) if log else np.linspace(lo, hi, args.n_values)
-    tau = np.geomspace(*args.tau_range, args.n_tau)
-    try:
+    values = np.geomspace(lo, hi, n_values) if log else np.linspace(lo, hi, n_values)
+    tau = np.geomspace(*args.tau_range, n_tau)
+    with flags_for({"values x tau": "--n-values x --n-tau", "delta": "--delta"}):
         D = phase_diagram(args.parameter, values, tau, alpha=args.alpha, levels=args.levels,
                           fractions=args.fractions or [1.0 / len(args.levels)] * len(args.levels), delta=args.delta)
-    except ValueError as e:
-        if str(e).startswith("values x tau:"):
-            raise ValueError("--n-values x --n-tau:" + str(e)[len("values x tau:"):]) from None
-        raise
     res = D.as_dict()
     res["grid"] = {"parameter": args.parameter, "range": [lo, hi], "n_values": args.n_values,
                    "spacing": "log" if log else "linear", "tau_range": list(args.tau_range), "n_tau": args.n_tau}
     res["fixed"] = _held_fixed(args)
     if args.out is not None:
-        import matplotlib
-        matplotlib.use("Agg")
+        from ..reproduce._artefacts import use_agg
+        use_agg()
+        import matplotlib.pyplot as plt
         args.out.mkdir(parents=True, exist_ok=True)
         fig = plot_phase_diagram(D)
         fig.savefig(args.out / "phase_diagram.png", dpi=150, bbox_inches="tight")
         fig.savefig(args.out / "phase_diagram.pdf", bbox_inches="tight")
+        plt.close(fig)
         save_arrays(args, "phase_diagram.npz", tau=D.tau, values=D.values, labels=D.labels,
                  trivial_coverage=D.trivial_coverage, coverage_consolidation=D.coverage_consolidation,
                  tau_star=D.tau_star)
@@ -224,6 +230,7 @@ def _formulas(args):
 
 
 def register(sub, help_text):
+    """Add the ``theory`` group and its commands to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("theory", help=help_text, description=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True

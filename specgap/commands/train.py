@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import TORCH, add_common, dataset_needs, emit, float_list, write_figure
+from ._common import TORCH, add_common, dataset_needs, emit, flags_for, float_list, write_figure
 
 #: default architecture per dataset name (anything else: unet)
 DEFAULT_ARCH = {"linear": "mlp"}
@@ -29,7 +29,16 @@ def _key_value(text):
     return k.strip(), v
 
 
+#: the parameters of TrainConfig, the linear data and the networks, and the options of ``train`` that set them
+TRAIN_FLAGS = {"steps": "--steps", "batch": "--batch", "lr": "--lr", "weight_decay": "--weight-decay",
+               "warmup": "--warmup", "grad_clip": "--grad-clip", "ema": "--ema", "sigma_min": "--sigma-min",
+               "sigma_max": "--sigma-max", "checkpoint_every": "--checkpoint-every", "n": "--n", "d": "--d",
+               "alpha": "--alpha", "levels": "--levels", "fractions": "--fractions", "width": "--width",
+               "depth": "--depth", "threads": "--threads", "device": "--device"}
+
+
 def register(sub, help):
+    """Add the ``train`` command to the subparsers ``sub``; ``help`` is its one-line help."""
     p = sub.add_parser("train", help=help, description=__doc__.splitlines()[0])
     add_common(p, out_help="directory for checkpoint.pt, loss.png (the training loss against step, and the score "
                            "error on linear data) and summary.json (required)")
@@ -95,7 +104,8 @@ def _dataset(args):
     if args.data == "linear":
         if args.multi is not None:
             from rmt import VarianceProfile
-            kw.setdefault("profile", VarianceProfile.multi(args.multi, seed=seed))
+            with flags_for({"n": "--multi"}):
+                kw.setdefault("profile", VarianceProfile.multi(args.multi, seed=seed))
         else:
             kw.setdefault("levels", args.levels)
             kw.setdefault("fractions", args.fractions)
@@ -109,24 +119,30 @@ def _dataset(args):
 
 
 def _train(args):
+    """Train the network of the options and report; errors of the library name the options (:data:`TRAIN_FLAGS`)."""
     if args.out is None:
         raise ValueError("--out is required (the checkpoint is written there)")
-    import numpy as np
+    from trained.nets import torch_threads
+    from trained.train import TrainConfig
+    with flags_for(TRAIN_FLAGS):
+        cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
+                          weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
+                          ema=args.ema, sigma_min=args.sigma_min, sigma_max=args.sigma_max, seed=args.seed,
+                          checkpoint_every=args.checkpoint_every, amp=args.amp)
+        data = _dataset(args)
+        arch = args.arch or DEFAULT_ARCH.get(args.data, "unet")
+        # torch's CPU threads for this run, restored afterwards: --threads, else 1 for the MLP (small matrices: far
+        # faster than 2 threads on a busy machine), else torch's default
+        with torch_threads(args.threads if args.threads is not None else 1 if arch == "mlp" else None):
+            _fit(args, cfg, data, arch)
 
+
+def _fit(args, cfg, data, arch):
+    """Build the network for ``data`` (``arch``), train it with ``cfg`` into ``--out``, measure the score error of
+    linear data and emit the result."""
     from trained.nets import ScoreModel, build_model
-    from trained.train import TrainConfig, score_error, train
+    from trained.train import loss_summary, score_error, train
 
-    cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, optimizer=args.optimizer,
-                      weight_decay=args.weight_decay, warmup=args.warmup, grad_clip=args.grad_clip,
-                      ema=args.ema, sigma_min=args.sigma_min, sigma_max=args.sigma_max, seed=args.seed,
-                      checkpoint_every=args.checkpoint_every, amp=args.amp)
-    data = _dataset(args)
-    arch = args.arch or DEFAULT_ARCH.get(args.data, "unet")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    if args.threads is not None or arch == "mlp":
-        import torch
-        torch.set_num_threads(args.threads or 1)
     if arch == "mlp":
         if len(data.shape) != 1:
             raise ValueError(f"--arch mlp needs vector data, got points of shape {data.shape}")
@@ -143,12 +159,10 @@ def _train(args):
     res = train(model, data, cfg, args.out, resume=args.resume, device=args.device,
                 progress=not args.no_progress)
     L = res.losses
-    k = max(1, min(100, L.size // 10))
     result = {"out": str(args.out), "checkpoint": str(res.checkpoint), "data": data.config,
               "model": model.config, "train": cfg.__dict__, "device": res.info["device"],
               "parameters": res.info["params"], "step": res.step, "resumed_from": res.resumed_from,
-              "seconds": round(res.seconds, 3),
-              "loss_initial": float(np.mean(L[:k])), "loss_final": float(np.mean(L[-k:]))}
+              "seconds": round(res.seconds, 3), **loss_summary(L)}
     if hasattr(data, "exact_model"):
         exact = data.exact_model(args.schedule)
         ts = [float(exact.schedule.t_of_tau(v)) for v in (0.01, 0.1, 0.3, 0.5)]
