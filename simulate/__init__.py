@@ -34,6 +34,7 @@ from .models import (
                         LinearGaussianModel,
                         SubspaceUnionModel,
 )
+from .protocol import DiffusionModel, is_diffusion_model
 from .samplers import SampleResult, probability_flow, reverse_sde, sample_reverse
 from .spectra import (
                         eta_from_eigenvalues,
@@ -47,4 +48,4 @@ __all__ = ["BACKENDS", "column_variances", "sample_F", "gram_eigenvalues", "cova
            "ks_distance", "wasserstein1", "bulk_counts", "empirical_edges", "theory_edges", "agreement",
            "finite_size_study", "mean_sem", "ExactModel", "LinearGaussianModel", "EmpiricalModel",
            "GaussianMixtureModel", "SubspaceUnionModel", "SampleResult", "sample_reverse", "reverse_sde",
-           "probability_flow"]
+           "probability_flow", "DiffusionModel", "is_diffusion_model"]

@@ -60,8 +60,8 @@ class ExactModel:
     ----------
     d : int, ambient dimension
     schedule : rmt.schedules.Schedule
-    data_shape : ``(d,)`` (with ``score(x, t)`` and ``schedule``, the diffusion-model protocol of
-        ``trained.protocol.DiffusionModel``, on numpy arrays)
+    data_shape : ``(d,)`` (with ``score(x, t)`` and ``schedule``, the diffusion-model protocol
+        :class:`simulate.protocol.DiffusionModel`, on numpy arrays)
     """
 
     d: int
@@ -69,6 +69,7 @@ class ExactModel:
 
     @property
     def data_shape(self) -> tuple:
+        """Shape of one data point, ``(d,)``."""
         return (int(self.d),)
     #: number of float64 elements per internal chunk when forming (B, d, d) Jacobians or (B, K, d) arrays
     chunk_elements = 2 ** 24

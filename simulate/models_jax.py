@@ -83,6 +83,7 @@ class JaxModel:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         P = model.parameters()
         self.model, self.d, self.schedule, self.dtype = model, model.d, model.schedule, dtype
+        self.data_shape = (int(model.d),)             # with score and schedule: a simulate.protocol.DiffusionModel
         npd = np.float64 if dtype == "float64" else np.float32
         if P["kind"] == "subspace":
             comps = [(np.asarray(U, npd), np.asarray(lam, npd)) for U, lam in zip(P["U"], P["lam"])]

@@ -55,6 +55,7 @@ class PerturbedScore:
             raise ValueError("error must be a callable error(x, t) -> (B, D)")
         self.model, self.error = model, error
         self.d, self.schedule = model.d, model.schedule
+        self.data_shape = (int(model.d),)             # a simulate.protocol.DiffusionModel
 
     def coefficients(self, t):
         return self.model.coefficients(t)

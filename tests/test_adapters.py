@@ -108,6 +108,27 @@ def test_edm_preconditioning_with_sigma_data():
     torch.testing.assert_close(model.score(x, sigma), (c_skip - 1) * x / sigma ** 2)
 
 
+def test_every_kind_of_score_model_is_a_diffusion_model():
+    """The one protocol (simulate.protocol, re-exported by trained.protocol): the three adapters, specgap's own
+    ScoreModel and the numpy wrapper NetworkScore all satisfy it; the Tweedie denoiser of each is
+    Schedule.denoise of its score."""
+    import simulate.protocol
+    from trained.nets import build_model
+    from trained.network_spectra import NetworkScore
+    assert DiffusionModel is simulate.protocol.DiffusionModel
+    sch = DDPMScheduler(num_train_timesteps=1000)
+    unet = ExactLinearUNet(covariance=_covariance().tolist(), alphas_cumprod=sch.alphas_cumprod.double().tolist())
+    net = build_model({"arch": "mlp", "net": {"d": 3, "width": 8, "depth": 1}, "schedule": "vp"}).double()
+    models = [from_diffusers(unet, sch, dtype="float64"),
+              from_denoiser(lambda x, sigma: 0.5 * x, data_shape=(3,)),
+              from_score(lambda x, t: -x, schedule="ve", data_shape=(3,)), net]
+    for model in models + [NetworkScore(m) for m in models]:
+        assert isinstance(model, DiffusionModel) and is_diffusion_model(model), type(model).__name__
+    for model, t in zip(models, [250, 0.7, 0.3, 0.3]):
+        x = torch.randn((2,) + tuple(model.data_shape), dtype=torch.float64)
+        torch.testing.assert_close(model.denoiser(x, t), model.schedule.denoise(x, t, model.score(x, t)))
+
+
 def test_from_score_schedule_and_time_convention():
     sch = DDPM(beta_min=0.05, beta_max=5.0)
     lam = np.array([2.0, 0.5, 0.0])

@@ -257,3 +257,31 @@ def test_bad_constructor_arguments():
         LinearGaussianModel(np.zeros(3))
     with pytest.raises(ValueError, match="schedule"):
         EmpiricalModel(np.zeros((2, 3)), schedule="cosine")
+
+
+@pytest.mark.parametrize("kind", ["linear", "mixture", "empirical", "subspace"])
+def test_exact_models_are_diffusion_models_and_denoise_through_the_schedule(kind):
+    """Every exact model (and its JAX mirror, and a PerturbedScore around it) satisfies the one score-model
+    protocol, and its Tweedie denoiser and noised samples are Schedule.denoise / Schedule.noise."""
+    from simulate.protocol import DiffusionModel, is_diffusion_model
+    from simulate.ridge_dynamics import PerturbedScore
+    model = make_model(kind, 4, 3, 0, "vp")
+    assert isinstance(model, DiffusionModel) and is_diffusion_model(model) and model.data_shape == (4,)
+    perturbed = PerturbedScore(model, lambda x, t: np.zeros_like(x))
+    assert isinstance(perturbed, DiffusionModel) and perturbed.data_shape == (4,)
+    x, t = np.random.default_rng(1).standard_normal((5, 4)), 0.3
+    a, s2 = model.coefficients(t)
+    np.testing.assert_array_equal(model.denoiser(x, t), model.schedule.denoise(x, t, model.score(x, t)))
+    np.testing.assert_allclose(model.denoiser(x, t), (x + s2 * model.score(x, t)) / a, rtol=1e-14)
+    x0, eps = model.sample(5, 2), np.random.default_rng(3).standard_normal((5, 4))
+    np.testing.assert_allclose(model.schedule.noise(x0, t, eps), a * x0 + np.sqrt(s2) * eps, rtol=1e-14)
+    ts = np.array([0.1, 0.2, 0.3, 0.4, 0.5])                             # one time per point
+    np.testing.assert_allclose(model.schedule.noise(x0, ts, eps),
+                               model.schedule.a(ts)[:, None] * x0 + model.schedule.s(ts)[:, None] * eps, rtol=1e-14)
+
+
+def test_jax_model_is_a_diffusion_model():
+    pytest.importorskip("jax")
+    from simulate.protocol import DiffusionModel
+    model = make_model("linear", 4, 2, 0, "ve")
+    assert isinstance(model.to_jax(), DiffusionModel)

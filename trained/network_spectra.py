@@ -72,6 +72,7 @@ class NetworkScore:
         self.schedule = get_schedule(model.schedule)
         self.shape = tuple(model.data_shape)
         self.d = int(np.prod(self.shape))
+        self.data_shape = (self.d,)                   # flat points: itself a simulate.protocol.DiffusionModel
         self.batch = positive_int("batch", batch)
         module = model if isinstance(model, torch.nn.Module) else getattr(model, "module", None)
         p = next(iter(module.parameters()), None) if module is not None else None

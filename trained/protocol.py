@@ -1,44 +1,21 @@
-"""The one score-model protocol: what the Jacobian engine, ``network_spectra``, the descriptors, the dimension
-estimators and the samplers accept as a diffusion model (docs/theory.md section 13).
-
-A :class:`DiffusionModel` is anything with
-
-- ``score(x, t)``: the score ``grad_x log p_t(x)`` at points ``x`` of shape ``(B, *data_shape)`` and process
-  time ``t`` (a float in the units of ``schedule``), same shape as ``x``;
-- ``schedule``: its forward process ``x_t = a(t) x0 + s(t) eps`` (an :class:`rmt.schedules.Schedule`, which
-  carries its parameters, tabulated schedules included);
-- ``data_shape``: the shape of one data point, e.g. ``(d,)`` or ``(C, H, W)``.
+"""The score-model protocol as :mod:`trained` uses it: :class:`DiffusionModel` and :func:`is_diffusion_model`
+(defined once in :mod:`simulate.protocol`, re-exported here), the Tweedie :func:`denoiser` of any such model
+and :func:`flat_score`, the flat-vector score the Jacobian engine differentiates (docs/theory.md section 13).
 
 specgap's own :class:`trained.nets.ScoreModel` (torch tensors), the exact models of :mod:`simulate.models`
 (numpy arrays; the engine differentiates their torch version ``to_torch(t)``) and the adapters of
-:mod:`trained.adapters` (diffusers UNets, EDM/k-diffusion denoisers, score functions) implement it. The
-Tweedie denoiser of any of them is :func:`denoiser`, written once here.
+:mod:`trained.adapters` (diffusers UNets, EDM/k-diffusion denoisers, score functions) implement it.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from simulate.protocol import DiffusionModel, is_diffusion_model
 
 __all__ = ["DiffusionModel", "is_diffusion_model", "denoiser", "flat_score"]
 
 
-@runtime_checkable
-class DiffusionModel(Protocol):
-    """Structural type of a diffusion model as specgap measures it (see the module docstring)."""
-
-    schedule: object
-    data_shape: tuple
-
-    def score(self, x, t):
-        """Score at ``x`` (B, *data_shape) and process time ``t``: same shape as ``x``."""
-
-
-def is_diffusion_model(f) -> bool:
-    """True when ``f`` implements :class:`DiffusionModel` (``score`` callable, ``schedule``, ``data_shape``)."""
-    return isinstance(f, DiffusionModel) and callable(getattr(f, "score", None))
-
-
 def denoiser(model, x, t):
-    """Tweedie denoiser ``D(x) = (x + s(t)^2 score(x, t)) / a(t)`` of a :class:`DiffusionModel` (same shape as ``x``)."""
+    """Tweedie denoiser ``D(x) = (x + s(t)^2 score(x, t)) / a(t)`` of a :class:`DiffusionModel` (same shape as ``x``;
+    :meth:`rmt.schedules.Schedule.denoise`)."""
     return model.schedule.denoise(x, t, model.score(x, t))
 
 
