@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import add_common, emit, float_list, save_arrays
+from ._common import add_common, emit, flags_for, float_list, save_arrays
 
 MODELS = ("linear", "mixture", "empirical", "subspaces")
 
 
+#: the parameters of the exact models and of :func:`simulate.samplers.sample_reverse`, and the options that set them
+MODEL_FLAGS = {"d": "--d", "n": "--train", "K": "--components", "dims": "--dims", "variances": "--variances",
+               "variance": "--variance", "spread": "--spread", "alpha": "--alpha", "levels": "--levels",
+               "fractions": "--fractions"}
+#: (``t_start``/``t_end`` are left as they are: tests/test_samplers.py asserts the name ``t_end``)
+SAMPLER_FLAGS = {"n": "--n", "steps": "--steps", "record_times": "--record-times", "spectrum_times": "--spectrum-times",
+                 "spectrum_points": "--spectrum-points"}
+
+
 def int_list(text):
+    """Parse ``1,3`` into integers (argparse ``type``; values are rounded)."""
     return [int(round(v)) for v in float_list(text)]
 
 
@@ -56,7 +66,14 @@ def register_sample(sub):
 
 
 def build_model(args):
-    """The exact model described by the command-line options."""
+    """The exact model described by the command-line options; the models' errors name the options
+    (:data:`MODEL_FLAGS`)."""
+    with flags_for(MODEL_FLAGS):
+        return _exact_model(args)
+
+
+def _exact_model(args):
+    """:func:`build_model` without the mapping of errors to options."""
     import numpy as np
 
     from rmt import LinearManifold, VarianceProfile
@@ -66,8 +83,6 @@ def build_model(args):
         LinearGaussianModel,
         SubspaceUnionModel,
     )
-    if args.d < 1:
-        raise ValueError(f"--d must be >= 1, got {args.d}")
     if args.model in ("linear", "empirical") and args.data is None:
         lin = LinearGaussianModel.from_manifold(
             args.d, LinearManifold(args.alpha, VarianceProfile(args.levels, args.fractions)),
@@ -83,13 +98,9 @@ def build_model(args):
             if pts.ndim != 2:
                 raise ValueError(f"--data must hold an (n, d) array, got shape {pts.shape}")
         else:
-            if args.train < 1:
-                raise ValueError(f"--train must be >= 1, got {args.train}")
             pts = lin.sample(args.train, args.seed + 1)
         return EmpiricalModel(pts, args.schedule)
     if args.model == "mixture":
-        if args.components < 1:
-            raise ValueError(f"--components must be >= 1, got {args.components}")
         return GaussianMixtureModel.random(args.d, args.components, args.spread, args.variance, args.seed,
                                            args.schedule)
     var = args.variances if len(args.variances) > 1 else args.variances * len(args.dims)
@@ -103,9 +114,10 @@ def _sample(args):
 
     from simulate.samplers import sample_reverse
     model = build_model(args)
-    r = sample_reverse(model, args.n, method=args.method, steps=args.steps, t_start=args.t_start,
-                       t_end=args.t_end, rng=args.seed, init=args.init, record_times=args.record_times,
-                       spectrum_times=args.spectrum_times, spectrum_points=args.spectrum_points, progress=True)
+    with flags_for(SAMPLER_FLAGS):
+        r = sample_reverse(model, args.n, method=args.method, steps=args.steps, t_start=args.t_start,
+                           t_end=args.t_end, rng=args.seed, init=args.init, record_times=args.record_times,
+                           spectrum_times=args.spectrum_times, spectrum_points=args.spectrum_points, progress=True)
     t_end = float(r.grid[-1])
     Sigma = model.covariance(t_end)
     mu = model.coefficients(t_end)[0] * model.mean()
