@@ -9,3 +9,9 @@ __version__ = "0.2.0"
 
 #: version of the layout of every JSON output and ``summary.json`` (bumped when a field changes meaning)
 SCHEMA_VERSION = 1
+
+
+def version_stamp() -> dict:
+    """The two fields every JSON output, ``summary.json``, run manifest and sweep store starts with:
+    ``{"specgap_version": __version__, "schema_version": SCHEMA_VERSION}`` (a new dict each call)."""
+    return {"specgap_version": __version__, "schema_version": SCHEMA_VERSION}

@@ -1,9 +1,9 @@
 """The ``specgap`` command: ``specgap <group> <command> [options]``.
 
-Contract (DESIGN.md): ``--help`` everywhere, ``--json`` prints one JSON object on stdout, ``--out DIR``
-writes files and a ``summary.json``, ``--seed``; usage errors exit 2 with one line naming the argument;
-unexpected errors exit 1 with a short message (traceback only under ``--debug``). Heavy libraries are
-imported inside the command handlers so that ``specgap theory ...`` starts fast.
+The contract of every command (README.md, "The command line"): ``--help`` everywhere, ``--json`` prints one
+JSON object on stdout, ``--out DIR`` writes files and a ``summary.json``, ``--seed``; usage errors exit 2 with
+one line naming the argument; unexpected errors exit 1 with a short message (traceback only under ``--debug``).
+Heavy libraries are imported inside the command handlers so that ``specgap theory ...`` starts fast.
 """
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``specgap`` parser: ``--version``, ``--debug`` and every command group
+    (:func:`specgap.commands.register_all`); its errors raise a one-line ``UsageError`` (exit status 2)."""
     parser = _Parser(prog="specgap", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"specgap {__version__}")
     parser.add_argument("--debug", action="store_true",
@@ -86,6 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one ``specgap`` command line and return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after ``specgap`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success; 2 for bad input (one line on stderr naming the option, the file or the extra to install);
+        1 for an internal error (a short message; the traceback with ``--debug``); 130 when interrupted. With
+        ``--out`` the run's ``manifest.json`` is written whatever the outcome.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     end = argv.index("--") if "--" in argv else len(argv)
     debug = "--debug" in argv[:end]            # accepted anywhere: before or after the group and command

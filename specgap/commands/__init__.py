@@ -21,5 +21,6 @@ GROUPS = {
 
 
 def register_all(sub):
+    """Add every command group of :data:`GROUPS` to the subparsers ``sub`` of the ``specgap`` parser."""
     for name, (help_text, module) in GROUPS.items():
         module.register(sub, help_text)

@@ -1,8 +1,9 @@
 """What every command shares: common options, number lists, the one output function, usage errors.
 
-Contract (DESIGN.md): ``--json`` prints one strict JSON object on stdout; ``--out DIR`` writes files and a
-``summary.json`` (atomically); ``--seed``. Every JSON output carries ``specgap_version``,
-``schema_version``, the ``command`` and its ``inputs`` (every option of the run).
+The contract of every command (README.md, "The command line"): ``--json`` prints one strict JSON object on
+stdout; ``--out DIR`` writes files and a ``summary.json`` (atomically); ``--seed``. Every JSON output carries
+``specgap_version``, ``schema_version`` (:func:`specgap.version_stamp`), the ``command`` and its ``inputs``
+(every option of the run).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from .. import SCHEMA_VERSION, __version__
+from .. import version_stamp
 
 __all__ = ["load_points", "UsageError", "add_common", "OUT_SUMMARY", "require_out", "float_list", "emit", "save_arrays",
            "write_figure", "record", "check_out", "budgets", "flag_message", "flags_for", "BUDGET_FLAGS",
@@ -187,8 +188,7 @@ def record(args, result: dict) -> dict:
     inputs = {k: v for k, v in vars(args).items() if k not in _NOT_INPUTS and not callable(v)}
     command = " ".join(x for x in (getattr(args, "group", None), getattr(args, "command", None)) if x)
     rest = {k: v for k, v in result.items() if k not in ("specgap_version", "schema_version")}
-    return {"specgap_version": __version__, "schema_version": SCHEMA_VERSION, "command": command,
-            "inputs": inputs, **rest}
+    return {**version_stamp(), "command": command, "inputs": inputs, **rest}
 
 
 def check_out(args) -> None:

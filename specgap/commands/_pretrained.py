@@ -22,6 +22,8 @@ def _int_list(text):
 
 
 def add_pretrained_options(p, images: bool = True):
+    """Add the options of a pretrained model (``--diffusers``, ``--denoiser``, ``--data-shape``,
+    ``--sigma-data``, ``--class-label``, and ``--images`` unless ``images`` is False) to parser ``p``."""
     g = p.add_argument_group("pretrained model (a model specgap did not train)")
     g.add_argument("--diffusers", default=None, metavar="DIR|ID",
                    help="a diffusers UNet2DModel: a pipeline folder saved with save_pretrained (unet/ + scheduler/) "
@@ -41,6 +43,7 @@ def add_pretrained_options(p, images: bool = True):
 
 
 def pretrained_name(args) -> str | None:
+    """``'diffusers'`` or ``'denoiser'``: the kind of pretrained model the options name; None for none."""
     if getattr(args, "diffusers", None) is not None:
         return "diffusers"
     if getattr(args, "denoiser", None) is not None:

@@ -45,6 +45,7 @@ _STUDY_NEEDS = {"relu-partition": TORCH, "toy-ddpm": TORCH, "vae-dynamics": _rea
 
 
 def register(sub, help_text):
+    """Add the ``reproduce`` group and its commands to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("reproduce", help=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<figure>")
     cmds.required = True

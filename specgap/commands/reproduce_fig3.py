@@ -12,6 +12,8 @@ from ._common import add_common, emit, require_out
 
 
 def add_fig34_options(c, quick_help, out_help=None):
+    """Add the options Figs. 3 and 4 share (``--quick`` with ``quick_help``, ``--runs``, ``--steps``,
+    ``--points``, ``--no-progress`` and the common ones, ``--out`` described by ``out_help``) to parser ``c``."""
     c.add_argument("--quick", action="store_true", help=quick_help)
     c.add_argument("--runs", default=None, metavar="DIR",
                    help="directory of the trained networks (DIR/<panel>/checkpoint.pt; default OUT/runs)")
@@ -36,6 +38,7 @@ def settings_from(args, keys):
 
 
 def register(cmds):
+    """Add ``reproduce fig3`` to the subparsers ``cmds`` of the ``reproduce`` group."""
     c = cmds.add_parser(
         "fig3", help="Fig. 3: spectra of networks trained on linear manifolds; order in which subspaces separate",
         description="d=100, m=40; (a) levels 1, 0.01 with f=0.75; (b) swapped; (c) n levels uniform in [0.01, 1]. "

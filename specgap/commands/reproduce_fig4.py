@@ -11,6 +11,7 @@ from .reproduce_fig3 import add_fig34_options, settings_from
 
 
 def register(cmds):
+    """Add ``reproduce fig4`` to the subparsers ``cmds`` of the ``reproduce`` group."""
     c = cmds.add_parser(
         "fig4", help="Fig. 4: double-variance network spectrum vs theory density at t = 0.45, 0.3, 0.11",
         description="The network of Fig. 3 (a) (trained into --runs/a, reused when present): singular values of "

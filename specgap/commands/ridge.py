@@ -78,6 +78,7 @@ def _project(args):
 
 
 def register(sub, help_text):
+    """Add the ``ridge`` group and its commands to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("ridge", help=help_text, description=__doc__.splitlines()[0])
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True

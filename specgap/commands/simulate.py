@@ -100,6 +100,7 @@ def backend_needs(args) -> tuple[str, ...]:
 
 
 def register(sub, help_text):
+    """Add the ``simulate`` group and its commands to the subparsers ``sub``; ``help_text`` is its one-line help."""
     from .theory import add_model
     p = sub.add_parser("simulate", help=help_text, description=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<command>")

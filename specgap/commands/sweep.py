@@ -103,6 +103,7 @@ def _plot(args):
 
 
 def register(sub, help_text):
+    """Add the ``sweep`` group and its commands to the subparsers ``sub``; ``help_text`` is its one-line help."""
     p = sub.add_parser("sweep", help=help_text, description=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True

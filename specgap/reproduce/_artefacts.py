@@ -2,7 +2,8 @@
 
 Every file goes through :func:`rmt.io.atomic_path` (temporary file in the same directory, then
 ``os.replace``): an interrupted run never leaves a half-written file. ``summary.json`` carries
-``specgap_version`` and ``schema_version`` (:func:`stamp`) and the list of files written.
+``specgap_version`` and ``schema_version`` (:func:`stamp`, from :func:`specgap.version_stamp`) and the list of
+files written.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from rmt.io import atomic_path, save_npz, write_json
 
-from .. import SCHEMA_VERSION, __version__
+from .. import version_stamp
 
 __all__ = ["stamp", "write_artefacts", "use_agg", "save_figure", "SMOKE_RUN_NOTE"]
 
@@ -29,7 +30,7 @@ def stamp(summary: dict) -> dict:
     params = summary.get("parameters")
     quick = bool(summary.get("quick") or (isinstance(params, dict) and params.get("quick")))
     summary.clear()
-    summary.update({"specgap_version": __version__, "schema_version": SCHEMA_VERSION})
+    summary.update(version_stamp())
     if quick:
         summary.update({"smoke_run": True, "smoke_run_note": SMOKE_RUN_NOTE})
     summary.update(rest)

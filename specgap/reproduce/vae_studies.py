@@ -89,6 +89,7 @@ def vae_dynamics_data(*, noise_levels=(0.0, 0.01, 0.1), steps: int = 3000, n_rec
                       progress: bool = False) -> dict:
     """Train one VAE per noise level and record the descriptors at ``n_records`` log-spaced steps."""
     from simulate.agreement import mean_sem
+    from trained.train import loss_summary
     from trained.vae import VAE, mnist_pixels, train_vae
     t0 = time.perf_counter()
     steps, n_eval = positive_int("steps", steps), positive_int("n_eval", n_eval)
@@ -109,7 +110,7 @@ def vae_dynamics_data(*, noise_levels=(0.0, 0.01, 0.1), steps: int = 3000, n_rec
                                   on_record=on_record, progress=progress)
         vals = {k: np.stack([r[k] for r in recs]) for k in DESCRIPTORS}          # (n_steps, n_eval)
         curves[noise] = vals
-        row = {"noise_std": float(noise), "loss_final": float(np.mean(losses[noise][-50:]))}
+        row = {"noise_std": float(noise), "loss_final": loss_summary(losses[noise])["loss_final"]}
         for k, v in vals.items():
             m, s = mean_sem(v, axis=1)
             row[k] = {"mean": m.tolist(), "sem": s.tolist(),
@@ -127,7 +128,9 @@ def vae_dynamics_data(*, noise_levels=(0.0, 0.01, 0.1), steps: int = 3000, n_rec
     return {"record": record, "curves": curves, "losses": losses, "summary": summary}
 
 
-def plot_vae_dynamics(data: dict):
+def plot_vae_dynamics(data: dict) -> dict:
+    """The figure of :func:`vae_dynamics_data`'s result: each descriptor's mean (with its standard error) over
+    the evaluation digits against the training step, one curve per noise level. Returns ``{name: Figure}``."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for row in data["summary"]["per_noise"]:
@@ -207,6 +210,7 @@ def ood_data(*, steps: int = 3000, n: int = 200, radius: float = 0.1, pixel_radi
              latent: int = 16, n_models: int = 3, seed: int = 0, n_boot: int = 200, progress: bool = False) -> dict:
     """Train ``n_models`` VAEs (training seeds ``seed + m``, one data split from ``seed``) and score every set
     with both readouts; AUROC per model with a bootstrap interval, and the mean over models."""
+    from trained.train import loss_summary
     from trained.vae import VAE, mnist_pixels, train_vae
     t0 = time.perf_counter()
     n, n_models = positive_int("n", n), positive_int("n_models", n_models)
@@ -255,8 +259,7 @@ def ood_data(*, steps: int = 3000, n: int = 200, radius: float = 0.1, pixel_radi
                        "ood_sets": {"digits8x8": "scikit-learn load_digits, 8x8 -> 20x20 bilinear, padded to 28x28",
                                     "photos": "grey patches of 8 scikit-image photographs, area-resized to 28x28",
                                     "noise": "uniform [0, 1] pixels"}},
-        "train": {"loss_initial": [float(np.mean(L[:20])) for L in losses],
-                  "loss_final": [float(np.mean(L[-50:])) for L in losses]},
+        "train": {k: [loss_summary(L)[k] for L in losses] for k in ("loss_initial", "loss_final")},
         "auroc": table,
         "best_descriptor_vs_noise": {"descriptor": best_noise, "separation": table["noise"][best_noise]["separation"],
                                      "range": table["noise"][best_noise]["range"],

@@ -304,6 +304,9 @@ def finite_size_scaling(ds, spec, cell: dict | None = None) -> list:
 
 
 def plot_finite_size(rows, out, files) -> None:
+    """Draw the finite-size extrapolations ``rows`` (one row of panels per time, one panel per quantity: the
+    simulated means against ``d^(-2/3)``, the fit ``c0 + c1 d^(-2/3)``, its intercept with the 95% interval and
+    the theory) into ``out/finite_size.png`` and ``.pdf``; the file names are appended to ``files``."""
     import matplotlib.pyplot as plt
     n = max(len(r["quantities"]) for r in rows)
     fig, axs = plt.subplots(len(rows), n, figsize=(3.2 * n, 2.8 * len(rows)), squeeze=False)

@@ -130,10 +130,12 @@ class SweepSpec:
 
     @property
     def shape(self) -> tuple:
+        """Number of values along each outer dimension (:attr:`outer_dims`): the shape of the grid of cells."""
         return tuple(len(getattr(self, k)) for k in self.outer_dims)
 
     @property
     def n_cells(self) -> int:
+        """Number of cells: the product of :attr:`shape`."""
         return int(np.prod(self.shape))
 
     def cell_index(self, flat: int) -> tuple:
@@ -156,11 +158,13 @@ class SweepSpec:
 
     @property
     def tau(self) -> np.ndarray:
+        """Effective noise ``tau`` of each time ``t`` under ``schedule`` (VE: ``tau = t``), shape ``(len(t),)``."""
         from rmt.schedules import get_schedule
         return get_schedule(self.schedule).tau(np.asarray(self.t))
 
     # -- (de)serialisation ---------------------------------------------------------------------------
     def as_dict(self) -> dict:
+        """Every field of the spec as plain JSON types (tuples as lists); :meth:`from_dict` reads it back."""
         d = asdict(self)
         for k, v in d.items():
             if isinstance(v, tuple):
@@ -168,10 +172,13 @@ class SweepSpec:
         return d
 
     def to_json(self) -> str:
+        """:meth:`as_dict` as a JSON string with sorted keys (stored in a sweep store's attributes)."""
         return json.dumps(self.as_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepSpec":
+        """The spec of the fields in ``d`` (any subset; the rest take their defaults), validated by the
+        constructor; ``ValueError`` naming any key that is not a field."""
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

@@ -74,7 +74,7 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
     """
     import zarr
 
-    from .. import SCHEMA_VERSION, __version__
+    from .. import version_stamp
     from .tasks import PHASE_CODES
     path = Path(path)
     if path.exists():
@@ -85,7 +85,7 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
     outer, shape = spec.outer_dims, spec.shape
     oc = tuple(chunks) if chunks is not None else outer_chunks(shape, cells_per_chunk)
     g = zarr.open_group(str(path), mode="w-", zarr_format=ZARR_FORMAT)
-    g.attrs.update({"specgap_version": __version__, "schema_version": SCHEMA_VERSION, "spec": spec.to_json(),
+    g.attrs.update({**version_stamp(), "spec": spec.to_json(),
                     "phase_codes": json.dumps(PHASE_CODES), "dims": json.dumps(list(outer)),
                     "schedule_parameters": json.dumps(get_schedule(spec.schedule).to_dict()),
                     **{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in spec.as_dict().items()}})
@@ -113,6 +113,8 @@ def create_store(path, spec: SweepSpec, overwrite: bool = False, cells_per_chunk
 
 
 def read_spec(path) -> SweepSpec:
+    """The :class:`SweepSpec` a sweep store at ``path`` was written with; ``ValueError`` naming ``store`` when
+    ``path`` is not a specgap sweep store."""
     import zarr
     try:
         g = zarr.open_group(str(path), mode="r")
