@@ -88,59 +88,94 @@ def largest_gap_dimensions(manifold: LinearManifold, spectrum, d: int, delta: fl
 
 
 def _num(x):
+    """``x`` as a float, None where it is not finite (strict JSON)."""
     return None if not np.isfinite(x) else float(x)
 
 
 def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "numpy", n_times: int = 121,
               t_range=(1e-4, 1e2), manifold: LinearManifold | None = None, progress: bool = True,
               delta: float = 0.1) -> dict:
-    """All the numbers of Fig. 2 (no plotting).
+    """All the numbers of Fig. 2 (no plotting): simulate, then the curves over ``t`` (:func:`_curves`), the
+    agreement at the panel times (:func:`_panel_agreement`) and the summary.
+
+    Parameters
+    ----------
+    d : ambient dimension;  draws : draws of ``F``;  seed, backend : of :func:`simulate.simulate_spectra`
+    n_times : log-spaced times in ``t_range`` (VE: ``t = tau``), the panel times added
+    manifold : the model (default :func:`fig2_manifold`); it must have an intermediate gap
+    delta : resolution of the largest-gap readout
 
     Returns
     -------
     dict with ``manifold``, ``spectrum`` (rmt.Spectrum, values (R, T, d)), ``eigenvalues`` (R, m),
-    ``t`` (T,), ``panel_t`` (P,), ``curves`` (arrays over ``t``), ``summary`` (JSON-ready dict).
+    ``t`` (T,), ``panel_t`` (P,), ``panel_index``, ``curves`` (arrays over ``t``), ``summary`` (JSON-ready dict).
     """
     t0 = time.perf_counter()
     M = manifold if manifold is not None else fig2_manifold()
     ts = timescales(M)
-    gap = intermediate_gaps(M)
-    if not gap:
+    gaps = intermediate_gaps(M)
+    if not gaps:
         raise ValueError("manifold must have two detached bulks (an intermediate gap) for Fig. 2")
-    gap = gap[0]
+    gap = gaps[0]
     panels = panel_times(M)
     t = np.unique(np.concatenate([np.geomspace(t_range[0], t_range[1], n_times), panels]))
     spec, lam = simulate_spectra(M, d, t, draws, seed, backend, "ve", progress, return_eigenvalues=True)
-    tau = spec.tau
     counts = bulk_counts(M, d)
-    n_high = int(counts[0])
+    idx = [int(np.argmin(np.abs(t - p))) for p in panels]
+    curves, w_sim, lg_sim = _curves(M, gap, spec, lam, int(counts[0]), d, delta, idx)
+    agr, per_time = _panel_agreement(M, spec, idx, curves, lg_sim, progress)
+    t_max_sim = argmax_log(t, curves["gap_width_mean"])
+    summary = {
+        "figure": "fig2",
+        "parameters": {"alpha": M.alpha, "profile": M.profile.as_dict(), "d": int(d), "m": int(lam.shape[1]),
+                       "draws": int(draws), "seed": int(seed), "backend": backend, "schedule": "ve", "delta": float(delta),
+                       "n_times": int(t.size), "t_range": [float(t[0]), float(t[-1])]},
+        "theory": {"covariance_bulks": [b.as_dict() for b in sorted(M.support(), key=lambda b: -b.upper)],
+                   "zero_mass": M.zero_mass, "timescales": ts, "t_max": gap.tau_star, "max_gap_width": gap.max_width,
+                   "bulk_counts": counts.tolist()},
+        "simulation": _simulated_summary(spec, lam, counts, curves, w_sim, t_max_sim),
+        "t_max_relative_error": abs(t_max_sim - gap.tau_star) / gap.tau_star,
+        "ks": {"mean": agr["ks"]["mean"][0], "sem": agr["ks"]["sem"][0], "pooled": agr["ks"]["pooled"][0],
+               "t": float(t[idx[0]]),
+               "note": "eta = tau/(lambda + tau) is monotone in lambda, so KS is the same at every time"},
+        "agreement": per_time,
+        "runtime_s": None,
+    }
+    summary["runtime_s"] = time.perf_counter() - t0
+    return {"manifold": M, "spectrum": spec, "eigenvalues": lam, "t": t, "panel_t": t[idx],
+            "panel_index": idx, "curves": curves, "summary": summary}
 
-    # gap width and t_max
+
+def _curves(M: LinearManifold, gap, spec, lam, n_high: int, d: int, delta: float, idx):
+    """``(curves, w_sim, lg_sim)``: the arrays over ``t`` of Fig. 2 (``curves.npz``: intermediate gap width,
+    largest-gap and effective dimensions, theory and simulation, mean sorted spectrum, theory edges) and the
+    per-draw gap widths ``(R, T)`` and largest-gap dimensions ``(R, T)`` (nan: no gap >= ``delta``)."""
+    t, tau = spec.t, spec.tau
     w_sim = simulated_gap_width(spec.values, n_high)                  # (R, T)
     w_mean, w_sem = mean_sem(w_sim)
-    w_th = gap.width(tau)
-    t_max_sim = argmax_log(t, w_mean)
-    t_max_draws = np.array([argmax_log(t, w) for w in w_sim])
-
-    # dimension curves
     lg_th, lg_sim = largest_gap_dimensions(M, spec, d, delta)           # (T,), (R, T); nan: no gap >= delta
-    de_sim = effective_dimension(spec.values)
     lg_mean, lg_sem = mean_sem(lg_sim, skip_nan=True)
-    de_mean, de_sem = mean_sem(de_sim)
-    de_th = theory_effective_dimension(M, tau) * d
+    de_mean, de_sem = mean_sem(effective_dimension(spec.values))
+    curves = {"t": t, "tau": tau, "gap_width_theory": gap.width(tau), "gap_width_mean": w_mean, "gap_width_sem": w_sem,
+              "largest_gap_dim_theory": lg_th, "largest_gap_dim_mean": lg_mean, "largest_gap_dim_sem": lg_sem,
+              "d_eff_theory": theory_effective_dimension(M, tau) * d, "d_eff_mean": de_mean, "d_eff_sem": de_sem,
+              "mean_sorted": spec.mean_sorted(), "eigenvalues": lam, "panel_t": t[idx],
+              "edges_theory": np.array([[[b.lower, b.upper] for b in JacobianSpectrum(M, float(x)).support()]
+                                        for x in tau])}
+    return curves, w_sim, lg_sim
 
-    # agreement at the panel times
-    idx = [int(np.argmin(np.abs(t - p))) for p in panels]
+
+def _panel_agreement(M: LinearManifold, spec, idx, curves: dict, lg_sim, progress: bool):
+    """``(agreement, rows)``: :func:`simulate.agreement` of the simulated spectra at the panel times ``idx`` and
+    one summary row per panel (W1, edges, gaps, spike mass, dimensions: theory against simulation)."""
+    t, tau = spec.t, spec.tau
     sub = type(spec)(spec.values[:, idx], t[idx], schedule="ve", source="simulation", meta=spec.meta)
     agr = agreement(M, sub, progress=progress)
     edges_th = [[b.as_dict() for b in JacobianSpectrum(M, float(tau[i])).support()] for i in idx]
-
-    cov_edges = [b.as_dict() for b in sorted(M.support(), key=lambda b: -b.upper)]
-    lam_edges_sim = [{"lower": float(np.mean(lam[:, a + c - 1])), "upper": float(np.mean(lam[:, a]))}
-                     for a, c in zip(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)]
-    per_time = []
+    c = curves
+    rows = []
     for j, i in enumerate(idx):
-        per_time.append({
+        rows.append({
             "t": float(t[i]), "tau": float(tau[i]),
             "w1_eta": {k: agr["w1"][k][j] for k in ("mean", "sem", "pooled")},
             "edges_theory": edges_th[j],
@@ -150,43 +185,33 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
             "gaps_simulated_mean": agr["gaps"]["simulated_mean"][j],
             "gaps_simulated_sem": agr["gaps"]["simulated_sem"][j],
             "spike_mass_simulated": float(np.mean(spec.values[:, i] == 1.0)),
-            "largest_gap_dimension": {"theory": _num(lg_th[i]), "simulated_mean": _num(lg_mean[i]),
-                                      "simulated_sem": _num(lg_sem[i]),
+            "largest_gap_dimension": {"theory": _num(c["largest_gap_dim_theory"][i]),
+                                      "simulated_mean": _num(c["largest_gap_dim_mean"][i]),
+                                      "simulated_sem": _num(c["largest_gap_dim_sem"][i]),
                                       "draws_with_gap": int(np.sum(np.isfinite(lg_sim[:, i])))},
-            "effective_dimension": {"theory": float(de_th[i]), "simulated_mean": float(de_mean[i]),
-                                    "simulated_sem": float(de_sem[i])},
+            "effective_dimension": {"theory": float(c["d_eff_theory"][i]), "simulated_mean": float(c["d_eff_mean"][i]),
+                                    "simulated_sem": float(c["d_eff_sem"][i])},
         })
-    i_max = int(np.argmax(w_mean))
-    summary = {
-        "figure": "fig2",
-        "parameters": {"alpha": M.alpha, "profile": M.profile.as_dict(), "d": int(d), "m": int(lam.shape[1]),
-                       "draws": int(draws), "seed": int(seed), "backend": backend, "schedule": "ve", "delta": float(delta),
-                       "n_times": int(t.size), "t_range": [float(t[0]), float(t[-1])]},
-        "theory": {"covariance_bulks": cov_edges, "zero_mass": M.zero_mass, "timescales": ts,
-                   "t_max": gap.tau_star, "max_gap_width": gap.max_width, "bulk_counts": counts.tolist()},
-        "simulation": {"covariance_bulks_mean": lam_edges_sim,
-                       "spike_mass": float(np.mean(spec.values == 1.0)),
-                       "t_max": t_max_sim, "t_max_grid": float(t[i_max]),
-                       "t_max_draws_mean": float(np.exp(np.mean(np.log(t_max_draws)))),
-                       "t_max_draws_sem_log": float(np.std(np.log(t_max_draws), ddof=1) / np.sqrt(draws))
-                       if draws > 1 else 0.0,
-                       "max_gap_width_mean": float(w_mean[i_max]), "max_gap_width_sem": float(w_sem[i_max])},
-        "t_max_relative_error": abs(t_max_sim - gap.tau_star) / gap.tau_star,
-        "ks": {"mean": agr["ks"]["mean"][0], "sem": agr["ks"]["sem"][0], "pooled": agr["ks"]["pooled"][0],
-               "t": float(t[idx[0]]),
-               "note": "eta = tau/(lambda + tau) is monotone in lambda, so KS is the same at every time"},
-        "agreement": per_time,
-        "runtime_s": None,
-    }
-    curves = {"t": t, "tau": tau, "gap_width_theory": w_th, "gap_width_mean": w_mean, "gap_width_sem": w_sem,
-              "largest_gap_dim_theory": lg_th, "largest_gap_dim_mean": lg_mean, "largest_gap_dim_sem": lg_sem,
-              "d_eff_theory": de_th, "d_eff_mean": de_mean, "d_eff_sem": de_sem,
-              "mean_sorted": spec.mean_sorted(), "eigenvalues": lam, "panel_t": t[idx],
-              "edges_theory": np.array([[[b.lower, b.upper] for b in JacobianSpectrum(M, float(x)).support()]
-                                        for x in tau])}
-    summary["runtime_s"] = time.perf_counter() - t0
-    return {"manifold": M, "spectrum": spec, "eigenvalues": lam, "t": t, "panel_t": t[idx],
-            "panel_index": idx, "curves": curves, "summary": summary}
+    return agr, rows
+
+
+def _simulated_summary(spec, lam, counts, curves: dict, w_sim, t_max_sim: float) -> dict:
+    """The ``simulation`` block of the summary: mean covariance bulk edges (eigenvalues ``lam`` (R, m) grouped by
+    the theory's ``counts``), spike mass, ``t_max`` (``t_max_sim``: the refined argmax of the mean width; on the
+    grid; per draw, geometric mean and sem of its log) and the maximal mean width."""
+    t, draws = spec.t, w_sim.shape[0]
+    lam_edges_sim = [{"lower": float(np.mean(lam[:, a + c - 1])), "upper": float(np.mean(lam[:, a]))}
+                     for a, c in zip(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)]
+    t_max_draws = np.array([argmax_log(t, w) for w in w_sim])
+    i_max = int(np.argmax(curves["gap_width_mean"]))
+    return {"covariance_bulks_mean": lam_edges_sim,
+            "spike_mass": float(np.mean(spec.values == 1.0)),
+            "t_max": t_max_sim, "t_max_grid": float(t[i_max]),
+            "t_max_draws_mean": float(np.exp(np.mean(np.log(t_max_draws)))),
+            "t_max_draws_sem_log": float(np.std(np.log(t_max_draws), ddof=1) / np.sqrt(draws))
+            if draws > 1 else 0.0,
+            "max_gap_width_mean": float(curves["gap_width_mean"][i_max]),
+            "max_gap_width_sem": float(curves["gap_width_sem"][i_max])}
 
 
 def plot_density_panels(manifold: LinearManifold, spectrum, index=None, bins: int = 60, t_label: str = "t"):

@@ -43,12 +43,16 @@ class GuidedScore:
 
     @property
     def max_variance(self):
+        """The largest data variance of ``base`` (the sampler's prior scale)."""
         return self.base.max_variance
 
     def mean(self):
+        """The data mean of ``base``, shape (d,)."""
         return self.base.mean()
 
     def score(self, x, t):
+        """The guided score at points ``x`` (n, d) and time ``t``: ``base.score(x, t) + rho grad_z log
+        softmax(classifier(z, log sigma_t))[target]``, with ``sigma_t = s(t)``; float64 array (n, d)."""
         import torch
         s = self.base.score(x, t)
         if self.rho == 0:
@@ -61,11 +65,15 @@ class GuidedScore:
 
 
 def _train_classifier(z, labels, *, steps, sigma_min, sigma_max, seed):
+    """The noise-conditional classifier ``c(z_t, log sigma) -> logits`` of the ``N_BINS`` bins, trained by
+    cross-entropy on ``z_t = z + sigma eps`` with ``log sigma`` uniform in ``[log sigma_min, log sigma_max]``
+    (Adam, batches of 256); returns the frozen network and the per-step losses (steps,)."""
     import torch
     from torch import nn
-    torch.manual_seed(seed)
     k = z.shape[1]
-    net = nn.Sequential(nn.Linear(k + 1, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, N_BINS))
+    with torch.random.fork_rng(devices=[]):       # the weights from ``seed``; torch's global generator restored
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(k + 1, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, N_BINS))
     Z, Y = torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(labels)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -86,26 +94,79 @@ def _train_classifier(z, labels, *, steps, sigma_min, sigma_max, seed):
 def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: int = 2000, n_latents: int = 4000,
                   n_samples: int = 128, sampler_steps: int = 200, rhos=(0.0, 0.5, 1.0, 2.0, 4.0, 8.0), latent: int = 16,
                   n_judge: int = 4000, seed: int = 0, progress: bool = False) -> dict:
-    import torch
-    from scipy.stats import spearmanr
-    from sklearn.linear_model import LogisticRegression
+    """All the numbers of the ``guidance`` study (no plotting): train the VAE, the score network and the
+    classifier on its latents (:func:`_latent_models`), sample with guidance toward each end for every ``rho``
+    (:func:`_guided_rows`) and summarise.
 
-    from simulate.agreement import mean_sem
-    from simulate.samplers import sample_reverse
+    Parameters
+    ----------
+    vae_steps, score_steps, clf_steps : training steps of the VAE, the latent score network and the classifier
+    n_latents : training digits encoded as the latents;  latent : latent dimension of the VAE
+    n_samples, sampler_steps : guided samples per ``rho`` and reverse-SDE steps (common noise over ``rho``)
+    rhos : guidance strengths;  n_judge : MNIST digits the logistic-regression quality judge is fitted on
+    seed : seed of every part;  progress : progress bars
+
+    Returns
+    -------
+    dict with ``summary`` (JSON-ready), ``samples`` (``(direction, rho) -> (z, psi, images)``), ``edges`` (the
+    psi bin edges), ``psi_train`` (psi at the latents) and ``vae``.
+    """
+    from sklearn.linear_model import LogisticRegression
+    t0 = time.perf_counter()
+    n = {name: positive_int(name, value) for name, value in (
+        ("vae_steps", vae_steps), ("score_steps", score_steps), ("clf_steps", clf_steps), ("n_latents", n_latents),
+        ("n_samples", n_samples), ("sampler_steps", sampler_steps), ("n_judge", n_judge))}
+    m = _latent_models(vae_steps=n["vae_steps"], score_steps=n["score_steps"], clf_steps=n["clf_steps"],
+                       n_latents=n["n_latents"], latent=latent, seed=seed, progress=progress)
+    xtr, ytr, xte, yte = m["mnist"]
+    judge = LogisticRegression(max_iter=300).fit(xtr[:n["n_judge"]], ytr[:n["n_judge"]])
+    judge_acc = float(judge.score(xte, yte))
+    rows, samples = _guided_rows(m, judge, rhos, n_samples=n["n_samples"], sampler_steps=n["sampler_steps"],
+                                 seed=seed)
+    from scipy.stats import spearmanr
+    trend = {d: float(spearmanr([r["rho"] for r in rows[d]], [r["psi_mean"] for r in rows[d]]).statistic)
+             for d in rows}
+    from trained.train import loss_summary
+    psi, edges = m["psi"], m["edges"]
+    summary = {
+        "study": "guidance",
+        "parameters": {"vae_steps": vae_steps, "score_steps": score_steps, "clf_steps": clf_steps,
+                       "n_latents": int(m["Z"].shape[0]), "n_samples": n_samples, "sampler_steps": sampler_steps,
+                       "rhos": [float(r) for r in rhos], "latent": latent, "seed": seed, "bins": N_BINS,
+                       "n_judge": n_judge,
+                       "sampler": "reverse SDE (simulate.samplers.sample_reverse), VE, t_end 1e-4, common noise"},
+        "psi_bins": {"edges": edges.tolist(), "train_psi_mean": float(psi.mean()), "train_psi_std": float(psi.std())},
+        "classifier": {"loss_final": loss_summary(m["clf_loss"])["loss_final"], "accuracy_at_sigma_0.01": m["acc0"]},
+        "quality_judge": {"model": "logistic regression on MNIST pixels", "test_accuracy": judge_acc},
+        "score_train": {"loss_final": loss_summary(m["score_loss"])["loss_final"]},
+        "per_rho": rows,
+        "spearman_psi_vs_rho": trend,
+        "runtime_s": round(time.perf_counter() - t0, 2),
+    }
+    return {"summary": summary, "samples": samples, "edges": edges, "psi_train": psi, "vae": m["vae"]}
+
+
+def _latent_models(*, vae_steps: int, score_steps: int, clf_steps: int, n_latents: int, latent: int, seed: int,
+                   progress: bool) -> dict:
+    """Steps 1-3 of the study: the VAE on MNIST, its latents ``Z`` (encoder means of ``n_latents`` digits), psi
+    of the decoder there and its quantile bins, the latent score network (VE) and the classifier. Returns a dict
+    of them (``mnist``, ``vae``, ``Z``, ``psi``, ``edges``, ``labels``, ``base``, ``clf``, ``acc0``,
+    ``score_loss``, ``clf_loss``)."""
+    import torch
+
     from trained.data import TensorData
     from trained.descriptors import local_scaling
-    from trained.diversity import vendi_score
     from trained.network_spectra import NetworkScore
     from trained.nets import build_model
     from trained.train import TrainConfig, train
     from trained.vae import VAE, mnist_pixels, train_vae
-    t0 = time.perf_counter()
-    xtr, ytr, xte, yte = mnist_pixels(seed=seed)
+    mnist = mnist_pixels(seed=seed)
+    xtr = mnist[0]
     vae = VAE({"latent": latent}, seed=seed)
-    train_vae(vae, xtr, steps=positive_int("vae_steps", vae_steps), seed=seed, progress=progress)
+    train_vae(vae, xtr, steps=vae_steps, seed=seed, progress=progress)
     vae.eval().requires_grad_(False)
     with torch.no_grad():
-        Z = vae.encode(torch.as_tensor(xtr[:positive_int("n_latents", n_latents)]))[0].double().numpy()
+        Z = vae.encode(torch.as_tensor(xtr[:n_latents]))[0].double().numpy()
     psi = local_scaling(vae.decoder, Z)
     edges = np.quantile(psi, np.linspace(0, 1, N_BINS + 1)[1:-1])
     labels = np.searchsorted(edges, psi)
@@ -113,30 +174,40 @@ def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: 
     data = TensorData(torch.as_tensor(Z, dtype=torch.float32), {"name": "vae-latents", "n": int(Z.shape[0])})
     model = build_model({"arch": "mlp", "net": {"d": latent, "width": 128, "depth": 2, "activation": "silu"},
                          "schedule": "ve", "sigma_data": sd}, seed=seed)
-    res = train(model, data, TrainConfig(steps=positive_int("score_steps", score_steps), batch=256, lr=2e-3,
-                                         seed=seed, sigma_min=0.01, sigma_max=10 * sd), None, device="cpu",
-                progress=progress)
-    base = NetworkScore(res.ema.requires_grad_(False))
-    clf, clf_loss = _train_classifier(Z, labels, steps=positive_int("clf_steps", clf_steps), sigma_min=0.01,
-                                      sigma_max=10 * sd, seed=seed)
+    res = train(model, data, TrainConfig(steps=score_steps, batch=256, lr=2e-3, seed=seed, sigma_min=0.01,
+                                         sigma_max=10 * sd), None, device="cpu", progress=progress)
+    clf, clf_loss = _train_classifier(Z, labels, steps=clf_steps, sigma_min=0.01, sigma_max=10 * sd, seed=seed)
     with torch.no_grad():
         acc0 = float((clf(torch.cat([torch.as_tensor(Z, dtype=torch.float32),
                                      torch.full((Z.shape[0], 1), float(np.log(0.01)))], 1)).argmax(1).numpy()
                       == labels).mean())
-    judge = LogisticRegression(max_iter=300).fit(xtr[:positive_int("n_judge", n_judge)], ytr[:n_judge])
-    judge_acc = float(judge.score(xte, yte))
+    return {"mnist": mnist, "vae": vae, "Z": Z, "psi": psi, "edges": edges, "labels": labels,
+            "base": NetworkScore(res.ema.requires_grad_(False)), "clf": clf, "acc0": acc0,
+            "score_loss": res.losses, "clf_loss": clf_loss}
+
+
+def _guided_rows(m: dict, judge, rhos, *, n_samples: int, sampler_steps: int, seed: int):
+    """Step 4: for each direction (``top``: the highest psi bin, ``bottom``: the lowest) and ``rho``, guided
+    samples (common noise ``seed``), psi of the decoder there (mean, 95% interval, bin fractions), the Vendi score
+    and the judge's mean confidence on the decoded images. Returns ``(rows, samples)``: ``rows[direction]`` one
+    dict per ``rho``, ``samples[(direction, rho)] = (z, psi, images)``."""
+    import torch
+
+    from simulate.agreement import mean_sem
+    from simulate.samplers import sample_reverse
+    from trained.descriptors import local_scaling
+    from trained.diversity import vendi_score
+    vae, edges = m["vae"], m["edges"]
     rows, samples = {}, {}
     for direction, target in (("top", N_BINS - 1), ("bottom", 0)):
         rows[direction] = []
         for rho in rhos:
             if rho == 0 and direction == "bottom" and "top" in samples:      # the same unguided run
-                r0 = rows["top"][0]
-                rows[direction].append(r0)
+                rows[direction].append(rows["top"][0])
                 samples[(direction, rho)] = samples[("top", 0.0)]
                 continue
-            m = GuidedScore(base, clf, rho, target)
-            out = sample_reverse(m, positive_int("n_samples", n_samples), method="sde",
-                                 steps=positive_int("sampler_steps", sampler_steps), t_end=1e-4, rng=seed)
+            out = sample_reverse(GuidedScore(m["base"], m["clf"], rho, target), n_samples, method="sde",
+                                 steps=sampler_steps, t_end=1e-4, rng=seed)
             zs = out.denoised
             p = local_scaling(vae.decoder, zs)
             with torch.no_grad():
@@ -149,27 +220,13 @@ def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: 
                                     "vendi": vendi_score(imgs.astype(np.float64) + 1e-9),
                                     "quality_confidence": float(judge.predict_proba(imgs).max(1).mean())})
             samples[(direction, float(rho))] = (zs, p, imgs)
-    trend = {d: float(spearmanr([r["rho"] for r in rows[d]], [r["psi_mean"] for r in rows[d]]).statistic)
-             for d in rows}
-    summary = {
-        "study": "guidance",
-        "parameters": {"vae_steps": vae_steps, "score_steps": score_steps, "clf_steps": clf_steps,
-                       "n_latents": int(Z.shape[0]), "n_samples": n_samples, "sampler_steps": sampler_steps,
-                       "rhos": [float(r) for r in rhos], "latent": latent, "seed": seed, "bins": N_BINS,
-                       "n_judge": n_judge,
-                       "sampler": "reverse SDE (simulate.samplers.sample_reverse), VE, t_end 1e-4, common noise"},
-        "psi_bins": {"edges": edges.tolist(), "train_psi_mean": float(psi.mean()), "train_psi_std": float(psi.std())},
-        "classifier": {"loss_final": float(np.mean(clf_loss[-50:])), "accuracy_at_sigma_0.01": acc0},
-        "quality_judge": {"model": "logistic regression on MNIST pixels", "test_accuracy": judge_acc},
-        "score_train": {"loss_final": float(np.mean(res.losses[-50:]))},
-        "per_rho": rows,
-        "spearman_psi_vs_rho": trend,
-        "runtime_s": round(time.perf_counter() - t0, 2),
-    }
-    return {"summary": summary, "samples": samples, "edges": edges, "psi_train": psi, "vae": vae}
+    return rows, samples
 
 
-def plot_guidance(data: dict):
+def plot_guidance(data: dict) -> dict:
+    """The figures of :func:`guidance_data`'s result: ``guidance`` (psi of the samples with its 95% interval, the
+    Vendi score and the judge's confidence against ``rho``, toward each end) and ``guidance_samples`` (16 decoded
+    samples per direction and ``rho``). Returns ``{name: Figure}``."""
     import matplotlib.pyplot as plt
     s = data["summary"]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))

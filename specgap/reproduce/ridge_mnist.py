@@ -161,6 +161,8 @@ def ridge_mnist_data(*, n_train=4500, n_held_out=500, latent=16, vae_epochs=20, 
                      sampler_steps=150, ks=(1, 2, 4, 8), record=6, seed=0, progress=False) -> dict:
     """Train the VAE and the latent score network, sample, and measure (no plotting)."""
     import torch
+
+    from trained.train import loss_summary
     t0 = time.perf_counter()
     ks = [positive_int("ks", k) for k in ks]
     vae, Z, H, center, scale, vae_losses = _latents(
@@ -187,7 +189,7 @@ def ridge_mnist_data(*, n_train=4500, n_held_out=500, latent=16, vae_epochs=20, 
                        "t_start": t_start, "t_end": t_end, "net": res.ema.config},
         "vae": {"loss_first_epoch": float(vae_losses[0]), "loss_last_epoch": float(vae_losses[-1]),
                 "latent_scale": float(scale), "trained_on": "training and held-out digits"},
-        "train": {"loss_initial": float(np.mean(res.losses[:50])), "loss_final": float(np.mean(res.losses[-50:]))},
+        "train": loss_summary(res.losses),
         "times": times.tolist(),
         "on_ridge": on_ridge,
         "fraction_on_ridge": {str(k): on_ridge["generated"][str(k)][-1] for k in ks},

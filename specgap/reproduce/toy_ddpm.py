@@ -58,7 +58,7 @@ def toy_ddpm_data(*, steps: int = 4000, n_train: int = 4000, grid: int = 61, tim
     """Train the network and measure the descriptors (no plotting)."""
     from trained.descriptors import local_complexity, local_geometry, sampler_map
     from trained.nets import build_model
-    from trained.train import TrainConfig, train
+    from trained.train import TrainConfig, loss_summary, train
     t0 = time.perf_counter()
     band, radius = positive("band", band), positive("radius", radius)
     data = circle_data(n_train, seed)
@@ -90,7 +90,7 @@ def toy_ddpm_data(*, steps: int = 4000, n_train: int = 4000, grid: int = 61, tim
         "study": "toy-ddpm",
         "parameters": {"steps": steps, "n_train": n_train, "grid": int(ax.size), "times": times.tolist(), "band": band,
                        "radius": radius, "seed": seed, "net": net.config},
-        "train": {"loss_initial": float(np.mean(L[:50])), "loss_final": float(np.mean(L[-50:]))},
+        "train": loss_summary(L),
         "points": {"on": int(on.sum()), "off": int(off.sum())},
         "per_t": per_t,
         "max_separation": {k: {"t": b["t"], **separation(b[k]["auroc_on_vs_off"])} for k, b in best.items()},
