@@ -10,6 +10,7 @@ estimators on clouds of known dimension.
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -440,17 +441,46 @@ def test_notebook_executes(run, tmp_path):
 def test_gpu_profile_on_bundled_mnist_holds_out_a_tenth():
     """The paper-sized profile trains on 'all' images; the bundled 5,000 digits have no test split, so it trains
     on 4,500 and measures the other 500 (none among the training digits); a training subset that leaves fewer
-    than n_images + 2 is refused, naming n_train (it used to fall back to training images silently)."""
-    from specgap.reproduce.fig5 import _held_out, fig5_settings, training_size
-    from trained.datasets import load_images
+    than n_images + 2 is refused, naming n_train (it used to fall back to training images silently). The split
+    is computed once: the training tensor is the one image_data builds for that size."""
+    from dataclasses import replace
+
+    from specgap.reproduce.fig5 import fig5_settings, fig5_split
+    from trained.datasets import image_data, load_images
     s = fig5_settings("mnist", profile="gpu")
-    assert s["n_train"] is None and training_size(s) == 4500
-    s = {**s, "n_train": 4500, "n_cloud": 5000}
-    held, labels = _held_out(s, None, None, 0)
-    assert held.shape[0] == 500 and labels.shape == (500,)
+    assert s["n_train"] is None
+    data, n_train, held, labels = fig5_split(replace(s, n_cloud=5000), None, 0)
+    assert n_train == 4500 and held.shape[0] == 500 and labels.shape == (500,)
+    ref = image_data("mnist", n=4500, resolution=28, seed=0)
+    assert data.config == ref.config and torch.equal(data.x, ref.x) and data.sigma_data == ref.sigma_data
+    s = replace(s, n_train=4500, n_cloud=5000)
+    data, n_train, held, labels = fig5_split(s, None, 0)
+    assert n_train == 4500 and held.shape[0] == 500 and labels.shape == (500,)
     train = load_images("mnist", n=4500, seed=0).images.reshape(4500, -1).numpy()
     H = held.reshape(500, -1).numpy()
     seen = {r.tobytes() for r in train}
     assert not any(h.tobytes() in seen for h in H)
+    assert sorted(seen | {h.tobytes() for h in H}) == sorted(                    # together: the whole file
+        r.tobytes() for r in load_images("mnist").images.reshape(5000, -1).numpy())
     with pytest.raises(ValueError, match="n_train: 4990 of the 5000 mnist images leave 10 held out"):
-        _held_out({**s, "n_train": 4990, "n_images": 32}, None, None, 0)
+        fig5_split(replace(s, n_train=4990, n_images=32), None, 0)
+
+
+def test_settings_are_one_validated_object():
+    """fig5_settings returns a frozen Fig5Settings, checked once in __post_init__: read as a mapping, written to
+    JSON as a dict in the historical key order, refusing bad values by parameter name."""
+    import dataclasses
+    s = fig5_settings("mnist", True, train={"steps": 7})
+    assert isinstance(s, Mapping) and s["train"]["steps"] == 7 and s.d == D and dict(s) == s.as_dict()
+    assert list(s.as_dict())[:4] == ["dataset", "quick", "profile", "resolution"] and list(s)[-1] == "d"
+    assert json.loads(json.dumps(s.as_dict())) == s.as_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.n_images = 3
+    for over, name in ((dict(train={"steps": 0}), "steps"), (dict(k=0), "k"), (dict(threads=0), "threads"),
+                       (dict(n_images=1), "n_images"), (dict(t_range=(1.0, 0.1)), "t_range"),
+                       (dict(train={"sed": 1}), "train"), (dict(level=1.0), "level")):
+        with pytest.raises(ValueError, match=f"^{name}"):
+            fig5_settings("mnist", True, **over)
+    with pytest.raises(ValueError, match="^k must be <= d=3072"):
+        fig5_settings("photo-patches", True, k=4000)
+    assert dataclasses.replace(s, n_train=100)["n_train"] == 100

@@ -7,6 +7,8 @@ Registered in the ``reproduce`` group by :mod:`specgap.commands.reproduce`.
 """
 from __future__ import annotations
 
+import re
+
 from ._common import TORCH, add_common, dataset_needs, emit, require_out
 from ._pretrained import add_pretrained_options, load_pretrained, pretrained_name, pretrained_needs
 
@@ -59,41 +61,47 @@ def _needs(args) -> tuple[str, ...]:
     return dataset_needs(args.dataset, args.data_dir) + ("skdim",)
 
 
+#: the flag that sets each parameter a library message may start with (the library names parameters)
+_FLAGS = {"n_images": "--n-images", "n_times": "--times", "steps": "--steps", "k": "--k", "method": "--method",
+          "threads": "--threads", "per_class": "--per-class", "profile": "--profile", "data_dir": "--data-dir",
+          "device": "--device", "dataset": "--dataset", "images": "--images"}
+
+
+def _as_flags(e: ValueError) -> ValueError:
+    """The library's message with the parameter it starts with written as the flag that sets it (and
+    ``quick=True`` as ``--quick``)."""
+    msg = str(e)
+    name = re.match(r"[a-z_]+", msg)
+    if name is not None and name.group() in _FLAGS:
+        msg = _FLAGS[name.group()] + msg[name.end():]
+    return ValueError(msg.replace("quick=True", "--quick"))
+
+
 def _fig5(args):
     require_out(args, "the figures, summary.json and the checkpoint")
-    for name, low in (("n_images", 2), ("times", 3), ("steps", 1), ("k", 1), ("threads", 1), ("per_class", 1)):
-        v = getattr(args, name)
-        if v is not None and v < low:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
-    if load_pretrained(args) is not None or args.images is not None:
-        return _fig5_pretrained(args)
-    if args.dataset in ("cifar10", "celeba") and args.data_dir is None:
-        raise ValueError(f"--data-dir is required for --dataset {args.dataset} (no bundled copy)")
-    from ..reproduce.fig5 import default_profile, fig5_settings, reproduce_fig5
-    if args.quick and args.profile is not None:
-        raise ValueError(f"--profile {args.profile} cannot be combined with --quick")
+    try:
+        if load_pretrained(args) is not None or args.images is not None:
+            return _fig5_pretrained(args)
+        return _fig5_trained(args)
+    except ValueError as e:
+        raise _as_flags(e) from None
+
+
+def _fig5_trained(args):
+    """Fig. 5 on a UNet trained here: the flags mapped to :func:`fig5_settings`, which checks them."""
     from trained.nets import resolve_device
-    resolve_device(args.device)
-    over = {}
-    if args.n_images is not None:
-        over["n_images"] = args.n_images
-    if args.times is not None:
-        over["n_times"] = args.times
+
+    from ..reproduce.fig5 import fig5_settings, reproduce_fig5
+    device = resolve_device(args.device)
+    over = {k: v for k, v in (("n_images", args.n_images), ("n_times", args.times), ("method", args.method),
+                              ("k", args.k), ("threads", args.threads), ("per_class", args.per_class))
+            if v is not None}
     if args.steps is not None:
         over["train"] = {"steps": args.steps}
-    if args.method is not None:
-        over["method"] = args.method
-    if args.k is not None:
-        over["k"] = args.k
-    if args.threads is not None:
-        over["threads"] = args.threads
-    if args.per_class is not None:
-        over["per_class"] = args.per_class
-    profile = "quick" if args.quick else (args.profile or default_profile(args.device))
-    settings = fig5_settings(args.dataset, args.quick, profile, **over)
+    settings = fig5_settings(args.dataset, args.quick, args.profile, device=device, **over)
     try:
-        s = reproduce_fig5(args.out, args.dataset, args.data_dir, quick=args.quick, seed=args.seed,
-                           device=args.device, progress=not (args.json or args.no_progress), settings=settings)
+        s = reproduce_fig5(args.out, args.dataset, args.data_dir, seed=args.seed, device=device,
+                           progress=not (args.json or args.no_progress), settings=settings)
     except FileNotFoundError as e:
         raise ValueError(f"--data-dir: {e.strerror or 'not found'}: {e.filename}") from None
     dim = s["dimension_small_t"]

@@ -15,7 +15,8 @@ from trained.network_spectra import NOISE_STREAM, gap_opening_times, network_spe
     time_readouts
 
 from ._artefacts import stamp, use_agg, write_artefacts
-from .fig5 import _engine_options, class_dimensions, plot_fig5
+from .fig5_measure import _engine_options, class_dimensions
+from .fig5_plots import plot_fig5
 
 __all__ = ["pretrained_settings", "fig5_pretrained", "reproduce_fig5_pretrained"]
 
