@@ -22,6 +22,7 @@ class Bulk:
     mass: float
 
     def as_dict(self) -> dict:
+        """``{"lower", "upper", "mass"}``, JSON-ready."""
         return {"lower": self.lower, "upper": self.upper, "mass": self.mass}
 
 
@@ -40,9 +41,11 @@ class Gap:
 
     @property
     def width(self) -> float:
+        """``upper - lower``."""
         return self.upper - self.lower
 
     def as_dict(self) -> dict:
+        """``{"lower", "upper", "width"}`` plus ``index`` / ``mass_below`` where set, JSON-ready."""
         out = {"lower": self.lower, "upper": self.upper, "width": self.width}
         if self.index is not None:
             out["index"] = self.index

@@ -94,10 +94,12 @@ class VarianceProfile:
     # -- properties ----------------------------------------------------------------------------
     @property
     def K(self) -> int:
+        """Number of variance levels."""
         return int(self.levels.size)
 
     @property
     def mean(self) -> float:
+        """Mean variance ``sum_k w_k s_k`` (fractions times levels)."""
         return float(np.dot(self.fractions, self.levels))
 
     def swapped(self) -> "VarianceProfile":
@@ -120,6 +122,7 @@ class VarianceProfile:
         return np.repeat(self.levels, counts)
 
     def as_dict(self) -> dict:
+        """``{"levels", "fractions"}`` as lists, JSON-ready."""
         return {"levels": self.levels.tolist(), "fractions": self.fractions.tolist()}
 
 
@@ -164,6 +167,7 @@ class ContinuousProfile:
 
     @property
     def mean(self) -> float:
+        """Mean variance of the level density (from a 256-node discretisation)."""
         return self.discretize(256).mean
 
     @property
@@ -172,4 +176,5 @@ class ContinuousProfile:
         return np.array([self.high, self.low])
 
     def as_dict(self) -> dict:
+        """``{"continuous": name, "low", "high"}``, JSON-ready."""
         return {"continuous": self.name, "low": self.low, "high": self.high}

@@ -69,18 +69,22 @@ class Spectrum:
     # -- shape ------------------------------------------------------------------------------
     @property
     def tau(self) -> np.ndarray:
+        """Effective noise ``tau(t)`` of each time, shape (T,)."""
         return self.schedule.tau(self.t)
 
     @property
     def n_draws(self) -> int:
+        """Number of draws (or points) ``R``."""
         return self.values.shape[0]
 
     @property
     def n_times(self) -> int:
+        """Number of times ``T``."""
         return self.values.shape[1]
 
     @property
     def n(self) -> int:
+        """Number of values per spectrum ``n``."""
         return self.values.shape[2]
 
     @property
@@ -103,15 +107,23 @@ class Spectrum:
 
     # -- readouts (rmt.readouts applied per draw and time) -----------------------------------
     def largest_gap_dimension(self) -> np.ndarray:
+        """Values below the widest gap, per draw and time (:func:`rmt.readouts.largest_gap_dimension`), (R, T)."""
         return readouts.largest_gap_dimension(self.values)
 
     def effective_dimension(self) -> np.ndarray:
+        """``D_eff = #{eta < 1/2}`` per draw and time (:func:`rmt.readouts.effective_dimension`), (R, T)."""
         return readouts.effective_dimension(self.values)
 
     def codimension(self, delta: float = 0.1) -> np.ndarray:
+        """Values within ``delta`` of 1 per draw and time (:func:`rmt.readouts.codimension`), (R, T)."""
         return readouts.codimension(self.values, delta)
 
+    def tangent_count(self, threshold: float = 0.1) -> np.ndarray:
+        """Values below ``1 - threshold`` per draw and time (:func:`rmt.readouts.tangent_count`), (R, T)."""
+        return readouts.tangent_count(self.values, threshold=threshold)
+
     def phases(self, delta: float = 0.1) -> np.ndarray:
+        """Phase label per draw and time (:func:`rmt.readouts.phases`), (R, T)."""
         return readouts.phases(self.values, delta)
 
     # -- io ---------------------------------------------------------------------------------
@@ -123,6 +135,7 @@ class Spectrum:
 
     @classmethod
     def load(cls, path) -> "Spectrum":
+        """Read a spectrum written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
             info = json.loads(str(z["info"])) if "info" in z else {}
             return cls(z["eta"], z["t"], schedule=info.get("schedule", "ve"),

@@ -19,6 +19,10 @@ __all__ = ["Formula", "formulas", "mp_edges", "manifold_gap", "intermediate_gap"
 
 @dataclass(frozen=True)
 class Formula:
+    """One closed form of the theory: ``name``, the sympy ``expr``, its argument symbols ``args`` (the order of
+    :attr:`func`'s arguments) and a one-line ``description``; calling it evaluates :attr:`func`.
+    """
+
     name: str
     expr: object          # sympy expression
     args: tuple           # sympy symbols, the order of ``func``'s arguments
@@ -26,11 +30,13 @@ class Formula:
 
     @property
     def latex(self) -> str:
+        """The expression as LaTeX (``sympy.latex``)."""
         import sympy as sp
         return sp.latex(self.expr)
 
     @property
     def func(self) -> Callable:
+        """The expression as a numpy function of ``args`` (``sympy.lambdify``)."""
         import sympy as sp
         return sp.lambdify(self.args, self.expr, "numpy")
 
@@ -40,6 +46,9 @@ class Formula:
 
 @lru_cache(maxsize=None)
 def symbols():
+    """The sympy symbols of the closed forms, by name: ``alpha``, ``s``, ``tau``, ``l``, ``u``, ``Delta``, ``g``,
+    ``lam`` (cached).
+    """
     import sympy as sp
     return dict(alpha=sp.Symbol("alpha", positive=True), s=sp.Symbol("s", positive=True),
                 tau=sp.Symbol("tau", positive=True), l=sp.Symbol("l", positive=True),

@@ -37,6 +37,7 @@ _CHUNK_BYTES = 256 * 2 ** 20          # memory budget for a chunk of F matrices
 
 
 def check_backend(backend: str) -> str:
+    """The backend name, lower-cased, if it is one of :data:`BACKENDS` (``ValueError`` naming ``backend``)."""
     b = str(backend).lower()
     if b not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

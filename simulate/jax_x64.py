@@ -24,6 +24,7 @@ def x64():
 
 
 def x64_enabled() -> bool:
+    """Whether JAX float64 is on globally (``jax_enable_x64``)."""
     import jax
     return bool(jax.config.read("jax_enable_x64"))
 

@@ -196,6 +196,7 @@ class ExactModel:
         return float(np.linalg.eigvalsh(self.data_covariance())[-1])
 
     def describe(self) -> dict:
+        """``{"model": class name, "d", "schedule"}`` (subclasses add their sizes), JSON-ready."""
         return {"model": type(self).__name__, "d": self.d, "schedule": self.schedule.name}
 
     def parameters(self) -> dict:
@@ -245,7 +246,8 @@ class SubspaceUnionModel(ExactModel):
     factors : list of arrays, each (d, m_k); component covariance ``B_k B_k^T`` (rank <= m_k)
     weights : (K,) mixture weights (normalised), default equal
     means : (K, d) component means, default 0 (linear subspaces through the origin)
-    schedule : 've' (default) or 'vp'
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     """
 
     def __init__(self, factors, weights=None, means=None, schedule="ve"):
@@ -300,6 +302,9 @@ class SubspaceUnionModel(ExactModel):
         return [int(lam.size) for lam in self.lam]
 
     def parameters(self) -> dict:
+        """``{"kind": "subspace", "log_weights", "means", "U": [(d, r_k)], "lam": [(r_k,)]}`` (see
+        :meth:`ExactModel.parameters`).
+        """
         return {"kind": "subspace", "log_weights": self.log_weights, "means": self.means,
                 "U": list(self.U), "lam": list(self.lam)}
 
@@ -333,6 +338,7 @@ class SubspaceUnionModel(ExactModel):
         return logp, score, jac
 
     def sample(self, n, rng=None):
+        """``n`` data points ``x0``, shape (n, d): a component by weight, then ``mu_k + U_k diag(sqrt lam_k) z``."""
         n = positive_int("n", n)
         rng = as_rng(rng)
         k = rng.choice(len(self.U), size=n, p=self.weights)
@@ -344,18 +350,22 @@ class SubspaceUnionModel(ExactModel):
         return out
 
     def component_covariances(self):
+        """``B_k B_k^T = U_k diag(lam_k) U_k^T`` of each component, list of (d, d)."""
         return [(U * lam) @ U.T for U, lam in zip(self.U, self.lam)]
 
     def mean(self):
+        """Mixture mean ``sum_k pi_k mu_k``, shape (d,)."""
         return self.weights @ self.means
 
     def data_covariance(self):
+        """Mixture covariance ``sum_k pi_k (B_k B_k^T + (mu_k - mu)(mu_k - mu)^T)``, shape (d, d)."""
         mu = self.mean()
         C = sum(w * (Ck + np.outer(m - mu, m - mu))
                 for w, Ck, m in zip(self.weights, self.component_covariances(), self.means))
         return C
 
     def describe(self):
+        """Adds the component ``dims`` and ``weights`` to :meth:`ExactModel.describe`."""
         return {**super().describe(), "dims": self.dims, "weights": self.weights.tolist()}
 
 
@@ -368,7 +378,8 @@ class LinearGaussianModel(SubspaceUnionModel):
     Parameters
     ----------
     F : array (d, m)
-    schedule : 've' (default) or 'vp'
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     """
 
     def __init__(self, F, schedule="ve"):
@@ -406,6 +417,7 @@ class LinearGaussianModel(SubspaceUnionModel):
         return -np.linalg.inv(a * a * (self.F @ self.F.T) + s2 * np.eye(self.d))
 
     def describe(self):
+        """``{"model", "d", "m", "rank", "schedule"}``, JSON-ready."""
         return {"model": "LinearGaussianModel", "d": self.d, "m": int(self.F.shape[1]),
                 "rank": int(self.lam[0].size), "schedule": self.schedule.name}
 
@@ -424,7 +436,8 @@ class GaussianMixtureModel(ExactModel):
     Parameters
     ----------
     means : (K, d);  variances : scalar or (K,), ``v_k >= 0``;  weights : (K,), default equal
-    schedule : 've' (default) or 'vp'
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     """
 
     def __init__(self, means, variances=0.0, weights=None, schedule="ve"):
@@ -452,9 +465,11 @@ class GaussianMixtureModel(ExactModel):
 
     @property
     def K(self):
+        """Number of components."""
         return int(self.means.shape[0])
 
     def parameters(self) -> dict:
+        """``{"kind": "isotropic", "log_weights", "means", "variances"}`` (see :meth:`ExactModel.parameters`)."""
         return {"kind": "isotropic", "log_weights": self.log_weights, "means": self.means,
                 "variances": self.variances}
 
@@ -497,20 +512,24 @@ class GaussianMixtureModel(ExactModel):
         return r[0] if single else r
 
     def sample(self, n, rng=None):
+        """``n`` data points ``x0``, shape (n, d): a component by weight, then ``mu_k + sqrt(v_k) z``."""
         n = positive_int("n", n)
         rng = as_rng(rng)
         k = rng.choice(self.K, size=n, p=self.weights)
         return self.means[k] + np.sqrt(self.variances[k])[:, None] * rng.standard_normal((n, self.d))
 
     def mean(self):
+        """Mixture mean ``sum_k pi_k mu_k``, shape (d,)."""
         return self.weights @ self.means
 
     def data_covariance(self):
+        """Mixture covariance ``sum_k pi_k ((mu_k - mu)(mu_k - mu)^T + v_k I)``, shape (d, d)."""
         mu = self.mean()
         dm = self.means - mu
         return (dm.T * self.weights) @ dm + np.dot(self.weights, self.variances) * np.eye(self.d)
 
     def describe(self):
+        """Adds the number of components ``K`` to :meth:`ExactModel.describe`."""
         return {**super().describe(), "K": self.K}
 
 
@@ -524,7 +543,9 @@ class EmpiricalModel(GaussianMixtureModel):
 
     Parameters
     ----------
-    points : (n, d) training set;  schedule : 've' (default) or 'vp'
+    points : (n, d) training set
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     """
 
     def __init__(self, points, schedule="ve"):
@@ -532,10 +553,12 @@ class EmpiricalModel(GaussianMixtureModel):
 
     @property
     def points(self):
+        """The training points, shape (n, d)."""
         return self.means
 
     @property
     def n(self):
+        """Number of training points."""
         return self.K
 
     def posterior_mean(self, x, t):
@@ -562,10 +585,12 @@ class EmpiricalModel(GaussianMixtureModel):
         return (i[0], dist[0]) if single else (i, dist)
 
     def sample(self, n, rng=None):
+        """``n`` training points drawn with replacement, shape (n, d)."""
         n = positive_int("n", n)
         return self.means[as_rng(rng).integers(0, self.K, size=n)].copy()
 
     def describe(self):
+        """``{"model": "EmpiricalModel", "d", "n", "schedule"}``, JSON-ready."""
         return {"model": "EmpiricalModel", "d": self.d, "n": self.n, "schedule": self.schedule.name}
 
 

@@ -168,10 +168,12 @@ class RidgeProjection:
 
     @property
     def residual(self) -> np.ndarray:
+        """Ridge residual at the projections (:attr:`RidgeFrame.residual`), (m,)."""
         return self.frame.residual
 
     @property
     def eigengap(self) -> np.ndarray:
+        """Eigengap of the frame at the projections (:attr:`RidgeFrame.eigengap`), (m,)."""
         return self.frame.eigengap
 
     def report(self) -> dict:
@@ -445,7 +447,8 @@ def ridge_frame(X, x, t, k, *, schedule="ve", method="lowrank", cutoff=DEFAULT_C
     X : (n, D) training points, or an :class:`EmpiricalModel` (its schedule is used)
     x : (m, D) or (D,) query points
     t : process time (> 0);  k : ridge dimension, ``1 <= k < D``
-    schedule : 've' (default) or 'vp'
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     method : 'lowrank' (SVD of the weighted posterior rows, default) or 'dense' (``D x D`` Jacobian + eigh)
     cutoff : relative posterior weight below which a training point is dropped (low-rank route)
     gap_rtol : the frame is flagged ``gap_closed`` when ``l_k - l_{k+1} <= gap_rtol (l_1 + 1/s^2)``

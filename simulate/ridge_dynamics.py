@@ -58,21 +58,26 @@ class PerturbedScore:
         self.data_shape = (int(model.d),)             # a simulate.protocol.DiffusionModel
 
     def coefficients(self, t):
+        """``(a(t), s(t)^2)`` of the underlying model (:meth:`simulate.models.ExactModel.coefficients`)."""
         return self.model.coefficients(t)
 
     def mean(self):
+        """Data mean of the underlying model."""
         return self.model.mean()
 
     @property
     def max_variance(self):
+        """Largest data variance of the underlying model (sets the samplers' start time)."""
         return self.model.max_variance
 
     def score(self, x, t):
+        """``model.score(x, t) + error(x, t)``, shape of ``x`` ((B, D) or (D,))."""
         x2 = np.atleast_2d(x)
         out = self.model.score(x2, t) + self.error(x2, t)
         return out[0] if np.ndim(x) == 1 else out
 
     def describe(self):
+        """``{"model": "PerturbedScore", "base": <the model's describe()>}``."""
         return {"model": "PerturbedScore", "base": self.model.describe()}
 
 
@@ -108,6 +113,9 @@ class RidgeDynamics:
         return {name: np.mean(self.phase == i, axis=1) for i, name in enumerate(PHASES)}
 
     def summary(self) -> dict:
+        """JSON-ready summary: medians over trajectories per recorded time (distance, normal and tangent error),
+        the phase fractions, the fraction of converged projections, the settled-distance ``slope`` and ``info``.
+        """
         fr = self.phase_fractions()
         return {"times": self.times.tolist(), "distance_median": np.median(self.distance, 1).tolist(),
                 "error_normal_median": np.median(self.error_normal, 1).tolist(),

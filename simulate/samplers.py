@@ -147,8 +147,9 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
 
     Parameters
     ----------
-    model : ExactModel (its ``schedule`` must be VE or VP), or any object with ``score(x, t)``, ``d`` and
-        ``schedule`` (optional: ``coefficients``, ``mean()``, ``max_variance``, ``denoiser``, ``describe``;
+    model : ExactModel (its ``schedule`` continuous: VE, VP, DDPM, EDM or geometric VE, not tabulated), or any
+        object with ``score(x, t)``, ``d`` and ``schedule`` (optional: ``coefficients``, ``mean()``,
+        ``max_variance``, ``denoiser``, ``describe``;
         ``init='marginal'`` needs ``sample_t`` and ``spectrum_times`` needs ``eta``)
     n : number of particles
     method : 'sde' or 'ode'

@@ -147,7 +147,9 @@ def simulate_spectra(manifold: LinearManifold, d: int, t, draws: int = 1, seed: 
     Parameters
     ----------
     manifold : rmt.LinearManifold;  d : ambient dimension;  t : (T,) process times
-    draws : ``R``;  seed : int >= 0;  backend : 'numpy' | 'numba' | 'jax';  schedule : 've' | 'vp'
+    draws : ``R``;  seed : int >= 0;  backend : 'numpy' | 'numba' | 'jax'
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     progress : tqdm bar on stderr over draws
     return_eigenvalues : also return the covariance eigenvalues (R, min(d, m)), descending
 

@@ -1,7 +1,9 @@
 """trained: score networks (torch), datasets, the Jacobian engine, dimension estimators.
 
-The Jacobian engine (:mod:`trained.jacobian`) is the only place that computes Jacobians; everything else
-(network spectra, dimension estimators, descriptors, ridge frames) calls it. The package imports its
+The Jacobian engine (:mod:`trained.jacobian`) is the only place that differentiates a score network or any
+other black-box score; network spectra, dimension estimators and descriptors call it. Closed-form Jacobians
+stay with their models below (:mod:`simulate.models`; the ridge frames of :mod:`simulate.ridge` use the
+empirical model's closed-form Hessian ``Sigma_gamma / s^4 - I / s^2``). The package imports its
 submodules on first use (PEP 562), so the point-cloud dimension estimators (:mod:`trained.estimators`: numpy,
 scikit-learn) load without torch. The training-data registry :mod:`trained.data` holds
 every built-in data set (``linear``, and ``images`` read by :mod:`trained.datasets`) as soon as it is imported.

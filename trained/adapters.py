@@ -167,6 +167,9 @@ class DiffusersModel(_Adapter):
         return -self.eps(x, k) / float(np.sqrt(self.schedule.s2(k)[()]))
 
     def describe(self) -> dict:
+        """JSON-ready description: source, UNet class, prediction type, data shape, schedule, class labels and
+        the UNet's scalar config entries.
+        """
         cfg = dict(self.module.config) if hasattr(self.module, "config") else {}
         return {"model": "diffusers", "source": self.source, "class": type(self.module).__name__,
                 "prediction_type": self.prediction_type, "data_shape": list(self.data_shape),
@@ -211,6 +214,7 @@ class DenoiserModel(_Adapter):
         return out[0] if single else out
 
     def describe(self) -> dict:
+        """JSON-ready description: the callable's name, data shape, ``sigma_data`` and schedule."""
         return {"model": "denoiser", "callable": getattr(self.D, "__qualname__", type(self.D).__name__),
                 "data_shape": list(self.data_shape), "sigma_data": self.sigma_data,
                 "schedule": self.schedule.to_dict()}
@@ -232,6 +236,9 @@ class ScoreFunctionModel(_Adapter):
         self.data_shape = _shape("data_shape", data_shape)
 
     def score(self, x, t):
+        """``fn(x, t)`` at ``x`` (B, *data_shape) and process time ``t`` (passed as a (B,) tensor or a float, per
+        ``time``), cast to the module's dtype/device and back; same shape as ``x``.
+        """
         xb, single = self._batched(x)
         tt = float(self.schedule.check_times(t)[0])
         xc, back = self._cast(xb)
@@ -242,6 +249,7 @@ class ScoreFunctionModel(_Adapter):
         return out[0] if single else out
 
     def describe(self) -> dict:
+        """JSON-ready description: the callable's name, data shape, schedule and time convention."""
         return {"model": "score", "callable": getattr(self.fn, "__qualname__", type(self.fn).__name__),
                 "data_shape": list(self.data_shape), "schedule": self.schedule.to_dict(), "time": self.time}
 

@@ -88,6 +88,7 @@ class TimeEmbedding(nn.Module):
         self.fc1, self.act, self.fc2 = nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim)
 
     def forward(self, c):
+        """Embedding of the noise conditioning ``c`` (B,) -> (B, dim)."""
         arg = c[:, None].to(self.freqs.dtype) * self.freqs[None]
         return self.fc2(self.act(self.fc1(torch.cat([torch.cos(arg), torch.sin(arg)], dim=1))))
 
@@ -152,6 +153,7 @@ class ResMLP(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x, c):
+        """Predicted noise for inputs ``x`` (B, d) at noise conditioning ``c`` (B,): (B, d)."""
         e = self.temb(c)
         h = self.inp(x)
         for b in self.blocks:
@@ -273,6 +275,7 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, x, c):
+        """Predicted noise for images ``x`` (B, C, H, W) at noise conditioning ``c`` (B,): (B, C, H, W)."""
         e = self.temb(c)
         h = self.inp(x)
         skips = [h]
@@ -310,7 +313,8 @@ class ScoreModel(nn.Module):
     Parameters
     ----------
     net : ResMLP, UNet, or any module ``(x_in (B, *shape), c (B,)) -> (B, *shape)`` with ``data_shape``
-    schedule : 've' (default) or 'vp' (an :mod:`rmt.schedules` schedule)
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
     sigma_data : data standard deviation per coordinate (sets ``c_in``)
 
     Methods take ``x`` of shape ``(B, *data_shape)`` or a single point ``data_shape`` (returned without the

@@ -81,6 +81,9 @@ class NetworkScore:
         self._device = p.device if p is not None else torch.device("cpu")
 
     def score(self, x, t):
+        """The model's score on flat float64 points ``x`` (n, d) or (d,) at process time ``t``, evaluated under
+        ``torch.no_grad`` in batches; same shape as ``x``.
+        """
         X = finite_array("x", x)
         single = X.ndim == 1
         X = X.reshape(-1, self.d)
@@ -99,16 +102,20 @@ class NetworkScore:
         return self.schedule.denoise(X, t, self.score(X, t))
 
     def log_density(self, x, t):
+        """Refused: a network score has no log-density (``ValueError``)."""
         raise ValueError("a network score has no log-density; use the score or trained.jacobian")
 
     def mean(self):
+        """Zero: the networks are trained on centred data, shape (d,)."""
         return np.zeros(self.d)
 
     @property
     def max_variance(self) -> float:
+        """``sigma_data^2`` of the model (1 when it has none)."""
         return float(getattr(self.model, "sigma_data", None) or 1.0) ** 2
 
     def describe(self) -> dict:
+        """``{"model": "NetworkScore", "d", "schedule", "network": <the model's description or config>}``."""
         inner = self.model.describe() if hasattr(self.model, "describe") else getattr(self.model, "config", None)
         return {"model": "NetworkScore", "d": self.d, "schedule": self.schedule.name, "network": inner}
 
@@ -300,13 +307,13 @@ def time_readouts(spec: Spectrum, delta: float = 0.1, min_gap: float = 0.02) -> 
 def plateau_time(spec: Spectrum, delta: float = 0.1) -> dict:
     """The time at which to read a network's dimension: the plateau of the tangent count over the time grid.
 
-    The tangent count of a spectrum is ``n - codimension(values, delta)`` (the values below ``1 - delta``;
-    :func:`rmt.readouts.codimension`), its median over points ``D(t)``. At the smallest times the count
-    follows the noise into pixel-scale detail and the regime the network was barely trained on; at large times
-    the noise averages over the curvature of the image manifold and ``D`` falls. The reading time is the
-    interior grid time where ``D`` changes least per decade, ``|log D(t_{j+1}) - log D(t_{j-1})| /
-    |log t_{j+1} - log t_{j-1}|`` (central difference; ties: the smaller time), among the times with
-    ``D >= 1`` at both neighbours (docs/theory.md section 9).
+    The tangent count of a spectrum is the number of values below ``1 - delta``
+    (:func:`rmt.readouts.tangent_count` with ``threshold=delta``), its median over points ``D(t)``. At the
+    smallest times the count follows the noise into pixel-scale detail and the regime the network was barely
+    trained on; at large times the noise averages over the curvature of the image manifold and ``D`` falls.
+    The reading time is the interior grid time where ``D`` changes least per decade,
+    ``|log D(t_{j+1}) - log D(t_{j-1})| / |log t_{j+1} - log t_{j-1}|`` (central difference; ties: the smaller
+    time), among the times with ``D >= 1`` at both neighbours (docs/theory.md section 9).
 
     Returns ``{"index", "t", "tau", "rule", "profile": {"t", "tangent_count", "slope"}}`` (``slope`` None at
     the grid ends and where undefined).
@@ -316,7 +323,7 @@ def plateau_time(spec: Spectrum, delta: float = 0.1) -> dict:
         raise ValueError(f"plateau_time needs at least 3 times, got {spec.n_times}")
     order = np.argsort(spec.t)
     t = spec.t[order]
-    D = np.median(spec.n - readouts.codimension(spec.values, delta), axis=0)[order]      # (T,)
+    D = np.median(readouts.tangent_count(spec.values, threshold=delta), axis=0)[order]   # (T,)
     slope = [None] * t.size
     for j in range(1, t.size - 1):
         if D[j - 1] >= 1 and D[j + 1] >= 1:

@@ -106,8 +106,11 @@ class NormalBundle(BaseEstimator):
     ----------
     tau : effective noise (default: from :func:`default_tau_grid`, the value with the widest median drop)
     probes : K (default ``d`` for the orthonormal frame, ``4 d`` for the Gaussian one)
-    n_points : query points;  schedule : 've'/'vp';  random_state : seed (draws: ``default_rng(random_state +
-    1)``, per query point in query order a (K, d) normal block, or ``ceil(K/d)`` (d, d) blocks for the frame)
+    n_points : query points
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
+    random_state : seed (draws: ``default_rng(random_state + 1)``, per query point in query order a (K, d)
+        normal block, or ``ceil(K/d)`` (d, d) blocks for the frame)
     protocol : 'centred' (default) or 'paper'
     frame : 'orthonormal', 'gaussian' or None (default: 'orthonormal' for 'paper', 'gaussian' for 'centred')
     floor : relative level below which the drop readout ignores values (default 1e-8), in (0, 1)
@@ -169,6 +172,19 @@ class NormalBundle(BaseEstimator):
         return sv / scale[:, None], scale, dims, drops
 
     def fit(self, X, y=None, score=None):
+        """Estimate the dimension from the drop of the normal-bundle singular values (class docstring).
+
+        Parameters
+        ----------
+        X : (n, d) points
+        y : ignored (scikit-learn API)
+        score : optional score model (a :class:`simulate.protocol.DiffusionModel` or an exact model); default the
+            empirical score of the points not used as queries
+
+        Returns
+        -------
+        self, with ``dimension_``, ``dimensions_`` (per query point), ``tau_``, ``drop_``, ``singular_values_``.
+        """
         from simulate.models import EmpiricalModel, ExactModel
         # the drop between singular values needs two of them: at least 2 features
         X = _check_X(self, X, 1 if score is not None else MIN_SAMPLES, min_features=2)

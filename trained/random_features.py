@@ -41,7 +41,9 @@ class RandomFeatureScore:
     ----------
     d : data dimension ``D``;  n_features : ``N``;  n_freq : Fourier time frequencies ``F``
     activation : 'tanh' (default), 'relu' or 'sin'
-    schedule : 've' (default) or 'vp';  tau_range : ``(tau_min, tau_max)`` of the time features and training
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`
+    tau_range : ``(tau_min, tau_max)`` of the time features and training
     data_variance : ``v`` in ``c_in`` (set by :meth:`fit` from the data when None)
     seed : draws ``W_x, W_t, b``
     """
@@ -169,6 +171,7 @@ class RandomFeatureScore:
         return m
 
     def describe(self) -> dict:
+        """JSON-ready description: sizes, activation, schedule, ``tau_range`` and seed."""
         return {"model": "RandomFeatureScore", "d": self.d, "n_features": self.n_features, "n_freq": self.n_freq,
                 "activation": self.activation, "schedule": self.schedule.name, "tau_range": list(self.tau_range),
                 "seed": self.seed}

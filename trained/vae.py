@@ -91,6 +91,7 @@ class ReconstructionMap(nn.Module):
         self.vae = vae
 
     def forward(self, x):
+        """``R(x) = G(mu(x))``: decode the encoder mean of ``x``; same shape as ``x``."""
         return self.vae.decoder(self.vae.encode(x)[0])
 
 

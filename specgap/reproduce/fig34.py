@@ -38,7 +38,7 @@ from rmt.gaps import (
 from rmt.mp import JacobianSpectrum
 from rmt.profiles import VarianceProfile
 from rmt.spectrum import Spectrum
-from simulate.agreement import mean_sem
+from simulate.agreement import mean_sem, theory_edges
 from trained.data import LinearManifoldData, linear_manifold_data
 from trained.nets import torch_threads
 from trained.network_spectra import (
@@ -300,10 +300,6 @@ def fig3_data(settings: dict | None = None, runs=None, *, panels=("a", "b", "c")
     return {"panels": out, "summary": summary}
 
 
-def _theory_edges(M, tau):
-    return [[(b.lower, b.upper) for b in JacobianSpectrum(M, float(x)).support()] for x in tau]
-
-
 def plot_fig3(data: dict):
     """Two figures: ``spectra`` (sorted singular values over time per panel with theory edges and opening
     times) and ``gaps`` (gap widths at the subspace boundaries: network, exact score, theory)."""
@@ -321,10 +317,10 @@ def plot_fig3(data: dict):
             start = s["boundary"]
         for j in range(spec.n):
             ax.plot(t, ms[:, j], color="0.6" if col[j] == len(subs) else f"C{col[j]}", lw=0.6, alpha=0.8)
-        edges = _theory_edges(M, spec.tau)
-        for b in range(len(edges[0])):
+        edges = np.array([theory_edges(M, float(x)) for x in spec.tau])            # (T, B, 2)
+        for b in range(edges.shape[1]):
             for e in range(2):
-                ax.plot(t, [ed[b][e] for ed in edges], "k--", lw=0.8)
+                ax.plot(t, edges[:, b, e], "k--", lw=0.8)
         for i, s in enumerate(subs):
             if s["t_open"]["theory"]:
                 ax.axvline(s["t_open"]["theory"], color=f"C{i}", ls=":", lw=1.2)

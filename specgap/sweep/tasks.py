@@ -90,6 +90,7 @@ def variables(spec: SweepSpec) -> dict:
 
 
 def inner_sizes(spec: SweepSpec) -> dict:
+    """Size of each inner dimension of the task's variables: ``{"t", "bulk", "edge", "draw", "point", "level"}``."""
     return {"t": len(spec.t), "bulk": NB, "edge": 2, "draw": spec.draws, "point": spec.points, "level": 2}
 
 

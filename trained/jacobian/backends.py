@@ -61,6 +61,7 @@ class TorchBackend:
         return self.f(x[None])[0]
 
     def eval(self, X):
+        """``f(X)`` for numpy ``X`` (B, d) as float64 numpy (B, d_out), without gradients."""
         with self.torch.no_grad():
             return self.f(self._t(X)).detach().cpu().numpy().astype(float)
 
@@ -377,10 +378,12 @@ class JaxBackend:
         return self.f(x[None])[0].reshape(-1)
 
     def eval(self, X):
+        """``f(X)`` for numpy ``X`` (B, d) as float64 numpy (B, d_out)."""
         with self._context():
             return np.asarray(self.f(self.jax.numpy.asarray(X)), dtype=float)
 
     def jacobian(self, X):
+        """Full Jacobians at ``X`` (B, d): (B, d_out, d), forward or reverse mode by shape, chunked by the budget."""
         with self._context():
             return self._jacobian(X)
 
@@ -403,6 +406,7 @@ class JaxBackend:
         raise RuntimeError("no autodiff route worked: " + " | ".join(errors))
 
     def linear_ops(self, x):
+        """``(matmat, rmatmat)`` of the Jacobian at one point ``x``: ``V (d, k) -> J V`` and ``U (d_out, k) -> J^T U``."""
         jax, ctx = self.jax, self._context
         with ctx():
             xj = jax.numpy.asarray(x)
@@ -431,9 +435,11 @@ class NumpyBackend:
         self.route = None
 
     def eval(self, X):
+        """``f(X)`` as float64 numpy (B, d_out)."""
         return np.asarray(self.f(np.asarray(X)), dtype=float)
 
     def jacobian(self, X):
+        """Refused: a plain numpy callable has no autodiff (``ValueError``; finite differences only)."""
         raise ValueError("method='exact' needs a torch or JAX callable (or an exact model); "
                          "a plain numpy callable supports method='finite-difference' only")
 

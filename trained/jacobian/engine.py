@@ -237,7 +237,9 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
     operator : 'score' (``Jn = s^2 J``, default when ``t`` is given), 'denoiser' (``(I + Jn)/a``, default
         for ``lanczos``), or 'map' (raw ``J``; the only choice when ``t`` is None)
     k : number of singular values (lanczos: required; exact/fd: keep the top k, default all)
-    schedule : 've'/'vp' for the normalisation (exact models use their own)
+    schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
+        :class:`~rmt.schedules.Schedule`,
+        for the normalisation (exact models and diffusion models use their own)
     return_vectors : also return singular vectors
     backend, dtype, device : 'torch'|'jax'|'numpy', float32/float64, torch device
     memory_budget : bytes of autodiff intermediates per vmapped chunk (exact)

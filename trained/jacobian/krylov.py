@@ -51,6 +51,11 @@ def krylov_svd(matmat, rmatmat, d, k, *, block=None, depth=3, tol=1e-9, maxiter=
 
 
 def scipy_svds(matmat, rmatmat, d, d_out, k, solver, tol, seed):
+    """Top-``k`` singular triplets of the (d_out, d) operator given by ``matmat``/``rmatmat`` with
+    ``scipy.sparse.linalg.svds`` (``solver`` 'arpack' or 'lobpcg', tolerance ``tol``, start vector from ``seed``).
+
+    Returns ``(U (d_out, k), S (k,), V (d, k), {"products": n})``, singular values descending.
+    """
     from scipy.sparse.linalg import LinearOperator, svds
     counter = {"products": 0}
 
