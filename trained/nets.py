@@ -357,10 +357,6 @@ class ScoreModel(nn.Module):
         return (torch.as_tensor(a, **kw).reshape(view), torch.as_tensor(np.sqrt(s2), **kw).reshape(view),
                 torch.as_tensor(0.25 * np.log(tau), **kw))
 
-    def coefficients(self, t, x):
-        """Deprecated alias of :meth:`conditioning`, kept only until ``trained/train.py`` switches (issue 28)."""
-        return self.conditioning(t, x)
-
     def _batched(self, x):
         if x.dim() == len(self.data_shape):
             return x[None], True
