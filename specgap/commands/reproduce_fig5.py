@@ -18,6 +18,7 @@ _OUT_HELP = ("directory for fig5_spectra.png, fig5_dimension.png, fig5_classes.p
 
 
 def register(cmds):
+    """Add ``fig5`` to the ``reproduce`` group's subparsers ``cmds``."""
     c = cmds.add_parser(
         "fig5", help="Fig. 5: spectra, phases and dimension of UNets trained on MNIST / CIFAR-10 / CelebA",
         description="Train a UNet (resumes OUT/checkpoint), measure Jacobian spectra at noised held-out images "

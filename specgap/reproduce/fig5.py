@@ -128,6 +128,12 @@ def train_image_model(data: TensorData, settings: Fig5Settings, out=None, *, see
 
     With ``out``, the checkpoint lives in ``out`` and an existing compatible checkpoint is resumed (a
     finished run is loaded without further steps). Returns the :class:`~trained.train.TrainResult`.
+
+    Parameters
+    ----------
+    data : the training images ``(N, C, R, R)``;  settings : the run's (``net``, ``train``, ``schedule``).
+    out : checkpoint directory, or None (in memory);  seed : weights and training stream.
+    device : where to train;  progress : progress bar.
     """
     from trained.nets import build_model
     from trained.train import TrainConfig, train

@@ -40,6 +40,17 @@ def pointcloud_dimensions(X, query=None, *, knn: int = 20, lpca_neighbors: int =
     Pointwise estimates are reported at the rows ``query`` (indices into ``X``; default all) as mean,
     s.e.m. and median, plus the mean over all of ``X`` (MLE) or over the query rows and a random sample of
     the others, ``lpca_sample`` rows in all (local PCA).
+
+    Parameters
+    ----------
+    X : array ``(n, ...)``, flattened to ``(n, d)``; finite.
+    query : indices into ``X`` (default all rows).
+    knn : neighbours of the MLE (>= 2);  lpca_neighbors : neighbours of local PCA (>= 3); both < n.
+    lpca_sample : rows local PCA is evaluated at (the query rows and a seeded sample of the others).
+
+    Returns
+    -------
+    dict with ``mle``, ``twonn`` and ``lpca`` entries.
     """
     try:
         import skdim
@@ -92,10 +103,18 @@ def dimension_intervals(values, labels=None, *, n_boot: int = 2000, seed: int = 
     with the same ``seed``: ``{"value" (median), "interval" [low, high], "relative_width" ((high - low) /
     value), "narrow" (relative width below :data:`RELATIVE_WIDTH_GOAL`), "n_images"}``. Returns
     ``{"pooled": {...}, "per_class": {name: {...}}}`` (``per_class`` empty without labels).
+
+    Parameters
+    ----------
+    values : per-image dimensions (finite).
+    labels : class of each value, or None (pooled only).
+    n_boot, seed, level : resamples, their seed, and the interval's coverage (:func:`bootstrap_interval`).
+    class_names : name of each class id (None: the ids as strings).
     """
     v = finite_array("values", values).ravel()
 
     def one(x):
+        """Median, interval and relative width of one group's values."""
         med = float(np.median(x))
         lo, hi = bootstrap_interval(x, n_boot, seed, level)
         rel = (hi - lo) / abs(med) if med != 0 else float("inf")
@@ -127,9 +146,18 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
     - ``mle``, ``lpca``: scikit-dimension's pointwise estimates at the same images within the cloud
       (:func:`pointcloud_dimensions`); ``twonn``: global, on the cloud and on each class's part of it.
 
-    ``cloud_labels``: class of each cloud image (None: pooled only); ``query``: rows of ``cloud`` to measure.
-    Returns a dict of routes, each with ``per_image`` and :func:`dimension_intervals`, plus the spectra
-    (``spectrum``).
+    Parameters
+    ----------
+    model : the score model (:class:`trained.protocol.DiffusionModel`).
+    cloud : images ``(n, ...)`` of the point cloud;  cloud_labels : class of each (None: pooled only).
+    query : rows of ``cloud`` to measure;  t : the reading time.
+    settings : the run's settings (:class:`specgap.reproduce.fig5_config.Fig5Settings`, or the mapping of
+        :func:`specgap.reproduce.fig5_pretrained.pretrained_settings` with its schedule), taken as validated.
+    seed : noise and bootstrap seed;  class_names : name of each class id;  progress : progress bars.
+
+    Returns
+    -------
+    dict of routes, each with ``per_image`` and :func:`dimension_intervals`, plus the spectra (``spectrum``).
     """
     s = settings
     X = np.asarray(cloud, dtype=float).reshape(len(cloud), -1)

@@ -29,6 +29,12 @@ def pretrained_settings(model, *, quick: bool = False, **overrides) -> dict:
     ``lanczos`` with ``k = min(100, d // 4)``; the paper's protocol in the orthonormal frame with ``K = d``
     directions (2 d score calls; 64 directions in ``quick``).
     ``overrides`` replace any key (``n_times``, ``times``, ``method``, ``k``, ``per_class``, ``t_read``, ...).
+
+    Parameters
+    ----------
+    model : the :class:`trained.protocol.DiffusionModel` (its ``data_shape`` and ``schedule``).
+    quick : the small sizes (5 times, 64 directions, 2 images per class).
+    **overrides : replaced keys, checked here.
     """
     d = int(np.prod(model.data_shape))
     sch = model.schedule
@@ -65,6 +71,13 @@ def fig5_pretrained(model, images, labels=None, class_names=None, *, settings: d
     time, readouts, gap openings, the plateau time and the dimension per class and pooled by the engine's route
     and the paper's protocol with 90% bootstrap intervals (:func:`class_dimensions`). Returns the dict
     :func:`plot_fig5` draws (no samples).
+
+    Parameters
+    ----------
+    model : the score model;  images : ``(N, *data_shape)``, N >= 5, finite.
+    labels : class of each image (None: pooled only);  class_names : name of each class id.
+    settings : :func:`pretrained_settings` (default: its defaults for ``model``).
+    seed : integer >= 0 (noise, directions, bootstrap);  progress : progress bars.
     """
     t0 = time.perf_counter()
     s = settings if settings is not None else pretrained_settings(model)
@@ -114,7 +127,8 @@ def fig5_pretrained(model, images, labels=None, class_names=None, *, settings: d
 def reproduce_fig5_pretrained(out, model, images, labels=None, class_names=None, *, settings: dict | None = None,
                               seed: int = 0, progress: bool = True) -> dict:
     """:func:`fig5_pretrained` with its artefacts in ``out``: ``fig5_spectra.png``, ``fig5_dimension.png``,
-    ``fig5_classes.png``, ``spectra.npz``, ``class_spectra.npz``, ``class_images.npz``, ``summary.json``."""
+    ``fig5_classes.png``, ``spectra.npz``, ``class_spectra.npz``, ``class_images.npz``, ``summary.json`` (``out``
+    None: nothing written). Other parameters as in :func:`fig5_pretrained`; returns the stamped summary."""
     data = fig5_pretrained(model, images, labels, class_names, settings=settings, seed=seed, progress=progress)
     summary = data["summary"]
     if out is not None:
