@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from rmt.validation import positive, positive_int, resolution
+from trained.normal_bundle import FRAMES
 
 __all__ = ["FIG5_DATASETS", "QUICK", "CPU_PROFILES", "PROFILES", "Fig5Settings", "fig5_settings", "default_profile"]
 
@@ -72,14 +73,11 @@ CPU_PROFILES = {
                       "n_samples": 16, "sample_steps": 200, "trajectory_points": 0, "probes": None, "per_class": 4,
                       "threads": 1, "lanczos_tol": 1e-4, "lanczos_maxiter": 20},
 }
-PROFILES = ("quick", "cpu", "gpu")#: the readout frames of the paper's protocol (:data:`trained.normal_bundle.FRAMES`, spelled out: no torch import)
-_FRAMES = ("orthonormal", "gaussian")
+#: the profiles of :func:`fig5_settings`
+PROFILES = ("quick", "cpu", "gpu")
 _METHODS = ("exact", "lanczos", "finite-difference")
 #: ``probes`` given as a multiple of the ambient dimension ``d``
 _PROBES_PER_D = {"d": 1, "2d": 2, "4d": 4}
-#: keys of the ``train`` dict (:class:`trained.train.TrainConfig` less the run's ``seed`` and ``checkpoint_every``)
-_TRAIN_KEYS = ("steps", "batch", "lr", "optimizer", "weight_decay", "warmup", "grad_clip", "ema", "sigma_min",
-               "sigma_max", "amp")
 
 
 def default_profile(device="auto") -> str:
@@ -169,9 +167,10 @@ class Fig5Settings(Mapping):
     def _check_training(self):
         """``train`` as :class:`trained.train.TrainConfig` takes it (its checks, its messages)."""
         from trained.train import TrainConfig
-        unknown = sorted(set(self.train) - set(_TRAIN_KEYS))
+        known = {f.name for f in fields(TrainConfig)} - {"seed", "checkpoint_every"}   # those two are the run's
+        unknown = sorted(set(self.train) - known)
         if unknown:
-            raise ValueError(f"train has unknown key(s) {unknown}; known: {sorted(_TRAIN_KEYS)}")
+            raise ValueError(f"train has unknown key(s) {unknown}; known: {sorted(known)}")
         TrainConfig(**self.train)
         if self.threads is not None:
             object.__setattr__(self, "threads", positive_int("threads", self.threads))
@@ -200,8 +199,8 @@ class Fig5Settings(Mapping):
 
     def _check_dimension(self):
         set_ = object.__setattr__.__get__(self)
-        if self.frame not in _FRAMES:
-            raise ValueError(f"frame must be one of {', '.join(map(repr, _FRAMES))}, got {self.frame!r}")
+        if self.frame not in FRAMES:
+            raise ValueError(f"frame must be one of {', '.join(map(repr, FRAMES))}, got {self.frame!r}")
         probes = self.probes
         if probes is None:                  # paper's protocol: K = d (orthonormal frame), 4 d (Gaussian rows)
             probes = "d" if self.frame == "orthonormal" else "4d"
