@@ -18,6 +18,8 @@ The JAX backend computes in float64 inside :func:`simulate.jax_x64.x64` (no glob
 """
 from __future__ import annotations
 
+import functools
+
 import sys
 
 import numpy as np
@@ -94,12 +96,9 @@ def _numpy_gram_eigs(F):
 
 
 # -- numba ----------------------------------------------------------------------------------------
-_NUMBA = {}
-
-
+@functools.cache
 def _numba_kernels():
-    if _NUMBA:
-        return _NUMBA
+    """The numba kernels (``fill_F``, ``gram_eigs``, ``draw_eigs``), compiled on first use."""
     import numba
 
     @numba.njit(cache=True)
@@ -129,8 +128,7 @@ def _numba_kernels():
     def draw_eigs(seed, d, scale):
         return gram_eigs(fill_F(seed, d, scale))
 
-    _NUMBA.update(fill_F=fill_F, gram_eigs=gram_eigs, draw_eigs=draw_eigs)
-    return _NUMBA
+    return {"fill_F": fill_F, "gram_eigs": gram_eigs, "draw_eigs": draw_eigs}
 
 
 def _numba_F(seeds, d, sig):
@@ -149,12 +147,10 @@ def _numba_gram_eigs(F):
 
 
 # -- JAX ------------------------------------------------------------------------------------------
-_JAX = {}
-
-
+@functools.cache
 def _jax_kernels():
-    if _JAX:
-        return _JAX
+    """JAX, ``jax.numpy``, the jitted kernels per ``d`` (``kernels(d)``, one compilation per ``d``) and the
+    batched Gram eigenvalues, built on first use."""
     import jax
     import jax.numpy as jnp
 
@@ -177,15 +173,7 @@ def _jax_kernels():
             return jax.vmap(lambda r: one_eigs(one_F(key, r, d, scale)))(rs)
         return fF, fE
 
-    cache = {}
-
-    def kernels(d):
-        if d not in cache:
-            cache[d] = make(d)
-        return cache[d]
-
-    _JAX.update(jax=jax, jnp=jnp, kernels=kernels, eigs=jax.jit(jax.vmap(one_eigs)))
-    return _JAX
+    return {"jax": jax, "jnp": jnp, "kernels": functools.cache(make), "eigs": jax.jit(jax.vmap(one_eigs))}
 
 
 def _jax_F(seed, rs, d, sig):

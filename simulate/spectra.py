@@ -10,6 +10,8 @@ every time; no ``d x d`` matrix is formed or diagonalised per time.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from rmt.validation import finite_array, positive_int
@@ -28,45 +30,42 @@ from .fmatrix import (
 
 __all__ = ["eta_from_eigenvalues", "spectra_from_eigenvalues", "spectra_from_F", "simulate_spectra"]
 
-_NB = {}
-
-
+@functools.cache
 def _numba_eta():
-    if not _NB:
-        import numba
-        eta = numba.njit(eta_of_lambda)                   # the one eta map, compiled for scalars
+    """The numba kernel of :func:`eta_from_eigenvalues`, compiled on first use (numba's disk cache keeps it)."""
+    import numba
+    eta = numba.njit(eta_of_lambda)                   # the one eta map, compiled for scalars
 
-        @numba.njit(cache=True)
-        def kernel(lam_desc, tau, out):
-            R, k = lam_desc.shape
-            T, d = out.shape[1], out.shape[2]
-            for r in range(R):
-                for i in range(T):
-                    ti = tau[i]
-                    for j in range(k):
-                        out[r, i, j] = eta(lam_desc[r, j], ti)
-                    for j in range(k, d):
-                        out[r, i, j] = 1.0
-        _NB["eta"] = kernel
-    return _NB["eta"]
+    @numba.njit(cache=True)
+    def kernel(lam_desc, tau, out):
+        R, k = lam_desc.shape
+        T, d = out.shape[1], out.shape[2]
+        for r in range(R):
+            for i in range(T):
+                ti = tau[i]
+                for j in range(k):
+                    out[r, i, j] = eta(lam_desc[r, j], ti)
+                for j in range(k, d):
+                    out[r, i, j] = 1.0
+    return kernel
 
 
-_JX = {}
+@functools.cache
+def _jax_eta_kernel():
+    """The jitted JAX eta map over (draws, times, values) and ``jax.numpy``, built on first use."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def f(lam, tau):
+        return eta_of_lambda(lam[:, None, :], tau[None, :, None])
+    return f, jnp
 
 
 def _jax_eta(lam_desc, tau, d):
-    if not _JX:
-        import jax
-        import jax.numpy as jnp
-
-        @jax.jit
-        def f(lam, tau):
-            return eta_of_lambda(lam[:, None, :], tau[None, :, None])
-        _JX["f"] = f
-        _JX["jnp"] = jnp
-    jnp = _JX["jnp"]
+    f, jnp = _jax_eta_kernel()
     with x64():                                     # float64 for this computation only
-        eta = np.asarray(_JX["f"](jnp.asarray(lam_desc), jnp.asarray(tau)))
+        eta = np.asarray(f(jnp.asarray(lam_desc), jnp.asarray(tau)))
     if d > lam_desc.shape[1]:
         eta = np.concatenate([eta, np.ones(eta.shape[:2] + (d - lam_desc.shape[1],))], axis=-1)
     return eta
