@@ -24,7 +24,7 @@ from rmt.spectrum import Spectrum
 
 from .models import ExactModel, as_rng
 
-__all__ = ["sde_coefficients", "time_grid", "SampleResult", "sample_reverse", "reverse_sde", "probability_flow"]
+__all__ = ["sde_coefficients", "time_grid", "SampleResult", "sample_reverse", "reverse_step", "reverse_sde", "probability_flow"]
 
 METHODS = ("sde", "ode")
 
@@ -182,20 +182,7 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
     spt = np.sort(np.atleast_1d(finite_array("spectrum_times", spectrum_times)))[::-1] \
         if spectrum_times is not None else np.zeros(0)
     grid = time_grid(sch, t_start, t_end, steps, spacing, extra=np.concatenate([rec, spt]))
-
-    if x_init is not None:
-        x = finite_array("x_init", x_init).copy()
-        if x.shape != (n, model.d):
-            raise ValueError(f"x_init must have shape (n={n}, d={model.d}), got {x.shape}")
-    elif init == "prior":
-        x = sch.noise(_mean(model), t_start, rng.standard_normal((n, model.d)))
-    elif init == "marginal":
-        if not hasattr(model, "sample_t"):
-            raise ValueError(f"init 'marginal' needs a model with sample_t; {type(model).__name__} has none")
-        x = model.sample_t(n, t_start, rng)
-    else:
-        raise ValueError(f"init must be 'prior' or 'marginal', got {init!r}")
-
+    x = _initial_state(model, n, x_init, init, t_start, rng)
     if spt.size and not hasattr(model, "eta"):
         raise ValueError(f"spectrum_times needs a model with eta(x, t); {type(model).__name__} has none "
                          f"(measure network spectra with trained.network_spectra)")
@@ -214,22 +201,8 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
         it = tqdm(it, desc=f"reverse {method}", leave=False)
     observe(grid[0], x)
     for i in it:
-        t0, t1 = grid[i], grid[i + 1]
-        h = t0 - t1
-        f0, g20 = sde_coefficients(sch, t0)
-        if method == "sde":
-            drift = -f0 * x + g20 * model.score(x, t0)
-            x = x + h * drift + np.sqrt(g20 * h) * rng.standard_normal(x.shape)
-        else:
-            # dx/d(-t) = -f x + (g^2/2) score ; Heun predictor-corrector
-            k0 = -f0 * x + 0.5 * g20 * model.score(x, t0)
-            xp = x + h * k0
-            f1, g21 = sde_coefficients(sch, t1)
-            k1 = -f1 * xp + 0.5 * g21 * model.score(xp, t1)
-            x = x + 0.5 * h * (k0 + k1)
-        if not np.all(np.isfinite(x)):
-            raise FloatingPointError(f"non-finite state at t={t1:g}; use more steps or a larger t_end")
-        observe(t1, x)
+        x = reverse_step(model, method, x, grid[i], grid[i + 1], rng)
+        observe(grid[i + 1], x)
 
     spectrum = None
     if spt.size:
@@ -241,6 +214,50 @@ def sample_reverse(model: ExactModel, n, *, method="sde", steps=500, t_start=Non
         spectrum=spectrum, denoised=_denoiser(model, x, grid[-1]),
         info={"t_start": float(t_start), "t_end": float(grid[-1]), "steps": int(grid.size - 1),
               "method": method, "schedule": sch.name, "init": "given" if x_init is not None else init})
+
+
+def _initial_state(model, n, x_init, init, t_start, rng):
+    """The (n, d) state at ``t_start``: ``x_init`` (checked), the prior ``a mean + s eps`` or the exact
+    marginal (``model.sample_t``)."""
+    if x_init is not None:
+        x = finite_array("x_init", x_init).copy()
+        if x.shape != (n, model.d):
+            raise ValueError(f"x_init must have shape (n={n}, d={model.d}), got {x.shape}")
+        return x
+    if init == "prior":
+        return model.schedule.noise(_mean(model), t_start, rng.standard_normal((n, model.d)))
+    if init == "marginal":
+        if not hasattr(model, "sample_t"):
+            raise ValueError(f"init 'marginal' needs a model with sample_t; {type(model).__name__} has none")
+        return model.sample_t(n, t_start, rng)
+    raise ValueError(f"init must be 'prior' or 'marginal', got {init!r}")
+
+
+def reverse_step(model, method, x, t0, t1, rng):
+    """One step from ``t0`` down to ``t1 < t0`` with ``h = t0 - t1`` and the forward SDE ``dx = f x dt + g dW``
+    (:func:`sde_coefficients`):
+
+    - ``'sde'`` (Euler-Maruyama): ``x + h (-f x + g^2 score(x, t0)) + sqrt(g^2 h) eps``, one draw from ``rng``;
+    - ``'ode'`` (Heun on the probability flow ``dx/d(-t) = -f x + (g^2/2) score``): predictor at ``t0``,
+      corrector at ``t1``.
+
+    Returns the new (n, d) state; a non-finite state raises ``FloatingPointError``.
+    """
+    sch = model.schedule
+    h = t0 - t1
+    f0, g20 = sde_coefficients(sch, t0)
+    if method == "sde":
+        drift = -f0 * x + g20 * model.score(x, t0)
+        x = x + h * drift + np.sqrt(g20 * h) * rng.standard_normal(x.shape)
+    else:
+        k0 = -f0 * x + 0.5 * g20 * model.score(x, t0)
+        xp = x + h * k0
+        f1, g21 = sde_coefficients(sch, t1)
+        k1 = -f1 * xp + 0.5 * g21 * model.score(xp, t1)
+        x = x + 0.5 * h * (k0 + k1)
+    if not np.all(np.isfinite(x)):
+        raise FloatingPointError(f"non-finite state at t={t1:g}; use more steps or a larger t_end")
+    return x
 
 
 def _describe(model):
