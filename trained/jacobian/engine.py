@@ -222,6 +222,18 @@ def _fd_jacobian(be, X, sigma, probes, central, seed):
     return np.einsum("dk,bko->bod", pinv, Delta)
 
 
+def _check_operator(operator, timed: bool, method: str) -> str:
+    """The operator to take singular values of: the given one, checked against whether a time is given, or the
+    default (``'map'`` without a time, ``'denoiser'`` for Lanczos, else ``'score'``)."""
+    if operator is None:
+        return "map" if not timed else ("denoiser" if method == "lanczos" else "score")
+    if operator not in OPERATORS:
+        raise ValueError(f"operator must be one of {OPERATORS}, got {operator!r}")
+    if (operator == "map") == timed:
+        raise ValueError(f"operator {operator!r} needs {'no t' if operator == 'map' else 'a time t'}")
+    return operator
+
+
 def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, schedule=None,
                       return_vectors=False, backend=None, dtype=None, device=None,
                       memory_budget=DEFAULT_BUDGET, mode="auto", solver="krylov", tol=1e-10, maxiter=100,
@@ -260,12 +272,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
     P, d = X.shape
     sch = _schedule_of(f, schedule)
     times = None if t is None else sch.check_times(t)
-    if operator is None:
-        operator = "map" if times is None else ("denoiser" if method == "lanczos" else "score")
-    if operator not in OPERATORS:
-        raise ValueError(f"operator must be one of {OPERATORS}, got {operator!r}")
-    if (operator == "map") != (times is None):
-        raise ValueError(f"operator {operator!r} needs {'no t' if operator == 'map' else 'a time t'}")
+    operator = _check_operator(operator, times is not None, method)
     k = _check_k(method, k, solver, d)
     if method in ("exact", "finite-difference"):
         _check_full_memory(P, d, method)
