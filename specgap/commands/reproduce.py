@@ -5,17 +5,16 @@ The reproductions live in :mod:`specgap.reproduce`; ``fig2`` and the studies are
 """
 from __future__ import annotations
 
-from ._common import BACKEND_HELP, TORCH, add_common, dataset_needs, emit, require_out
+from ._common import BACKEND_HELP, TORCH, add_common, dataset_needs, emit, flags_for, require_out
 
 
 def _fig2(args):
+    """``reproduce fig2``: the options mapped to :func:`specgap.reproduce.fig2.reproduce_fig2`, which checks them."""
     from ..reproduce.fig2 import reproduce_fig2
-    for name in ("d", "draws"):
-        if getattr(args, name) is not None and getattr(args, name) < (2 if name == "draws" else 4):
-            raise ValueError(f"--{name} must be >= {2 if name == 'draws' else 4}, got {getattr(args, name)}")
     require_out(args)
-    s = reproduce_fig2(args.out, d=args.d or 100, draws=args.draws or 100, seed=args.seed,
-                       backend=args.backend, quick=args.quick, progress=not args.json)
+    with flags_for({"d": "--d", "draws": "--draws", "backend": "--backend"}):
+        s = reproduce_fig2(args.out, d=100 if args.d is None else args.d, draws=100 if args.draws is None else args.draws,
+                           seed=args.seed, backend=args.backend, quick=args.quick, progress=not args.json)
     text = (f"fig2 (d={s['parameters']['d']}, {s['parameters']['draws']} draws): t_max theory "
             f"{s['theory']['t_max']:.5g}, simulation argmax {s['simulation']['t_max']:.5g}; "
             + f"KS {s['ks']['mean']:.4f} (the same at every t); "

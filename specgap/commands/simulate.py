@@ -7,7 +7,7 @@ density over it) and ``DIR/summary.json``.
 """
 from __future__ import annotations
 
-from ._common import (BACKEND_HELP, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, float_list, save_arrays,
+from ._common import (BACKEND_HELP, SCHEDULE_HELP, SCHEDULE_NAMES, add_common, emit, flags_for, float_list, save_arrays,
                       write_figure)
 
 
@@ -22,21 +22,20 @@ def _spectra(args):
 
     from .theory import manifold_from
     M = manifold_from(args)
-    if args.d < 1:
-        raise ValueError(f"--d must be >= 1, got {args.d}")
-    if args.draws < 1:
-        raise ValueError(f"--draws must be >= 1, got {args.draws}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if args.bins < 1:
         raise ValueError(f"--bins must be >= 1, got {args.bins}")
+    # d and draws are checked by simulate_spectra; these three are checked here first because the library checks
+    # the seed only once the draws start and words the other two for arrays and products
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     t = np.asarray(args.t, dtype=float)
     if np.any(~np.isfinite(t)) or np.any(t <= 0):
         raise ValueError(f"--t must be finite and > 0, got {args.t}")
-    if M.latent_dim(args.d) < 1:
+    if args.d >= 1 and M.latent_dim(args.d) < 1:
         raise ValueError(f"--alpha times --d must round to at least 1 latent direction, got {args.alpha} * {args.d}")
-    spec, lam = simulate_spectra(M, args.d, t, args.draws, args.seed, args.backend, args.schedule,
-                                 progress=not args.json, return_eigenvalues=True)
+    with flags_for({"d": "--d", "draws": "--draws"}):
+        spec, lam = simulate_spectra(M, args.d, t, args.draws, args.seed, args.backend, args.schedule,
+                                     progress=not args.json, return_eigenvalues=True)
     v = spec.values
     res = {"d": args.d, "m": M.latent_dim(args.d),
            "alpha": M.alpha, "profile": M.profile.as_dict(), "draws": args.draws, "seed": args.seed,

@@ -32,6 +32,7 @@ from rmt.manifold import LinearManifold
 from rmt.mp import JacobianSpectrum
 from rmt.profiles import VarianceProfile
 from rmt.readouts import effective_dimension, largest_gap
+from rmt.validation import positive_int
 from simulate.agreement import agreement, bulk_counts, mean_sem
 from simulate.spectra import simulate_spectra
 
@@ -100,7 +101,8 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
 
     Parameters
     ----------
-    d : ambient dimension;  draws : draws of ``F``;  seed, backend : of :func:`simulate.simulate_spectra`
+    d : ambient dimension, >= 4;  draws : draws of ``F``, >= 2;  seed, backend : of
+        :func:`simulate.simulate_spectra`
     n_times : log-spaced times in ``t_range`` (VE: ``t = tau``), the panel times added
     manifold : the model (default :func:`fig2_manifold`); it must have an intermediate gap
     delta : resolution of the largest-gap readout
@@ -111,6 +113,7 @@ def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "num
     ``t`` (T,), ``panel_t`` (P,), ``panel_index``, ``curves`` (arrays over ``t``), ``summary`` (JSON-ready dict).
     """
     t0 = time.perf_counter()
+    d, draws = positive_int("d", d, minimum=4), positive_int("draws", draws, minimum=2)
     M = manifold if manifold is not None else fig2_manifold()
     ts = timescales(M)
     gaps = intermediate_gaps(M)
