@@ -8,7 +8,7 @@ networks are trained into ``--runs`` (default ``OUT/runs``) and reused or resume
 """
 from __future__ import annotations
 
-from ._common import add_common, emit, require_out
+from ._common import add_common, emit, flags_for, require_out
 
 
 def add_fig34_options(c, quick_help, out_help=None):
@@ -26,15 +26,14 @@ def add_fig34_options(c, quick_help, out_help=None):
 def settings_from(args, keys):
     """Validated :func:`specgap.reproduce.fig34.fig34_settings` from the options; ``keys`` maps option names to settings."""
     require_out(args, "the figures, summary.json and the networks")
-    for name in ("steps", *keys):
-        v = getattr(args, name, None)
-        if v is not None and v < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if args.steps is not None and args.steps < 1:         # fig34_settings checks every setting but the training's
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     from ..reproduce.fig34 import fig34_settings
     over = {key: getattr(args, name) for name, key in keys.items() if getattr(args, name, None) is not None}
     if args.steps is not None:
         over["train"] = {"steps": args.steps}
-    return fig34_settings(args.quick, **over)
+    with flags_for({key: "--" + name.replace("_", "-") for name, key in keys.items()}):
+        return fig34_settings(args.quick, **over)
 
 
 def register(cmds):
