@@ -1,12 +1,12 @@
 """The paper's Fig. 5: Jacobian spectra of UNets trained on real images (MNIST, CIFAR-10, CelebA).
 
-
 Pipeline (docs/theory.md sections 5, 9, 10):
 
 1. the split, computed once (:func:`fig5_split`): the training images from :func:`trained.datasets.image_data`
    (``[-1, 1]``, the ``images`` data set of the registry) and the held-out images - the test split where the data
    have one (:meth:`trained.catalogue.DatasetInfo.reads_test_split`), else the images of the training split
    outside the training subset (:func:`trained.datasets.split_images`, one read);
+2. a UNet trained by denoising score matching with :func:`trained.train.train` (EMA, atomic checkpoint in
    ``OUT/checkpoint/``, exact resume: rerunning with the same settings reuses or continues the run);
 3. spectra of the normalised Jacobian ``Jn = s(t)^2 J`` through the one engine
    (:func:`trained.jacobian.jacobian_spectrum`) at held-out images noised to ``x_t = a x0 + s eps``, over a
@@ -27,9 +27,6 @@ Pipeline (docs/theory.md sections 5, 9, 10):
    Haar-orthonormal frame, ``K = d``, read with ``floor = delta``), beside
    scikit-dimension's MLE (Levina-Bickel), TwoNN (Facco et al.) and local PCA (:func:`pointcloud_dimensions`);
    each as the median over images with a 90% bootstrap interval (:func:`dimension_intervals`).
-
-Settings come in profiles (:func:`fig5_settings`): ``quick`` (CPU minutes, for tests), ``cpu`` (the full
-run sized for 2 CPU cores: MNIST within 45 minutes, training included) and ``gpu`` (the paper-sized
 
 Settings (:mod:`specgap.reproduce.fig5_config`): one validated :class:`Fig5Settings` built by :func:`fig5_settings`
 from a profile: ``quick`` (CPU minutes, for tests), ``cpu`` (the full run sized for 2 CPU cores: MNIST within 45
