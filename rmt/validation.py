@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["positive", "finite_array", "resolution", "probability", "positive_int"]
+__all__ = ["positive", "finite_array", "resolution", "probability", "positive_int", "as_rng"]
 
 
 def positive(name: str, value, *, allow_zero: bool = False) -> float:
@@ -60,3 +60,13 @@ def probability(name: str, value, *, open_interval: bool = True) -> float:
     if v > 1 or (open_interval and v == 1):
         raise ValueError(f"{name} must lie in {'(0, 1)' if open_interval else '[0, 1]'}, got {value!r}")
     return v
+
+
+def as_rng(rng) -> np.random.Generator:
+    """``None`` / an int seed / a ``np.random.Generator`` -> a ``np.random.Generator`` (a Generator is used as is,
+    so a caller's stream continues); anything else raises ``ValueError`` naming ``rng``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a seed or numpy Generator, got {rng!r}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmt.mp import eta_of_lambda
-from rmt.validation import finite_array, positive, positive_int
+from rmt.validation import as_rng, finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
@@ -30,15 +30,6 @@ __all__ = ["ExactModel", "LinearGaussianModel", "SubspaceUnionModel", "GaussianM
            "EmpiricalModel", "as_rng"]
 
 _LOG2PI = np.log(2.0 * np.pi)
-
-
-def as_rng(rng) -> np.random.Generator:
-    """``None``/int seed/Generator -> ``np.random.Generator``."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    raise ValueError(f"rng must be a seed or numpy Generator, got {rng!r}")
 
 
 def _logsumexp(z, axis=-1):
