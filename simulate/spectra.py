@@ -161,6 +161,7 @@ def simulate_spectra(manifold: LinearManifold, d: int, t, draws: int = 1, seed: 
     t = np.atleast_1d(np.asarray(t, dtype=float))
     sch.tau(t)                                        # validates t before the expensive part
     d = positive_int("d", d)
+    seed = positive_int("seed", seed, minimum=0)
     m = column_variances(manifold, d).size
     lam = covariance_eigenvalues(manifold, d, draws, seed, backend, progress)
     meta = {"alpha": manifold.alpha, "profile": manifold.profile.as_dict(), "d": d, "m": m,

@@ -194,3 +194,11 @@ def test_local_complexity_counts_every_call_of_a_module_in_an_unrolled_map():
         h.remove()
     S = torch.cat(signs, 1).reshape(5, 4, -1).numpy()
     assert len(signs) == 2 * 2 and np.array_equal(got, np.sum(np.any(S != S[:, :1], axis=1), axis=1))
+
+
+def test_local_complexity_refuses_zero_directions():
+    """n_directions=0 is refused naming it (it used to fall back to the default 32 silently)."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    with pytest.raises(ValueError, match="n_directions must be >= 1"):
+        local_complexity(net, np.zeros((1, 3)), radius=0.1, n_directions=0)
+    assert local_complexity(net, np.zeros((1, 3)), radius=0.1)["directions"].shape == (3, 3)

@@ -187,7 +187,7 @@ def test_cli_sample_empirical_memorises(tmp_path, capsys):
     (["--n", "0"], "n must be >= 1"),
     (["--model", "empirical", "--data", "/nonexistent.npy"], "--data"),
     (["--model", "subspaces", "--dims", "1,2", "--variances", "1,2,3"], "--variances"),
-    (["--t-end", "-1"], "t_end"),
+    (["--t-end", "-1"], "--t-end"),
 ])
 def test_cli_sample_bad_values_exit_2(argv, match, capsys):
     """Bad values raise ValueError naming the argument (cli.main turns this into exit status 2)."""

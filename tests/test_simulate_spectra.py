@@ -182,3 +182,8 @@ def test_column_counts_in_summary(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["bulk_counts"] == np.unique(column_variances(FIG2, 50), return_counts=True)[1][::-1].tolist()
     assert "ks" not in out["times"][0]
+
+
+def test_negative_seed_refused_before_any_draw():
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        simulate_spectra(LinearManifold(0.5, VarianceProfile([1.0], [1.0])), 10, [1.0], draws=10 ** 9, seed=-1)

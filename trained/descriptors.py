@@ -155,7 +155,8 @@ def local_complexity(net, z, *, radius, n_directions=None, directions=None, seed
     B_, D = Z.shape
     radius = positive("radius", radius)
     if directions is None:
-        V = orthonormal_directions(D, n_directions or min(D, 32), seed)
+        P = min(D, 32) if n_directions is None else positive_int("n_directions", n_directions)
+        V = orthonormal_directions(D, P, seed)
     else:
         V = finite_array("directions", directions)
         if V.ndim != 2 or V.shape[0] != D:

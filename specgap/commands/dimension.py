@@ -94,6 +94,7 @@ def _run(args):
 
 
 def register(sub, help_text):
+    """Add ``specgap dimension`` to the subcommands ``sub`` (``help_text``: its line in ``specgap --help``)."""
     p = sub.add_parser("dimension", help=help_text, description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=None, help="point cloud, .npy of shape (n, d) (required unless --images)")
     p.add_argument("--estimator", choices=["manifold", "gap", "deff", "flipd", "normal-bundle", "all"],

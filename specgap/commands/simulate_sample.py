@@ -18,7 +18,8 @@ MODEL_FLAGS = {"d": "--d", "n": "--train", "K": "--components", "dims": "--dims"
                "variance": "--variance", "spread": "--spread", "alpha": "--alpha", "levels": "--levels",
                "fractions": "--fractions"}
 #: (``t_start``/``t_end`` are left as they are: tests/test_samplers.py asserts the name ``t_end``)
-SAMPLER_FLAGS = {"n": "--n", "steps": "--steps", "record_times": "--record-times", "spectrum_times": "--spectrum-times",
+SAMPLER_FLAGS = {"n": "--n", "steps": "--steps", "t_start": "--t-start", "t_end": "--t-end",
+                 "record_times": "--record-times", "spectrum_times": "--spectrum-times",
                  "spectrum_points": "--spectrum-points"}
 
 

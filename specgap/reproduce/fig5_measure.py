@@ -131,13 +131,37 @@ def dimension_intervals(values, labels=None, *, n_boot: int = 2000, seed: int = 
     return out
 
 
+def _pointcloud_routes(routes, X, q, cl, s, kw, class_names):
+    """Add the ``mle`` and ``lpca`` routes (scikit-dimension, pointwise at the rows ``q`` of the cloud ``X``) to
+    ``routes`` and return the TwoNN readout (global and per class), or a ``skipped`` note below
+    ``POINTCLOUD_MIN`` images. ``cl``: class of each cloud image or None; ``kw``: :func:`dimension_intervals`
+    options."""
+    if X.shape[0] < POINTCLOUD_MIN:
+        return {"global": None, "per_class": {}, "skipped": f"the point-cloud estimators (MLE, local PCA, TwoNN) "
+                f"need at least {POINTCLOUD_MIN} images, the cloud has {X.shape[0]}"}
+    lab = None if cl is None else cl[q]
+    pc = pointcloud_dimensions(X, q, knn=min(s["knn"], X.shape[0] - 2),
+                               lpca_neighbors=min(s["lpca_neighbors"], X.shape[0] - 2))
+    for name in ("mle", "lpca"):
+        vals = np.asarray(pc[name]["query_values"], dtype=float)
+        routes[name] = {"per_image": vals.tolist(), **dimension_intervals(vals, lab, **kw),
+                        "estimator": pc[name]["estimator"], "global_mean": pc[name]["global_mean"]}
+    twonn = {"global": pc["twonn"]["global"], "estimator": pc["twonn"]["estimator"], "per_class": {}}
+    if lab is not None:
+        import skdim
+        for c in np.unique(lab):
+            name = str(class_names[int(c)]) if class_names is not None else str(int(c))
+            twonn["per_class"][name] = float(skdim.id.TwoNN().fit(X[cl == c]).dimension_)
+    return twonn
+
+
 def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict, *, seed: int = 0,
                      class_names=None, progress: bool = False) -> dict:
     """Dimension of the images ``cloud[query]`` at time ``t``, per class and pooled, by every route.
 
     - ``engine_tangent``: the engine's spectrum of ``Jn`` at ``x_t = a x0 + s eps``
       (:func:`trained.network_spectra.network_spectra`, the method of ``settings``), tangent count
-      ``n - codimension(values, delta)`` (values below ``1 - delta``, :mod:`rmt.readouts`);
+      ``tangent_count(values, threshold=delta)`` (values below ``1 - delta``, :mod:`rmt.readouts`);
     - ``engine_d_eff``: ``D_eff = #{values < 1/2}`` of the same spectra;
     - ``paper_protocol``: :class:`trained.estimators.NormalBundle` with ``protocol="paper"`` at the same ``tau``,
       ``settings["probes"]`` perturbations in ``settings["frame"]`` (default the authors' orthonormal frame),
@@ -174,15 +198,11 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
                            meta={"dataset": s["dataset"], "points": "held-out images per class, noised to x_t"},
                            **engine)
     v = spec.values[:, 0]
-    tangent = spec.n - readouts.codimension(v, s["delta"])
+    tangent = readouts.tangent_count(v, threshold=s["delta"])
     d_eff = readouts.effective_dimension(v)
     frame = s.get("frame", "orthonormal")
     nb = NormalBundle(tau=float(spec.tau[0]), probes=s["probes"], n_points=len(q), schedule=spec.schedule,
                       protocol="paper", frame=frame, floor=s["delta"], random_state=seed).fit_pw(x0, score=model)
-    pc = None
-    if X.shape[0] >= POINTCLOUD_MIN:
-        pc = pointcloud_dimensions(X, q, knn=min(s["knn"], X.shape[0] - 2),
-                                   lpca_neighbors=min(s["lpca_neighbors"], X.shape[0] - 2))
     kw = {"n_boot": s["n_boot"], "seed": seed, "level": s["level"], "class_names": class_names}
     routes = {
         "engine_tangent": {"per_image": tangent.tolist(), **dimension_intervals(tangent, lab, **kw),
@@ -195,20 +215,7 @@ def class_dimensions(model, cloud, cloud_labels, query, t: float, settings: dict
                            "frame": frame, "floor": float(s["delta"]), "tau": float(nb.tau_),
                            "definition": _PAPER_DEFINITION[frame]},
     }
-    if pc is None:
-        twonn = {"global": None, "per_class": {}, "skipped": f"the point-cloud estimators (MLE, local PCA, TwoNN) "
-                 f"need at least {POINTCLOUD_MIN} images, the cloud has {X.shape[0]}"}
-    for name in ("mle", "lpca") if pc is not None else ():
-        vals = np.asarray(pc[name]["query_values"], dtype=float)
-        routes[name] = {"per_image": vals.tolist(), **dimension_intervals(vals, lab, **kw),
-                        "estimator": pc[name]["estimator"], "global_mean": pc[name]["global_mean"]}
-    if pc is not None:
-        twonn = {"global": pc["twonn"]["global"], "estimator": pc["twonn"]["estimator"], "per_class": {}}
-    if lab is not None and pc is not None:
-        import skdim
-        for c in np.unique(lab):
-            name = str(class_names[int(c)]) if class_names is not None else str(int(c))
-            twonn["per_class"][name] = float(skdim.id.TwoNN().fit(X[cl == c]).dimension_)
+    twonn = _pointcloud_routes(routes, X, q, cl, s, kw, class_names)
     return {"t": float(t), "tau": float(spec.tau[0]), "d": int(X.shape[1]), "n_cloud": int(X.shape[0]),
             "n_images": int(len(q)), "labels": None if lab is None else lab.tolist(), "routes": routes,
             "twonn": twonn, "spectrum": spec}
