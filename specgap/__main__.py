@@ -1,3 +1,4 @@
+"""``python -m specgap``: the ``specgap`` command."""
 import sys
 
 from .cli import main

@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ("rmt", "simulate", "trained", "specgap", "tests", "pyproject.toml", "README.md", "docs", "notebooks")
 
-RMT = ["tests/test_rmt_mp.py", "tests/test_rmt_gaps.py", "tests/test_rmt_diagram_cli.py", "tests/test_solver_extremes.py"]
-SIM = ["tests/test_simulate_fmatrix.py", "tests/test_simulate_spectra.py", "tests/test_agreement.py"]
-MODELS = ["tests/test_models.py", "tests/test_samplers.py"]
-ENGINE = ["tests/test_jacobian.py", "tests/test_estimators.py", "tests/test_network_spectra.py"]
-ADAPTERS = ["tests/test_adapters.py", "tests/test_cli_pretrained.py"]
+RMT = ["tests/rmt/test_rmt_mp.py", "tests/rmt/test_rmt_gaps.py", "tests/rmt/test_rmt_diagram_cli.py", "tests/rmt/test_solver_extremes.py"]
+SIM = ["tests/simulate/test_simulate_fmatrix.py", "tests/simulate/test_simulate_spectra.py", "tests/simulate/test_agreement.py"]
+MODELS = ["tests/simulate/test_models.py", "tests/simulate/test_samplers.py"]
+ENGINE = ["tests/trained/test_jacobian.py", "tests/trained/test_estimators.py", "tests/trained/test_network_spectra.py"]
+ADAPTERS = ["tests/trained/test_adapters.py", "tests/specgap/test_cli_pretrained.py"]
 
 
 @dataclass
@@ -48,7 +48,7 @@ MUTATIONS = [
              RMT),
     Mutation("mp: residue alpha w_k of a bulk mass +1%", "rmt/mp.py",
              "res = np.concatenate([self.alpha * self.w, [-1.0]])",
-             "res = np.concatenate([1.01 * self.alpha * self.w, [-1.0]])", ["tests/test_solver_extremes.py"]),
+             "res = np.concatenate([1.01 * self.alpha * self.w, [-1.0]])", ["tests/rmt/test_solver_extremes.py"]),
     Mutation("mp: lambda(eta) = tau (1 - eta)/eta +1%", "rmt/eta.py",
              "return tau * (1.0 - eta) / eta", "return 1.01 * tau * (1.0 - eta) / eta", RMT + SIM),
     Mutation("mp: eta density Jacobian tau/eta^2 +1%", "rmt/mp.py",
@@ -76,7 +76,7 @@ MUTATIONS = [
              "h = np.asarray(self.density(s), dtype=float) * w",
              "h = np.asarray(self.density(s), dtype=float) * w * (1.0 + 0.01 * x)", RMT),
     Mutation("schedules: VP tau = e^{2t} - 1 +1%", "rmt/schedules.py",
-             "return np.expm1(2 * t)", "return 1.01 * np.expm1(2 * t)", MODELS + ["tests/test_simulate_spectra.py"]),
+             "return np.expm1(2 * t)", "return 1.01 * np.expm1(2 * t)", MODELS + ["tests/simulate/test_simulate_spectra.py"]),
     # ---- simulate: F variances (all three backends), the eta map, exact scores, samplers
     Mutation("fmatrix numpy: column variance +1%", "simulate/fmatrix.py",
              "out *= sig / np.sqrt(d)", "out *= 1.005 * sig / np.sqrt(d)", SIM),
@@ -100,23 +100,23 @@ MUTATIONS = [
     Mutation("schedules: DDPM B(t) = beta_min t + (beta_max - beta_min) t^2/2 +1%", "rmt/schedules.py",
              "return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t",
              "return 1.01 * (self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t)",
-             ["tests/test_schedules.py"]),
+             ["tests/rmt/test_schedules.py"]),
     Mutation("schedules: geometric VE s^2 +1%", "rmt/schedules.py",
              "return self.sigma_min ** 2 * (self.sigma_max / self.sigma_min) ** (2 * t)",
              "return 1.01 * self.sigma_min ** 2 * (self.sigma_max / self.sigma_min) ** (2 * t)",
-             ["tests/test_schedules.py"]),
+             ["tests/rmt/test_schedules.py"]),
     # ---- sweep tasks (finite-n: kept variance, its n = infinity value, the condensation estimate; finite size)
     Mutation("sweep finite-n: retained tr(U^T B U)/m_k, 1/m_k +1%", "specgap/sweep/tasks.py",
              "np.einsum(\"pik,ik->p\", (eye - A) @ Uk, Uk) / Uk.shape[1]",
-             "np.einsum(\"pik,ik->p\", (eye - A) @ Uk, Uk) * 1.01 / Uk.shape[1]", ["tests/test_sweep.py"]),
+             "np.einsum(\"pik,ik->p\", (eye - A) @ Uk, Uk) * 1.01 / Uk.shape[1]", ["tests/specgap/test_sweep.py"]),
     Mutation("sweep finite-n: n = infinity lambda/(lambda + tau) at 1.01 tau", "specgap/sweep/tasks.py",
-             "np.mean(lk / (lk + tau[i]))", "np.mean(lk / (lk + 1.01 * tau[i]))", ["tests/test_sweep.py"]),
+             "np.mean(lk / (lk + tau[i]))", "np.mean(lk / (lk + 1.01 * tau[i]))", ["tests/specgap/test_sweep.py"]),
     Mutation("sweep finite-n: condensation sigma^2/(2 ln n) +1%", "specgap/sweep/tasks.py",
              "est[:levels.size] = levels / (2 * np.log(n))", "est[:levels.size] = 1.01 * levels / (2 * np.log(n))",
-             ["tests/test_sweep.py"]),
+             ["tests/specgap/test_sweep.py"]),
     Mutation("sweep finite size: d^(-2/3) exponent +1%", "specgap/sweep/plot.py",
              "x = np.asarray(d, float) ** (-2.0 / 3.0)", "x = np.asarray(d, float) ** (-1.01 * 2.0 / 3.0)",
-             ["tests/test_sweep.py"]),
+             ["tests/specgap/test_sweep.py"]),
     # ---- the Jacobian engine
     Mutation("engine: Jn = s^2 J, s^2 +1%", "trained/jacobian/engine.py",
              "return 0.0, s2, a", "return 0.0, 1.01 * s2, a", ENGINE),
@@ -125,18 +125,18 @@ MUTATIONS = [
     # ---- dimension estimators: the closed form of the held-out empirical score (trained/_cloud.py)
     Mutation("estimators: eta = 1 - eig(Sigma)/tau, tau +1%", "trained/_cloud.py",
              "eta[b, :ev.size] = 1.0 - ev / tau", "eta[b, :ev.size] = 1.0 - ev / (1.01 * tau)",
-             ["tests/test_estimators.py"]),
+             ["tests/trained/test_estimators.py"]),
     Mutation("estimators: FLIPD score term |mu - x|^2/tau +1%", "trained/_cloud.py",
              "snorm[b] = float(np.sum((mu - Q[b]) ** 2)) / tau", "snorm[b] = 1.01 * float(np.sum((mu - Q[b]) ** 2)) / tau",
-             ["tests/test_estimators.py"]),
+             ["tests/trained/test_estimators.py"]),
     # ---- descriptors and diversity
     Mutation("descriptors: psi = sum log sigma +1%", "trained/descriptors.py",
              "psi = np.where(keep.any(-1), logs.sum(-1), -np.inf)",
-             "psi = np.where(keep.any(-1), 1.01 * logs.sum(-1), -np.inf)", ["tests/test_descriptors.py"]),
+             "psi = np.where(keep.any(-1), 1.01 * logs.sum(-1), -np.inf)", ["tests/trained/test_descriptors.py"]),
     Mutation("diversity: Vendi exp(entropy) +1%", "trained/diversity.py",
              "return float(np.exp(-np.sum(lam * np.log(lam))))",
              "return float(1.01 * np.exp(-np.sum(lam * np.log(lam))))",
-             ["tests/test_vae_studies.py::test_vendi_score_closed_forms"]),
+             ["tests/specgap/test_vae_studies.py::test_vendi_score_closed_forms"]),
     # ---- adapters (models specgap did not train) and the tabulated schedule
     Mutation("tabulated VP: tau_k = (1 - ab)/ab +1%", "rmt/schedules.py",
              "        return (1.0 - ab) / ab\n", "        return 1.01 * (1.0 - ab) / ab\n", ADAPTERS),
@@ -155,14 +155,14 @@ MUTATIONS = [
     # ---- the align law (issue 25)
     Mutation("ridge_align: normal contraction -(s^2/2) J +1%", "simulate/ridge_align.py",
              "M = -0.5 * s2[:, None, None, None] * J", "M = -0.505 * s2[:, None, None, None] * J",
-             ["tests/test_ridge_align.py"]),
+             ["tests/simulate/test_ridge_align.py"]),
     Mutation("ridge_align: drive -(s^2/2a) e +1%", "simulate/ridge_align.py",
              "b = -(s2 / (2 * a))[:, None, None]", "b = -1.01 * (s2 / (2 * a))[:, None, None]",
-             ["tests/test_ridge_align.py"]),
+             ["tests/simulate/test_ridge_align.py"]),
     Mutation("ridge_dynamics: distance to the posterior mean, not the projected foot", "simulate/ridge_dynamics.py",
              "foot[r], dist[r], conv[r] = p.points, p.distance, p.converged",
              "foot[r], dist[r], conv[r] = p.points, np.linalg.norm(p.frame.mean - p.start, axis=1), p.converged",
-             ["tests/test_ridge_align.py"]),
+             ["tests/simulate/test_ridge_align.py"]),
     Mutation("descriptors: DDIM x' = a' x0 + s' eps, s' +1%", "trained/descriptors.py",
              "x = a[i + 1] * (x - s[i] * eps) / a[i] + s[i + 1] * eps",
              "x = a[i + 1] * (x - s[i] * eps) / a[i] + 1.01 * s[i + 1] * eps", ADAPTERS),

@@ -17,7 +17,7 @@ MODELS = ("linear", "mixture", "empirical", "subspaces")
 MODEL_FLAGS = {"d": "--d", "n": "--train", "K": "--components", "dims": "--dims", "variances": "--variances",
                "variance": "--variance", "spread": "--spread", "alpha": "--alpha", "levels": "--levels",
                "fractions": "--fractions"}
-#: (``t_start``/``t_end`` are left as they are: tests/test_samplers.py asserts the name ``t_end``)
+#: the sampler's parameters as the command's flags (its errors name the flag)
 SAMPLER_FLAGS = {"n": "--n", "steps": "--steps", "t_start": "--t-start", "t_end": "--t-end",
                  "record_times": "--record-times", "spectrum_times": "--spectrum-times",
                  "spectrum_points": "--spectrum-points"}

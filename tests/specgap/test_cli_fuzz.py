@@ -43,7 +43,7 @@ def _commands():
 
 COMMANDS = _commands()
 #: options the fuzz must not draw, and what it always passes instead: a sweep starts a Dask cluster (worker
-#: processes that an alarm would orphan) - its cluster paths are tested in tests/test_sweep.py
+#: processes that an alarm would orphan) - its cluster paths are tested in tests/specgap/test_sweep.py
 PINNED = {("sweep", "run"): (("--workers", "--scheduler"), ["--workers=0", "--quiet"])}
 NUMBERS = ["0", "1", "2", "3", "-1", "0.5", "1e-300", "1e308", "1e400", "nan", "inf", "-inf", "", "x", "1,2"]
 INTS = ["0", "1", "2", "4", "16", "-1", "-5", "1000000000000", "1.5", "nan", "", "x"]

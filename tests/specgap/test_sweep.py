@@ -425,7 +425,7 @@ def test_local_cluster_runs_workers_without_dask_malloc_trim(client):
     assert set(env.values()) == {"unset"} and len(env) == 2
     prof = client.run(lambda dask_worker: dask_worker.periodic_callbacks.get("profile") is None)
     assert all(prof.values())
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = re.search(r"\n(    distributed:\n(?:      .*\n)+)", text).group(1)
     cfg = yaml.safe_load("\n".join(line[4:] for line in block.splitlines()))
     assert cfg["distributed"]["nanny"]["pre-spawn-environ"] == {"MALLOC_TRIM_THRESHOLD_": None}

@@ -20,7 +20,7 @@ from findings_ledger import check_study
 from notebook_runner import run_notebook
 
 ALPHA, LEVELS, FRACS = 0.5, (1.0, 0.01), (0.75, 0.25)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @lru_cache(maxsize=None)

@@ -134,7 +134,7 @@ def test_wrong_scale_criteria_fail_the_calibration(run):
 def test_ridge_mnist_notebook_executes(tmp_path, monkeypatch):
     import os
     from pathlib import Path
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     from notebook_runner import assert_text_matches_stored
     nb = run_notebook("ridge_mnist.ipynb", quick=True, out=str(tmp_path / "r"))

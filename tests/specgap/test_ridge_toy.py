@@ -116,7 +116,7 @@ def test_cli_line_reports_the_align_law(run, tmp_path, monkeypatch, capsys):
 def test_ridge_toy_notebook_executes(tmp_path, monkeypatch):
     import os
     from pathlib import Path
-    root = str(Path(__file__).resolve().parents[1])                 # the kernel imports this checkout
+    root = str(Path(__file__).resolve().parents[2])                 # the kernel imports this checkout
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     from notebook_runner import assert_text_matches_stored
     nb = run_notebook("ridge_toy.ipynb", quick=True, out=str(tmp_path / "r"))

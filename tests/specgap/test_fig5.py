@@ -31,7 +31,7 @@ from trained.network_spectra import NetworkScore, gap_opening_times, plateau_tim
 
 from notebook_runner import run_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUICK_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 STEPS = 300 if QUICK_CI else 1500                     # CI: ~40 s of training on one idle core
 D = 784

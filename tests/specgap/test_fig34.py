@@ -22,7 +22,7 @@ from specgap.cli import main
 
 from notebook_runner import run_notebook
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALPHA, D, M_DIM, DELTA = 0.4, 100, 40, 0.1
 PANEL_LEVELS = {"a": ((1.0, 0.01), (0.75, 0.25)), "b": ((0.01, 1.0), (0.75, 0.25))}
 
