@@ -10,14 +10,15 @@ Features (frozen, drawn once from ``seed``): ``h(x, t) = sigma(W_x c_in(t) x + W
 Denoising loss over the training points ``x_i`` (a fixed Monte Carlo sample of ``M`` triples
 ``(i, t, eps)``, ``t`` log-uniform in ``tau``): ``L(A) = (1/M) sum ||A h(a x_i + s eps, t) - eps||^2
 = tr(A U A^T) - 2 tr(A V^T) + const`` with ``U = E[h h^T]`` (N, N) and ``V = E[eps h^T]`` (D, N). Gradient
-flow ``dA/ds = -grad L = -2 (A U - V)`` (``s`` the training time) has the closed form
+flow ``dA/du = -grad L = -2 (A U - V)`` (``u`` the training time; ``s`` stays the noise scale) has the
+closed form
 
-    A(s) = (A_0 - V U^+) exp(-2 s U) + V U^+,
+    A(u) = (A_0 - V U^+) exp(-2 u U) + V U^+,
 
 (``V U^+ U = V`` because both come from the same features), with equilibrium ``A(inf) = A_0 P_0 + V U^+``
 (``P_0`` the projector on the null space of ``U``; ``V U^+`` for ``A_0 = 0``, the minimum-norm least-squares
 read-out). Error split at points ``x``: architectural bias ``score_{A(inf)} - score_exact`` (the exact
-empirical score, :class:`simulate.models.EmpiricalModel`) plus optimisation error ``score_{A(s)} -
+empirical score, :class:`simulate.models.EmpiricalModel`) plus optimisation error ``score_{A(u)} -
 score_{A(inf)}``, each further split into tangent and normal parts by the ridge frame
 (:func:`simulate.ridge.ridge_frame`).
 """
@@ -132,12 +133,13 @@ class RandomFeatureScore:
         A = self.A if A is None else A
         return float(np.sum((A @ self.U) * A) - 2 * np.sum(A * self.V) + self._c)
 
-    def weights_at(self, s, A0=None) -> np.ndarray:
-        """Closed-form gradient flow ``A(s) = (A0 - V U^+) exp(-2 s U) + V U^+`` (D, N); ``A0`` default 0."""
-        s = positive("s", s, allow_zero=True)
+    def weights_at(self, train_time, A0=None) -> np.ndarray:
+        """Closed-form gradient flow ``A(u) = (A0 - V U^+) exp(-2 u U) + V U^+`` (D, N) at training time
+        ``u = train_time >= 0``; ``A0`` default 0."""
+        u = positive("train_time", train_time, allow_zero=True)
         mu, Q, keep, VUp = self._spectral()
         A0 = np.zeros((self.d, self.n_features)) if A0 is None else finite_array("A0", A0)
-        E = (Q * np.exp(-2.0 * s * np.where(keep, mu, 0.0))) @ Q.T
+        E = (Q * np.exp(-2.0 * u * np.where(keep, mu, 0.0))) @ Q.T
         return (A0 - VUp) @ E + VUp
 
     def equilibrium(self, A0=None) -> np.ndarray:
@@ -177,11 +179,11 @@ class RandomFeatureScore:
                 "seed": self.seed}
 
 
-def error_split(rf: RandomFeatureScore, X, x, t, s=None, k=None, A0=None) -> dict:
-    """Score errors of the random-feature model at points ``x`` (m, D), time ``t``, training time ``s``.
+def error_split(rf: RandomFeatureScore, X, x, t, train_time=None, k=None, A0=None) -> dict:
+    """Score errors of the random-feature model at points ``x`` (m, D), time ``t``, training time ``u = train_time``.
 
-    ``bias = score_{A(inf)} - score_exact`` (architectural), ``opt = score_{A(s)} - score_{A(inf)}``
-    (optimisation; zero when ``s`` is None), ``total = bias + opt``, mean squared norms over the points; with
+    ``bias = score_{A(inf)} - score_exact`` (architectural), ``opt = score_{A(u)} - score_{A(inf)}``
+    (optimisation; zero when ``train_time`` is None), ``total = bias + opt``, mean squared norms over the points; with
     ``k`` each is split into tangent and normal parts by the ridge frame of ``X`` at ``x``
     (``e_normal = V V^T e``). Returns a dict of floats and the arrays.
     """
@@ -190,7 +192,7 @@ def error_split(rf: RandomFeatureScore, X, x, t, s=None, k=None, A0=None) -> dic
     Ainf = rf.equilibrium(A0)
     s_inf = rf.score(x, t, Ainf)
     bias = s_inf - exact
-    opt = np.zeros_like(bias) if s is None else rf.score(x, t, rf.weights_at(s, A0)) - s_inf
+    opt = np.zeros_like(bias) if train_time is None else rf.score(x, t, rf.weights_at(train_time, A0)) - s_inf
     parts = {"bias": bias, "opt": opt, "total": bias + opt}
     out = {f"{k_}_mse": float(np.mean(np.sum(v * v, axis=1))) for k_, v in parts.items()}
     if k is not None:

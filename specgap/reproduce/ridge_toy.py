@@ -149,7 +149,7 @@ def _one(K, *, n_samples, n_features, fit_samples, train_time, train_grid, steps
     for s in train_grid:
         acc = {k: 0.0 for k in losses}
         for t, xe in zip(t_eval, xeval):
-            e = error_split(rf, Y, xe, float(t), s=float(s), k=1)
+            e = error_split(rf, Y, xe, float(t), train_time=float(s), k=1)
             w = float(sch.s2(t))                                      # s^2 |e|^2 = the epsilon-loss scale
             for k in acc:
                 acc[k] += w * e[f"{k}_mse"] / len(t_eval)

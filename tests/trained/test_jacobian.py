@@ -206,7 +206,7 @@ def test_memory_budget_chunks_give_identical_results():
     model = models()["mixture"]
     x = model.sample_t(7, 0.3, 0)
     big = jacobian(model, x, t=0.3)
-    small = jacobian(model, x, t=0.3, memory_budget=1)    # one (point, basis vector) pair per chunk
+    small = jacobian(model, x, t=0.3, chunk_bytes=1)    # one (point, basis vector) pair per chunk
     np.testing.assert_allclose(small, big, atol=1e-13)
 
 

@@ -60,7 +60,7 @@ def test_error_split_adds_up(fitted):
     X, rf, _, _ = fitted
     x = np.array([[0.0, 0.05], [0.5, -0.03], [-0.4, 0.02]])
     t = 0.05
-    e = error_split(rf, X, x, t, s=2.0, k=1)
+    e = error_split(rf, X, x, t, train_time=2.0, k=1)
     arr = e["arrays"]
     assert np.allclose(arr["bias"] + arr["opt"], arr["total"])
     from simulate.models import EmpiricalModel

@@ -7,9 +7,9 @@
 Network spectra, dimension estimators and (later) descriptors and ridge frames call this engine; no
 other module computes a Jacobian.
 """
-from .backends import DEFAULT_BUDGET, JaxBackend, NumpyBackend, TorchBackend, as_backend
+from .backends import DEFAULT_CHUNK_BYTES, JaxBackend, NumpyBackend, TorchBackend, as_backend
 from .engine import METHODS, OPERATORS, JacobianResult, jacobian, jacobian_spectrum
 from .krylov import krylov_svd, scipy_svds
 
 __all__ = ["jacobian_spectrum", "jacobian", "JacobianResult", "as_backend", "METHODS", "OPERATORS",
-           "DEFAULT_BUDGET", "krylov_svd", "scipy_svds", "TorchBackend", "JaxBackend", "NumpyBackend"]
+           "DEFAULT_CHUNK_BYTES", "krylov_svd", "scipy_svds", "TorchBackend", "JaxBackend", "NumpyBackend"]

@@ -11,9 +11,9 @@ import weakref
 
 import numpy as np
 
-__all__ = ["TorchBackend", "JaxBackend", "NumpyBackend", "as_backend", "DEFAULT_BUDGET"]
+__all__ = ["TorchBackend", "JaxBackend", "NumpyBackend", "as_backend", "DEFAULT_CHUNK_BYTES"]
 
-DEFAULT_BUDGET = 512 * 2 ** 20  # bytes of autodiff intermediates per chunk
+DEFAULT_CHUNK_BYTES = 512 * 2 ** 20  # bytes of autodiff intermediates per chunk
 #: fewest columns per chunk for which the matrix-free products are vmapped (fewer: the batch-axis route)
 VMAP_MIN_COLUMNS = 8
 
@@ -36,7 +36,7 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, f, dtype=None, device=None, budget=DEFAULT_BUDGET, mode="auto", key=None):
+    def __init__(self, f, dtype=None, device=None, chunk_bytes=DEFAULT_CHUNK_BYTES, mode="auto", key=None):
         import torch
         self.torch = torch
         self.f = f
@@ -46,7 +46,7 @@ class TorchBackend:
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         self.device = torch.device(device) if device is not None else _module_device(f)
-        self.budget = budget
+        self.chunk_bytes = chunk_bytes
         if mode not in ("auto", "forward", "reverse"):
             raise ValueError(f"mode must be 'auto', 'forward' or 'reverse', got {mode!r}")
         self.mode = mode
@@ -94,7 +94,7 @@ class TorchBackend:
         B, d = Xt.shape
         per_pair = self._bytes_per_pair(Xt[0])
         d_out = self.d_out
-        chunk = max(1, int(self.budget // per_pair))
+        chunk = max(1, int(self.chunk_bytes // per_pair))
         # reverse mode shares one forward pass over all output rows (make bench prints reverse vs forward
         # on an MLP and a small UNet); forward only when d < d_out
         first = self.mode if self.mode != "auto" else ("forward" if d < d_out else "reverse")
@@ -206,9 +206,9 @@ class TorchBackend:
 
         Products run vmapped over the columns when the model's kernels allow it and at least
         ``VMAP_MIN_COLUMNS`` columns fit the budget, otherwise (and then for the rest of the run) on the
-        network's batch axis, ``budget`` bytes at a time (``self.route``). Large models go to the batch axis:
+        network's batch axis, ``chunk_bytes`` bytes at a time (``self.route``). Large models go to the batch axis:
         a vmapped double backward of one column of a 3x64x64 attention UNet exceeded 20 GB."""
-        fits = int(self.budget // self._bytes_per_pair(self._t(x)))
+        fits = int(self.chunk_bytes // self._bytes_per_pair(self._t(x)))
         if fits < VMAP_MIN_COLUMNS:
             _remember(self._key, "batch", "ops")
         if _route_of(self._key, "ops") != "batch":
@@ -224,7 +224,7 @@ class TorchBackend:
     def _batched_ops(self, x):
         torch = self.torch
         xt = self._t(x)
-        chunk = max(1, int(self.budget // self._bytes_per_pair(xt)))
+        chunk = max(1, int(self.chunk_bytes // self._bytes_per_pair(xt)))
         state = {"forward": True}
 
         def run(M, mode):
@@ -256,7 +256,7 @@ class TorchBackend:
         torch = self.torch
         from torch.func import jvp, vjp, vmap
         xt = self._t(x)
-        chunk = max(1, int(self.budget // self._bytes_per_pair(xt)))
+        chunk = max(1, int(self.chunk_bytes // self._bytes_per_pair(xt)))
         state = {"forward": True}
 
         def flat(z):
@@ -358,7 +358,7 @@ class JaxBackend:
 
     name = "jax"
 
-    def __init__(self, f, budget=DEFAULT_BUDGET, mode="auto", dtype=None):
+    def __init__(self, f, chunk_bytes=DEFAULT_CHUNK_BYTES, mode="auto", dtype=None):
         import contextlib
 
         import jax
@@ -368,7 +368,7 @@ class JaxBackend:
             raise ValueError(f"dtype must be 'float32' or 'float64' for a JAX map, got {dtype!r}")
         self.jax = jax
         self.f = f
-        self.budget = budget
+        self.chunk_bytes = chunk_bytes
         self.mode = mode
         self.route = None
         self.dtype = dtype
@@ -383,7 +383,7 @@ class JaxBackend:
             return np.asarray(self.f(self.jax.numpy.asarray(X)), dtype=float)
 
     def jacobian(self, X):
-        """Full Jacobians at ``X`` (B, d): (B, d_out, d), forward or reverse mode by shape, chunked by the budget."""
+        """Full Jacobians at ``X`` (B, d): (B, d_out, d), forward or reverse mode by shape, chunked by ``chunk_bytes``."""
         with self._context():
             return self._jacobian(X)
 
@@ -393,7 +393,7 @@ class JaxBackend:
         B, d = X.shape
         d_out = int(np.prod(self.jax.eval_shape(self._single, X[0]).shape))
         first = self.mode if self.mode != "auto" else ("forward" if d <= d_out else "reverse")
-        chunk = max(1, int(self.budget // (8 * 16 * d * max(d, d_out))))
+        chunk = max(1, int(self.chunk_bytes // (8 * 16 * d * max(d, d_out))))
         errors = []
         for mode in (first, "reverse" if first == "forward" else "forward"):
             jf = jax.jit(jax.vmap((jax.jacfwd if mode == "forward" else jax.jacrev)(self._single)))
@@ -446,7 +446,7 @@ class NumpyBackend:
     linear_ops = jacobian
 
 
-def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAULT_BUDGET, mode="auto",
+def as_backend(f, *, t=None, backend=None, dtype=None, device=None, chunk_bytes=DEFAULT_CHUNK_BYTES, mode="auto",
                time_arg=None):
     """Wrap ``f`` at time ``t``: a :class:`trained.protocol.DiffusionModel` (its ``score``), an exact model, or a
     torch / JAX / numpy callable.
@@ -463,9 +463,9 @@ def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAU
         if t is None:
             raise ValueError("t must be given for an exact model (its score depends on the process time)")
         if backend in (None, "torch"):
-            return TorchBackend(f.to_torch(t, dtype=_torch_dtype(dtype)), None, device, budget, mode)
+            return TorchBackend(f.to_torch(t, dtype=_torch_dtype(dtype)), None, device, chunk_bytes, mode)
         if backend == "jax":
-            return JaxBackend(f.to_jax(dtype or "float64").score_fn(t), budget, mode, dtype=dtype or "float64")
+            return JaxBackend(f.to_jax(dtype or "float64").score_fn(t), chunk_bytes, mode, dtype=dtype or "float64")
         if backend == "numpy":
             return NumpyBackend(lambda X: f.score(X, t))
         raise ValueError(f"backend must be 'torch', 'jax' or 'numpy', got {backend!r}")
@@ -476,7 +476,7 @@ def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAU
         if backend == "numpy":
             return NumpyBackend(g)
         module = f if _is_torch_callable(f) else getattr(f, "module", None)
-        return TorchBackend(g, dtype or _param_dtype(module), device or _module_device(module), budget, mode, key=f)
+        return TorchBackend(g, dtype or _param_dtype(module), device or _module_device(module), chunk_bytes, mode, key=f)
     if backend is None:
         backend = "torch" if _is_torch_callable(f) else "jax" if _is_jax_callable(f) else None
         if backend is None:
@@ -485,9 +485,9 @@ def as_backend(f, *, t=None, backend=None, dtype=None, device=None, budget=DEFAU
     if t is not None and (time_arg or (time_arg is None and _n_positional(f) >= 2)):
         g = _with_time(g, t, backend)
     if backend == "torch":
-        return TorchBackend(g, dtype, device, budget, mode, key=f)
+        return TorchBackend(g, dtype, device, chunk_bytes, mode, key=f)
     if backend == "jax":
-        return JaxBackend(g, budget, mode, dtype=dtype or getattr(f, "_specgap_dtype", None))
+        return JaxBackend(g, chunk_bytes, mode, dtype=dtype or getattr(f, "_specgap_dtype", None))
     if backend == "numpy":
         return NumpyBackend(g)
     raise ValueError(f"backend must be 'torch', 'jax' or 'numpy', got {backend!r}")

@@ -4,7 +4,7 @@
 (through their torch and JAX versions, ``model.to_torch(t)`` / ``model.to_jax()``). Methods:
 
 - ``"exact"``: the full Jacobian by batched forward-mode (``vmap(jvp)``) or reverse-mode (``vmap(vjp)``)
-  autodiff over (point, basis-vector) pairs, chunked to a memory budget. If a kernel lacks the chosen
+  autodiff over (point, basis-vector) pairs, chunked to ``chunk_bytes`` of intermediates. If a kernel lacks the chosen
   mode the engine retries with the math kernel of ``scaled_dot_product_attention``, then with the
   other mode, then with a plain per-point loop (``info['route']`` says which ran).
 - ``"lanczos"``: matrix-free top-``k`` singular triplets from JVP/VJP products only: a restarted block
@@ -35,7 +35,7 @@ from rmt.validation import finite_array, positive, positive_int
 from rmt.schedules import get_schedule
 from rmt.spectrum import Spectrum
 
-from .backends import DEFAULT_BUDGET, as_backend
+from .backends import DEFAULT_CHUNK_BYTES, as_backend
 from .krylov import krylov_svd, scipy_svds
 
 __all__ = ["jacobian_spectrum", "jacobian", "JacobianResult", "METHODS", "OPERATORS"]
@@ -75,7 +75,7 @@ def _operator_coeffs(operator, t, schedule):
     return 1.0 / a, s2 / a, a
 
 
-def jacobian(f, x, *, t=None, method="exact", backend=None, dtype=None, device=None, memory_budget=DEFAULT_BUDGET,
+def jacobian(f, x, *, t=None, method="exact", backend=None, dtype=None, device=None, chunk_bytes=DEFAULT_CHUNK_BYTES,
              mode="auto", sigma=None, probes=None, central=True, seed=0, time_arg=None, schedule=None):
     """Full Jacobian of ``f`` at the points ``x`` (B, d): array (B, d_out, d) (``t`` fixed, raw ``J``).
 
@@ -83,7 +83,7 @@ def jacobian(f, x, *, t=None, method="exact", backend=None, dtype=None, device=N
     """
     X = _points(x)
     sch = _schedule_of(f, schedule)
-    be = as_backend(f, t=t, backend=backend, dtype=dtype, device=device, budget=memory_budget, mode=mode,
+    be = as_backend(f, t=t, backend=backend, dtype=dtype, device=device, chunk_bytes=chunk_bytes, mode=mode,
                     time_arg=time_arg)
     if method == "exact":
         return be.jacobian(X)
@@ -236,7 +236,7 @@ def _check_operator(operator, timed: bool, method: str) -> str:
 
 def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, schedule=None,
                       return_vectors=False, backend=None, dtype=None, device=None,
-                      memory_budget=DEFAULT_BUDGET, mode="auto", solver="krylov", tol=1e-10, maxiter=100,
+                      chunk_bytes=DEFAULT_CHUNK_BYTES, mode="auto", solver="krylov", tol=1e-10, maxiter=100,
                       sigma=None, probes=None, central=True, seed=0, time_arg=None) -> JacobianResult:
     """Singular values of the (normalised) Jacobian of ``f`` at points ``x`` and times ``t``.
 
@@ -254,7 +254,8 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
         for the normalisation (exact models and diffusion models use their own)
     return_vectors : also return singular vectors
     backend, dtype, device : 'torch'|'jax'|'numpy', float32/float64, torch device
-    memory_budget : bytes of autodiff intermediates per vmapped chunk (exact)
+    chunk_bytes : bytes of autodiff intermediates per vmapped chunk (a chunk size, not the refusal limit of
+        :func:`rmt.budget.memory_budget`) (exact)
     mode : 'auto' | 'forward' | 'reverse' (exact)
     solver, tol, maxiter : lanczos solver ('krylov' default, 'arpack', 'lobpcg'), tolerance, restarts (krylov)
     sigma, probes, central : finite-difference step (default ``1e-3 s(t)``), number of probes K (default d),
@@ -280,7 +281,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
     S_all, U_all, V_all, infos = [], [], [], []
     t0 = _time.perf_counter()
     for tt in tlist:
-        be = as_backend(f, t=tt, backend=backend, dtype=dtype, device=device, budget=memory_budget, mode=mode,
+        be = as_backend(f, t=tt, backend=backend, dtype=dtype, device=device, chunk_bytes=chunk_bytes, mode=mode,
                         time_arg=time_arg)
         c0, c1, a = _operator_coeffs(operator, tt, sch)
         if method in ("exact", "finite-difference"):
