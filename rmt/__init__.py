@@ -25,7 +25,7 @@ from .gaps import (
 )
 from .intervals import Bulk, Gap
 from .manifold import LinearManifold
-from .mp import JacobianSpectrum, MPSolver, eta_edges, eta_of_lambda, lambda_of_eta
+from .mp import JacobianLaw, MPSolver, eta_edges, eta_of_lambda, lambda_of_eta
 from .profiles import ContinuousProfile, VarianceProfile
 from .readouts import (
     codimension,
@@ -43,7 +43,8 @@ from .spectrum import Spectrum
 
 __all__ = ["VarianceProfile", "ContinuousProfile", "LinearManifold", "Schedule", "VE", "VP", "DDPM", "EDM",
            "GeometricVE", "get_schedule",
-           "MPSolver", "JacobianSpectrum", "eta_of_lambda", "lambda_of_eta", "eta_edges", "Bulk", "Gap", "Spectrum", "IntermediateGap", "intermediate_gaps",
+           "MPSolver", "JacobianLaw", "eta_of_lambda", "lambda_of_eta", "eta_edges", "Bulk", "Gap", "Spectrum",
+           "IntermediateGap", "intermediate_gaps",
            "manifold_gap", "phase_at", "phase_transitions", "phase_boundaries", "timescales", "spectrum_report",
            "edges_report", "theory_effective_dimension", "theory_largest_gap_dimension", "theory_spectrum",
            # empirical readouts of a list of values (rmt.readouts)
@@ -64,6 +65,14 @@ def theory_spectrum(manifold: LinearManifold, t, n: int, schedule="ve") -> Spect
     n = positive_int("n", n)
     sch = get_schedule(schedule)
     t = np.atleast_1d(np.asarray(t, dtype=float))
-    vals = np.stack([JacobianSpectrum(manifold, float(tau)).quantiles(n) for tau in sch.tau(t)])
+    vals = np.stack([JacobianLaw(manifold, float(tau)).quantiles(n) for tau in sch.tau(t)])
     meta = {"alpha": manifold.alpha, "profile": manifold.profile.as_dict()}
     return Spectrum(vals, t, schedule=sch, source="theory", meta=meta)
+
+
+def __getattr__(name):
+    """``JacobianSpectrum``: the former name of :class:`JacobianLaw` (deprecated, removed in 0.4)."""
+    if name == "JacobianSpectrum":
+        from . import mp
+        return mp.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ import numpy as np
 from .validation import finite_array, positive, resolution
 from .intervals import Bulk
 from .manifold import LinearManifold
-from .mp import JacobianSpectrum, eta_edges
+from .mp import JacobianLaw, eta_edges
 from .readouts import phase_rule
 from .schedules import get_schedule
 
@@ -148,7 +148,7 @@ def theory_effective_dimension(manifold: LinearManifold, tau):
 def theory_largest_gap_dimension(manifold: LinearManifold, tau, min_width: float = 0.0):
     """Analytic dimension (fraction of ``d``) below the widest gap of the ``eta`` spectrum at each ``tau``.
 
-    Gaps are those of :meth:`JacobianSpectrum.gaps` (between bulks and to the spike); ``nan`` where the
+    Gaps are those of :meth:`JacobianLaw.gaps` (between bulks and to the spike); ``nan`` where the
     spectrum has no gap, or its widest gap is narrower than ``min_width`` (e.g. the resolution ``delta``:
     the readout is then undefined). The empirical readout is :func:`rmt.readouts.largest_gap_dimension`.
     """
@@ -156,7 +156,7 @@ def theory_largest_gap_dimension(manifold: LinearManifold, tau, min_width: float
     min_width = positive("min_width", min_width, allow_zero=True)
     out = np.empty(tau.shape)
     for i, t in enumerate(tau.ravel()):
-        g = JacobianSpectrum(manifold, t).gaps()
+        g = JacobianLaw(manifold, t).gaps()
         w = max(g, key=lambda x: x.width) if g else None
         out.flat[i] = w.mass_below if w is not None and w.width >= min_width else np.nan
     return out
@@ -178,7 +178,7 @@ def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: fl
     t = positive("t", t)
     delta = resolution(delta)
     tau = float(sch.tau(t))
-    js = JacobianSpectrum(manifold, tau)
+    js = JacobianLaw(manifold, tau)
     bulks = [b.as_dict() for b in js.support()]
     gaps = [{"lower": g.lower, "upper": g.upper, "width": g.width} for g in js.gaps()]
     spike = {"position": 1.0, "mass": js.spike_mass}

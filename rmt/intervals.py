@@ -1,6 +1,6 @@
 """Intervals of a spectrum: a :class:`Bulk` (support component with its mass) and a :class:`Gap`.
 
-One ``Gap`` type serves the analytic spectra (:meth:`rmt.mp.JacobianSpectrum.gaps`) and the empirical
+One ``Gap`` type serves the analytic spectra (:meth:`rmt.mp.JacobianLaw.gaps`) and the empirical
 readouts of sampled or measured values (:func:`rmt.readouts.spectral_gaps`).
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ from functools import cached_property
 
 from .validation import positive, positive_int
 from .intervals import Bulk
-from .mp import JacobianSpectrum, MPSolver
+from .mp import JacobianLaw, MPSolver
 from .profiles import ContinuousProfile, VarianceProfile
 
 __all__ = ["LinearManifold"]
@@ -72,9 +72,9 @@ class LinearManifold:
         """Bulks of the covariance spectrum (exact edges; masses by quadrature), sorted by ``lower``."""
         return self.solver.support(masses)
 
-    def spectrum(self, tau) -> JacobianSpectrum:
-        """The spectrum of ``-Jn`` at effective noise ``tau``."""
-        return JacobianSpectrum(self, tau)
+    def law(self, tau) -> JacobianLaw:
+        """The law of the spectrum of ``-Jn`` at effective noise ``tau`` (:class:`~rmt.mp.JacobianLaw`)."""
+        return JacobianLaw(self, tau)
 
     def counting(self, x):
         """Fraction of eigenvalues of ``C`` strictly above ``x`` (the counting function, per unit ``d``)."""

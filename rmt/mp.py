@@ -23,7 +23,7 @@ from .eta import eta_edges, eta_of_lambda, lambda_of_eta
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
 
-__all__ = ["MPSolver", "JacobianSpectrum", "eta_of_lambda", "lambda_of_eta", "eta_edges"]
+__all__ = ["MPSolver", "JacobianLaw", "eta_of_lambda", "lambda_of_eta", "eta_edges"]
 
 #: smallest ratio of variance levels the solver answers for. Each point is solved in its own unit and masses come
 #: from residues, so edges and masses stay exact far below (two levels: checked to 1e-30, lost at 1e-35); the
@@ -463,8 +463,10 @@ class MPSolver:
         return 1.0 - self.cdf(x)
 
 
-class JacobianSpectrum:
-    """Limiting spectrum of ``-Jn`` at effective noise ``tau``: ``eta = tau / (lambda + tau)``.
+class JacobianLaw:
+    """The law of the spectrum of ``-Jn`` at effective noise ``tau`` (its ``d -> inf`` limit): ``eta = tau /
+    (lambda + tau)``. "Law" is the distribution; :class:`rmt.spectrum.Spectrum` holds values (drawn, measured or
+    the law's quantiles) and :func:`trained.jacobian.jacobian_spectrum` measures them.
 
     A bulk (mass ``min(alpha, 1)``) with density ``rho_C(lambda(eta)) tau / eta^2``,
     ``lambda(eta) = tau (1 - eta) / eta``, and a spike of mass ``max(0, 1 - alpha)`` at ``eta = 1``.
@@ -520,7 +522,9 @@ class JacobianSpectrum:
                              "resolves (they sit at eta = 1); use the covariance units (lambda = tau (1-eta)/eta)")
         for b in bulks:
             if self.resolved(b):
-                parts.append(b.lower + (b.upper - b.lower) * 0.5 * (1 - np.cos(th)))
+                nodes = b.lower + (b.upper - b.lower) * 0.5 * (1 - np.cos(th))
+                nodes[0], nodes[-1] = b.lower, b.upper      # the edges exactly: the affine map can round past them
+                parts.append(nodes)
         return np.unique(np.concatenate(parts))
 
     def gaps(self) -> list[Gap]:
@@ -556,3 +560,13 @@ class JacobianSpectrum:
         lam_q = np.interp(np.clip(cont - p, 0, None), Fs, xs)   # mass below lam_q equals cont - p
         eta = np.where(p < cont, eta_of_lambda(lam_q, self.tau), 1.0)
         return np.sort(eta)
+
+
+def __getattr__(name):
+    """``JacobianSpectrum``: the former name of :class:`JacobianLaw` (deprecated, removed in 0.4)."""
+    if name == "JacobianSpectrum":
+        import warnings
+        warnings.warn("rmt.mp.JacobianSpectrum is now rmt.mp.JacobianLaw (the law of the spectrum); the old name "
+                      "goes in 0.4", DeprecationWarning, stacklevel=2)
+        return JacobianLaw
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

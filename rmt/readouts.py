@@ -33,7 +33,7 @@ def spectral_gaps(eta, min_width: float = 0.0) -> list[Gap]:
     Returns
     -------
     list of :class:`~rmt.intervals.Gap` with ``lower``, ``upper``, ``width`` and ``index`` (number of
-    values below the gap), widest first. The analytic gaps are :meth:`rmt.mp.JacobianSpectrum.gaps`.
+    values below the gap), widest first. The analytic gaps are :meth:`rmt.mp.JacobianLaw.gaps`.
     """
     v = sorted_values(eta)
     if v.ndim != 1:

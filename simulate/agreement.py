@@ -12,7 +12,7 @@ and evaluates only ``F(x)``, which overstates KS by up to the atom's mass at the
 statistic here uses ``max(i/n - F(y_i), F(y_i^-) - (i-1)/n)`` with the left limit ``F(y^-)``. scipy has no
 theory-vs-sample W1, so it is a trapezoid rule on the samples plus a grid per bulk.
 
-A *theory* is an :class:`rmt.JacobianSpectrum` (``eta`` units, atom of mass ``1 - alpha`` at 1) or an
+A *theory* is an :class:`rmt.JacobianLaw` (``eta`` units, atom of mass ``1 - alpha`` at 1) or an
 :class:`rmt.MPSolver` / :class:`rmt.LinearManifold` (covariance units, atom ``max(0, 1 - alpha)`` at 0).
 Samples are 1-d arrays; values within ``1e-9`` (relative to the scale) of an atom are taken to be on it.
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from rmt.validation import finite_array, positive_int
 from rmt.manifold import LinearManifold
-from rmt.mp import JacobianSpectrum, MPSolver
+from rmt.mp import JacobianLaw, MPSolver
 from rmt.profiles import ContinuousProfile
 from rmt.spectrum import Spectrum
 
@@ -43,7 +43,7 @@ class _Theory:
     def __init__(self, theory):
         if isinstance(theory, LinearManifold):
             theory = theory.solver
-        if isinstance(theory, JacobianSpectrum):
+        if isinstance(theory, JacobianLaw):
             self.cdf = theory.cdf
             self.atoms = [(1.0, theory.spike_mass)] if theory.spike_mass > 0 else []
             self.bulks = [(b.lower, b.upper) for b in theory.support()]
@@ -54,7 +54,7 @@ class _Theory:
             self.bulks = [(b.lower, b.upper) for b in theory.support()]
             self.scale = max(u for _, u in self.bulks)
         else:
-            raise ValueError("theory must be an rmt.JacobianSpectrum, rmt.MPSolver or rmt.LinearManifold, "
+            raise ValueError("theory must be an rmt.JacobianLaw, rmt.MPSolver or rmt.LinearManifold, "
                              f"got {type(theory).__name__}")
 
     def snap(self, x):
@@ -91,12 +91,12 @@ def ks_distance(theory_or_samples, samples) -> float:
 
     Parameters
     ----------
-    theory_or_samples : JacobianSpectrum | MPSolver | LinearManifold (theory CDF, atoms included),
+    theory_or_samples : JacobianLaw | MPSolver | LinearManifold (theory CDF, atoms included),
         or an array of samples (two-sample statistic).
     samples : array, any shape (flattened), shape (n,).
     """
     y = _samples("samples", samples)
-    if isinstance(theory_or_samples, (JacobianSpectrum, MPSolver, LinearManifold)):
+    if isinstance(theory_or_samples, (JacobianLaw, MPSolver, LinearManifold)):
         return float(ks_distances(theory_or_samples, y[None])[0])
     import warnings
 
@@ -133,7 +133,7 @@ def wasserstein1(theory_or_samples, samples) -> float:
     points per bulk (``G_n`` is constant between consecutive nodes); samples vs samples: exact.
     """
     y = _samples("samples", samples)
-    if isinstance(theory_or_samples, (JacobianSpectrum, MPSolver, LinearManifold)):
+    if isinstance(theory_or_samples, (JacobianLaw, MPSolver, LinearManifold)):
         th = _Theory(theory_or_samples)
         y = th.snap(y)
         x = np.unique(np.concatenate([th.grid(), y]))
@@ -205,7 +205,7 @@ def empirical_edges(values, counts) -> np.ndarray:
 
 def theory_edges(manifold: LinearManifold, tau: float) -> np.ndarray:
     """Theory ``eta`` edges of each bulk at ``tau``, ascending: shape (B, 2)."""
-    return np.array([[b.lower, b.upper] for b in JacobianSpectrum(manifold, tau).support()])
+    return np.array([[b.lower, b.upper] for b in JacobianLaw(manifold, tau).support()])
 
 
 def _gap_widths(edges, spike: bool):
@@ -260,7 +260,7 @@ def agreement(manifold: LinearManifold, spectrum: Spectrum, progress: bool = Fal
         from tqdm import tqdm
         it = tqdm(it, desc="agreement", file=sys.stderr, leave=False)
     for i in it:
-        js = JacobianSpectrum(manifold, float(spectrum.tau[i]))
+        js = JacobianLaw(manifold, float(spectrum.tau[i]))
         ks[:, i] = ks_distances(js, spectrum.values[:, i].reshape(R, -1))
         for r in range(R):
             w1[r, i] = wasserstein1(js, spectrum.values[r, i])
@@ -307,7 +307,7 @@ def finite_size_study(manifold: LinearManifold, ds=(50, 100, 200, 400, 800), t=(
         w1 = np.empty_like(ks)
         ee = np.empty_like(ks)
         for i in range(spec.n_times):
-            js = JacobianSpectrum(manifold, float(spec.tau[i]))
+            js = JacobianLaw(manifold, float(spec.tau[i]))
             th = theory_edges(manifold, float(spec.tau[i]))
             e = empirical_edges(spec.values[:, i], counts)
             ee[:, i] = np.max(np.abs(e - th), axis=(-2, -1))

@@ -435,15 +435,15 @@ def separation_order(t_open: dict) -> list:
 
 def tangent_ks(manifold: LinearManifold, tau: float, values) -> float:
     """KS distance between ``values`` (e.g. the ``m`` smallest normalised singular values) and the theory's
-    tangent distribution: the ``eta`` law of :class:`rmt.JacobianSpectrum` conditional on the bulk (spike
+    tangent distribution: the ``eta`` law of :class:`rmt.JacobianLaw` conditional on the bulk (spike
     excluded), ``F(eta) = P(eta_i <= eta) / min(alpha, 1)`` for ``eta < 1``."""
     from scipy import stats
 
-    from rmt.mp import JacobianSpectrum
+    from rmt.mp import JacobianLaw
     v = finite_array("values", values).ravel()
     if v.size == 0:
         raise ValueError("values must not be empty")
-    js = JacobianSpectrum(manifold, positive("tau", tau))
+    js = JacobianLaw(manifold, positive("tau", tau))
     mass = min(manifold.alpha, 1.0)
 
     def cdf(x):

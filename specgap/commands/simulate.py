@@ -15,7 +15,7 @@ def _spectra(args):
     import numpy as np
 
     from rmt.gaps import edges_report
-    from rmt.mp import JacobianSpectrum
+    from rmt.mp import JacobianLaw
     from rmt.readouts import codimension, effective_dimension, largest_gap_dimension
     from simulate.agreement import agreement, bulk_counts, empirical_edges
     from simulate.spectra import simulate_spectra
@@ -55,7 +55,7 @@ def _spectra(args):
         x = v[:, i].ravel()
         h, _ = np.histogram(x[x < 1.0], bins=bins)
         hist[i] = h / (x.size * np.diff(bins))
-        js = JacobianSpectrum(M, float(spec.tau[i]))
+        js = JacobianLaw(M, float(spec.tau[i]))
         entry = {"t": float(spec.t[i]), "tau": float(spec.tau[i]),
                  "spike_mass": float(np.mean(v[:, i] == 1.0)),
                  "edges_mean": e_sim[:, i].mean(axis=0).tolist(),

@@ -82,14 +82,14 @@ def _spectrum(args):
 def _density(args):
     import numpy as np
 
-    from rmt import JacobianSpectrum, get_schedule
+    from rmt import JacobianLaw, get_schedule
     if args.points < 2:
         raise ValueError(f"--points must be >= 2, got {args.points}")
     from rmt.budget import check_memory
     check_memory("--points", 8.0 * 12 * args.points, f"the density at {args.points} points")
     M = manifold_from(args)
     tau = float(get_schedule(args.schedule).tau(args.t))
-    js = JacobianSpectrum(M, tau)
+    js = JacobianLaw(M, tau)
     try:
         eta = js.grid(args.points)       # uniform plus nodes inside each bulk (narrow at extreme t)
     except ValueError as e:

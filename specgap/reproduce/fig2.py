@@ -29,7 +29,7 @@ from rmt.gaps import (
     timescales,
 )
 from rmt.manifold import LinearManifold
-from rmt.mp import JacobianSpectrum
+from rmt.mp import JacobianLaw
 from rmt.profiles import VarianceProfile
 from rmt.readouts import effective_dimension, largest_gap
 from rmt.validation import positive_int
@@ -163,7 +163,7 @@ def _curves(M: LinearManifold, gap, spec, lam, n_high: int, d: int, delta: float
               "largest_gap_dim_theory": lg_th, "largest_gap_dim_mean": lg_mean, "largest_gap_dim_sem": lg_sem,
               "d_eff_theory": theory_effective_dimension(M, tau) * d, "d_eff_mean": de_mean, "d_eff_sem": de_sem,
               "mean_sorted": spec.mean_sorted(), "eigenvalues": lam, "panel_t": t[idx],
-              "edges_theory": np.array([[[b.lower, b.upper] for b in JacobianSpectrum(M, float(x)).support()]
+              "edges_theory": np.array([[[b.lower, b.upper] for b in JacobianLaw(M, float(x)).support()]
                                         for x in tau])}
     return curves, w_sim, lg_sim
 
@@ -174,7 +174,7 @@ def _panel_agreement(M: LinearManifold, spec, idx, curves: dict, lg_sim, progres
     t, tau = spec.t, spec.tau
     sub = type(spec)(spec.values[:, idx], t[idx], schedule="ve", source="simulation", meta=spec.meta)
     agr = agreement(M, sub, progress=progress)
-    edges_th = [[b.as_dict() for b in JacobianSpectrum(M, float(tau[i])).support()] for i in idx]
+    edges_th = [[b.as_dict() for b in JacobianLaw(M, float(tau[i])).support()] for i in idx]
     c = curves
     rows = []
     for j, i in enumerate(idx):
@@ -232,7 +232,7 @@ def plot_density_panels(manifold: LinearManifold, spectrum, index=None, bins: in
         ax.remove()
     for ax, i in zip(axes.ravel(), idx):
         v = spectrum.values[:, i].ravel()
-        js = JacobianSpectrum(manifold, float(spectrum.tau[i]))
+        js = JacobianLaw(manifold, float(spectrum.tau[i]))
         hi = min(1.0, max(b.upper for b in js.support()) * 1.05 + 1e-3)
         edges = np.linspace(0.0, hi, bins + 1)
         h, _ = np.histogram(v[v < 1.0], bins=edges)

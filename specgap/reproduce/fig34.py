@@ -35,7 +35,7 @@ from rmt.gaps import (
     phase_at,
     theory_largest_gap_dimension,
 )
-from rmt.mp import JacobianSpectrum
+from rmt.mp import JacobianLaw
 from rmt.profiles import VarianceProfile
 from rmt.spectrum import Spectrum
 from simulate.agreement import mean_sem, theory_edges
@@ -442,7 +442,7 @@ def fig4_data(settings: dict | None = None, runs=None, *, times=FIG4_TIMES, seed
             "orthogonal_values": {"mean": float(ortho.mean()), "std": float(ortho.std()),
                                   "min": float(ortho.min()), "max": float(ortho.max()),
                                   "theory": "spike at 1 with mass 1 - alpha"},
-            "theory_support": [b.as_dict() for b in JacobianSpectrum(M, tau).support()],
+            "theory_support": [b.as_dict() for b in JacobianLaw(M, tau).support()],
         })
     summary = {"figure": "fig4", "settings": settings, "seed": seed, "d": d, "m": m, "alpha": M.alpha,
                "profile": M.profile.as_dict(), "points": int(spec.n_draws), "train": train_info,
@@ -456,7 +456,7 @@ def plot_fig4(data: dict, bins: int = 50):
     spec, M = data["spectrum"], data["manifold"]
     fig, axes = plt.subplots(1, spec.n_times, figsize=(4.6 * spec.n_times, 3.6), squeeze=False, sharey=True)
     for j, ax in enumerate(axes[0]):
-        js = JacobianSpectrum(M, float(spec.tau[j]))
+        js = JacobianLaw(M, float(spec.tau[j]))
         v = spec.values[:, j].ravel()
         hi = max(1.05, float(v.max()) + 0.01)
         edges = np.linspace(0.0, hi, bins + 1)

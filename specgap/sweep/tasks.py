@@ -142,14 +142,14 @@ def _simulate(spec, M, d, seed, tau) -> dict:
 def _measured(spec, M, d, v, tau) -> dict:
     """Readouts of spectra ``v`` of shape (..., T, d) (ascending ``eta``): phase, edges, gap width, largest-gap
     dimension and the KS distance to the theory at each time."""
-    from rmt.mp import JacobianSpectrum
+    from rmt.mp import JacobianLaw
     from rmt.readouts import largest_gap_dimension, phases
     from simulate.agreement import bulk_counts, ks_distances
     edges = _padded_edges(v, bulk_counts(M, d))
     ks = np.empty(v.shape[:-1])
     for i, ti in enumerate(tau):
         vi = v[..., i, :]                                                  # one theory CDF for all spectra
-        ks[..., i] = ks_distances(JacobianSpectrum(M, float(ti)), vi.reshape(-1, d)).reshape(vi.shape[:-1])
+        ks[..., i] = ks_distances(JacobianLaw(M, float(ti)), vi.reshape(-1, d)).reshape(vi.shape[:-1])
     return {"phase": _codes(phases(v, spec.delta)), "edges": edges,
             "gap_width": edges[..., 1, 0] - edges[..., 0, 1],
             "largest_gap_dimension": largest_gap_dimension(v).astype(float), "ks": ks}

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from rmt import JacobianSpectrum, phase_transitions, LinearManifold, VarianceProfile, phases
+from rmt import JacobianLaw, phase_transitions, LinearManifold, VarianceProfile, phases
 from rmt.diagram import PHASE_CODES, phase_diagram, plot_phase_diagram
 from specgap.cli import main
 
@@ -25,7 +25,7 @@ def test_phase_diagram_labels_match_spectrum_readouts(tmp_path):
             near = np.min(np.abs(np.log(t / phase_transitions(M, 0.1))))
             if near < 0.05:
                 continue  # classical locations at finite n differ from edges right at a boundary
-            assert inv[D.labels[i, j]] == phases(JacobianSpectrum(M, t).quantiles(2000), 0.1)
+            assert inv[D.labels[i, j]] == phases(JacobianLaw(M, t).quantiles(2000), 0.1)
             checked += 1
     assert checked > 150
     # tau* lies between the outer boundaries

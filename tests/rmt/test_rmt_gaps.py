@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rmt import (JacobianSpectrum, LinearManifold, VarianceProfile, intermediate_gaps, manifold_gap,
+from rmt import (JacobianLaw, LinearManifold, VarianceProfile, intermediate_gaps, manifold_gap,
                  theory_effective_dimension, theory_largest_gap_dimension, phase_at, phase_boundaries, phases, spectrum_report,
                  theory_spectrum, timescales)
 from rmt.gaps import IntermediateGap
@@ -61,17 +61,17 @@ def test_gaps_against_the_eta_support():
     gs = intermediate_gaps(M)
     assert len(gs) == 2
     for tau in (1e-3, 0.05, 2.0):
-        js = JacobianSpectrum(M, tau)
+        js = JacobianLaw(M, tau)
         eg = js.gaps()
         widths = sorted(g.width(tau).item() for g in gs) + [manifold_gap(M, tau).item()]
         assert sorted(x.width for x in eg) == pytest.approx(sorted(widths), rel=1e-10)
 
 
 def test_limits_in_tau():
-    js0 = JacobianSpectrum(FIG2, 1e-9)
+    js0 = JacobianLaw(FIG2, 1e-9)
     assert max(b.upper for b in js0.support()) < 1e-5          # tangent eigenvalues -> 0
     assert manifold_gap(FIG2, 1e-9) == pytest.approx(1.0, abs=1e-5)
-    js_inf = JacobianSpectrum(FIG2, 1e9)
+    js_inf = JacobianLaw(FIG2, 1e9)
     assert min(b.lower for b in js_inf.support()) > 1 - 1e-8   # everything -> 1
     for g in intermediate_gaps(FIG2):
         assert g.width(1e-12) < 1e-9 and g.width(1e12) < 1e-9
@@ -79,7 +79,7 @@ def test_limits_in_tau():
 
 
 def test_pushforward_density_integrates_and_has_spike():
-    js = JacobianSpectrum(FIG2, 0.05)
+    js = JacobianLaw(FIG2, 0.05)
     eta = np.linspace(0, 1, 400001)
     assert np.trapezoid(js.density(eta), eta) == pytest.approx(0.5, abs=2e-4)
     assert js.spike_mass == 0.5
@@ -96,14 +96,14 @@ def test_phase_boundaries_against_readouts_on_classical_locations():
     assert pb["coverage_consolidation"] == pytest.approx(0.0018983387 / 9, rel=1e-6)
     for tau in (pb["trivial_coverage"] * 1.05, pb["trivial_coverage"] * 0.95, 0.05,
                 pb["coverage_consolidation"] * 1.05, pb["coverage_consolidation"] * 0.95):
-        q = JacobianSpectrum(FIG2, tau).quantiles(d)
+        q = JacobianLaw(FIG2, tau).quantiles(d)
         assert phases(q, 0.1) == phase_at(FIG2, tau)
     assert phase_at(FIG2, pb["trivial_coverage"] * 1.01) == "trivial"
     assert phase_at(FIG2, pb["coverage_consolidation"] * 0.99) == "consolidation"
     # widely separated variances: the high-variance bulk consolidates while the low one is still
     # inside the spike cluster -> an intermediate 'consolidation' window of the spectral definition
     M = LinearManifold(0.5, VarianceProfile([1, 1e-3], [0.75, 0.25]))
-    assert phase_at(M, 0.014) == "consolidation" and phases(JacobianSpectrum(M, 0.014).quantiles(d)) == "consolidation"
+    assert phase_at(M, 0.014) == "consolidation" and phases(JacobianLaw(M, 0.014).quantiles(d)) == "consolidation"
     assert phase_at(M, 0.005) == "coverage"
     # alpha >= 1: no spike, so no consolidation phase
     assert phase_boundaries(LinearManifold(1.5, VarianceProfile.single()), 0.1)["coverage_consolidation"] is None
@@ -161,7 +161,7 @@ def test_bad_tau(bad):
     with pytest.raises(ValueError, match="tau"):
         manifold_gap(FIG2, bad)
     with pytest.raises(ValueError, match="tau"):
-        JacobianSpectrum(FIG2, bad)
+        JacobianLaw(FIG2, bad)
 
 
 @pytest.mark.parametrize("tau", [0.005, 0.3, 1.0])
@@ -171,7 +171,7 @@ def test_effective_dimension_readout_tracks_the_counting_function_where_it_moves
     the count by n rho(tau) 0.02 tau (~20-60 values here)."""
     from rmt.readouts import effective_dimension
     n = 20000
-    q = JacobianSpectrum(FIG2, tau).quantiles(n)
+    q = JacobianLaw(FIG2, tau).quantiles(n)
     assert abs(int(effective_dimension(q)) - n * FIG2.counting(tau)) <= 1.5
     moves = n * (FIG2.counting(0.98 * tau) - FIG2.counting(tau))
     assert moves > 15
@@ -187,6 +187,6 @@ def test_codimension_readout_counts_the_spike_cluster(tau):
     """codimension = #{eta > 1 - delta}: the spike (1 - alpha) plus the eigenvalues lambda < tau delta/(1-delta)."""
     from rmt.readouts import codimension
     n, delta = 20000, 0.1
-    q = JacobianSpectrum(FIG2, tau).quantiles(n)
+    q = JacobianLaw(FIG2, tau).quantiles(n)
     expect = n * (FIG2.zero_mass + FIG2.alpha - FIG2.counting(tau * delta / (1 - delta)))
     assert abs(int(codimension(q, delta)) - expect) <= 1.5

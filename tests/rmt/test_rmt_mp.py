@@ -233,3 +233,17 @@ def test_single_level_closed_form_property(alpha, logs):
     assert b.upper == pytest.approx(s * (1 + np.sqrt(alpha)) ** 2, rel=1e-10)
     x = np.linspace(b.lower, b.upper, 203)[1:-1]
     np.testing.assert_allclose(sol.density(x), mp_density(x, alpha, s), rtol=1e-6, atol=1e-9 / s)
+
+
+def test_the_law_has_one_name_and_the_old_one_warns():
+    """Issue 28: the law of the spectrum of -Jn is JacobianLaw (LinearManifold.law(tau)); Spectrum is the container
+    of values. The former name JacobianSpectrum still resolves, with a DeprecationWarning."""
+    import rmt
+    from rmt import JacobianLaw, LinearManifold, VarianceProfile
+    M = LinearManifold(0.5, VarianceProfile([1.0], [1.0]))
+    law = M.law(0.3)
+    assert isinstance(law, JacobianLaw) and law.spike_mass == pytest.approx(0.5)
+    with pytest.warns(DeprecationWarning, match="JacobianLaw"):
+        assert rmt.JacobianSpectrum is JacobianLaw
+    with pytest.raises(AttributeError):
+        rmt.NoSuchName

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from rmt import JacobianSpectrum, LinearManifold, MPSolver, VarianceProfile, theory_spectrum
+from rmt import JacobianLaw, LinearManifold, MPSolver, VarianceProfile, theory_spectrum
 from simulate.agreement import (agreement, bulk_counts, empirical_edges, finite_size_study, ks_distance,
                                 ks_distances, mean_sem, theory_edges, wasserstein1)
 from simulate.spectra import simulate_spectra
@@ -59,14 +59,14 @@ def test_ks_is_invariant_under_the_eta_map():
     lam_all = np.concatenate([lam[0], np.zeros(100)])
     k_lam = ks_distance(MPSolver(FIG2), lam_all)
     for i, tau in enumerate(spec.tau):
-        assert ks_distance(JacobianSpectrum(FIG2, tau), spec.values[0, i]) == pytest.approx(k_lam, abs=1e-4)
+        assert ks_distance(JacobianLaw(FIG2, tau), spec.values[0, i]) == pytest.approx(k_lam, abs=1e-4)
 
 
 def test_classical_locations_are_at_distance_half_over_n():
     """The n theory quantiles at (i - 1/2)/n have KS = 1/(2n) (spike included) and tiny W1."""
     n = 400
     q = theory_spectrum(FIG2, [0.05], n).values[0, 0]
-    js = JacobianSpectrum(FIG2, 0.05)
+    js = JacobianLaw(FIG2, 0.05)
     assert ks_distance(js, q) == pytest.approx(0.5 / n, abs=2e-4)
     assert wasserstein1(js, q) < 2e-3
     # shifting all values by 0.1 moves W1 by ~0.1 (the W1 of a translation)

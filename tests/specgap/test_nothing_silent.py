@@ -54,8 +54,8 @@ def test_out_must_be_a_creatable_directory_and_not_hold_another_run(tmp_path, ca
 
 
 def test_quantiles_refuse_a_non_integer_count():
-    from rmt import JacobianSpectrum, LinearManifold, VarianceProfile
-    js = JacobianSpectrum(LinearManifold(0.5, VarianceProfile([1.0, 0.01], [0.75, 0.25])), 0.1)
+    from rmt import JacobianLaw, LinearManifold, VarianceProfile
+    js = JacobianLaw(LinearManifold(0.5, VarianceProfile([1.0, 0.01], [0.75, 0.25])), 0.1)
     for bad in ([1.5], 0.5, -3, 0):
         with pytest.raises(ValueError, match="n must be"):
             js.quantiles(bad)
