@@ -118,10 +118,6 @@ class Spectrum:
         """Values within ``delta`` of 1 per draw and time (:func:`rmt.readouts.codimension`), (R, T)."""
         return readouts.codimension(self.values, delta)
 
-    def tangent_count(self, threshold: float = 0.1) -> np.ndarray:
-        """Values below ``1 - threshold`` per draw and time (:func:`rmt.readouts.tangent_count`), (R, T)."""
-        return readouts.tangent_count(self.values, threshold=threshold)
-
     def phases(self, delta: float = 0.1) -> np.ndarray:
         """Phase label per draw and time (:func:`rmt.readouts.phases`), (R, T)."""
         return readouts.phases(self.values, delta)

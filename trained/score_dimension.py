@@ -26,10 +26,6 @@ from .jacobian import as_backend, jacobian, jacobian_spectrum
 __all__ = ["bootstrap_interval", "window_grid", "SparseSampleWarning", "estimate_dimension", "ESTIMATOR_NAMES",
            "RECOMMENDED"]
 
-#: per-point chunk of the empirical model: 2**19 float64 elements (4 MiB) keeps the work in cache
-_CHUNK = 2 ** 19
-
-
 class SparseSampleWarning(UserWarning):
     """The sample is too small or too sparse for the dimension found (the scale window closes)."""
 
@@ -111,7 +107,6 @@ class _ScoreEstimator:
         the median (``n_points_used_``)
     random_state : seed of the query draw, the folds and the bootstrap
     """
-    _needs_score_norm = False
     #: features the readout needs (the largest gap needs two eigenvalues)
     _min_features = 1
     #: the count of directions above the floor is checked against the window's extent (ManifoldGapDimension)
@@ -461,13 +456,12 @@ class _EffectiveDimension(_ScoreEstimator):
 
     @property
     def curve_(self):
+        """Median ``D_eff`` over the query points at each ``tau`` of the grid, shape (T,)."""
         return np.median(self.dimensions_, axis=0)
 
 
 class _FLIPD(_ScoreEstimator):
     """The computation of :class:`trained.estimators.FLIPD` (documented there)."""
-
-    _needs_score_norm = True
 
     def _readout(self, eta):
         return np.sum(1.0 - eta, axis=-1) + self._snorm
