@@ -146,18 +146,8 @@ def test_cli_descriptors_on_a_relu_checkpoint_and_an_exact_model(tmp_path, capsy
         J = torch.autograd.functional.jacobian(lambda v: f(v[None])[0], torch.as_tensor(x, dtype=torch.float32))
         sv = np.linalg.svd(J.double().numpy(), compute_uv=False)
         assert r["psi"][i] == pytest.approx(np.log(sv[sv > 1e-6 * sv.max()]).sum(), abs=1e-4)
-    V = orthonormal_directions(6, 3, seed=0)
-    verts = torch.as_tensor((X[:, None, :] + 0.2 * np.concatenate([V.T, -V.T])[None]).reshape(-1, 6),
-                            dtype=torch.float32)
-    signs = []
-    hooks = [m.register_forward_hook(lambda m_, i_, o_: signs.append((i_[0] > 0).reshape(len(verts), -1)))
-             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
-    with torch.no_grad():
-        f(verts)
-    for h in hooks:
-        h.remove()
-    S = torch.cat(signs, 1).reshape(4, 6, -1).numpy()
-    assert r["delta"] == np.sum(np.any(S != S[:, :1], axis=1), axis=1).tolist()
+    delta, _ = _relu_sign_changes(model, f, X, orthonormal_directions(6, 3, seed=0), 0.2)
+    assert r["delta"] == delta.tolist()
     assert [sum(v[i] for v in r["delta_per_layer"].values()) for i in range(4)] == r["delta"]
     assert r["inputs"]["radius"] == 0.2 and r["schema_version"] == 1
     # exact linear model, sampler map: psi equals the closed form of the flow (see the test above)
@@ -183,17 +173,8 @@ def test_local_complexity_counts_every_call_of_a_module_in_an_unrolled_map():
     V = orthonormal_directions(3, 2, seed=1)
     f = sampler_map(model, 0.5)                                   # one Heun step: score at t and at t/2
     got = local_complexity(f, z, radius=0.3, directions=V)["delta"]
-    verts = z[:, None, :] + 0.3 * np.concatenate([V.T, -V.T])[None]
-    x = torch.as_tensor(verts.reshape(-1, 3), dtype=torch.float32)
-    signs = []
-    hooks = [m.register_forward_hook(lambda m_, i, o: signs.append((i[0] > 0).reshape(len(x), -1)))
-             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
-    with torch.no_grad():
-        f(x)
-    for h in hooks:
-        h.remove()
-    S = torch.cat(signs, 1).reshape(5, 4, -1).numpy()
-    assert len(signs) == 2 * 2 and np.array_equal(got, np.sum(np.any(S != S[:, :1], axis=1), axis=1))
+    delta, calls = _relu_sign_changes(model, f, z, V, 0.3)
+    assert calls == 2 * 2 and np.array_equal(got, delta)
 
 
 def test_local_complexity_refuses_zero_directions():
@@ -202,3 +183,21 @@ def test_local_complexity_refuses_zero_directions():
     with pytest.raises(ValueError, match="n_directions must be >= 1"):
         local_complexity(net, np.zeros((1, 3)), radius=0.1, n_directions=0)
     assert local_complexity(net, np.zeros((1, 3)), radius=0.1)["directions"].shape == (3, 3)
+
+
+def _relu_sign_changes(model, f, z, V, radius):
+    """Brute force, written out here: the sign of every ReLU input of ``model`` while ``f`` runs on the 2P
+    vertices ``z +/- radius v_p`` of each point; returns the units that change sign per point (B,) and the number
+    of ReLU calls seen."""
+    B, D = z.shape
+    verts = torch.as_tensor((z[:, None, :] + radius * np.concatenate([V.T, -V.T])[None]).reshape(-1, D),
+                            dtype=torch.float32)
+    signs = []
+    hooks = [m.register_forward_hook(lambda m_, i_, o_: signs.append((i_[0] > 0).reshape(len(verts), -1)))
+             for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    with torch.no_grad():
+        f(verts)
+    for h in hooks:
+        h.remove()
+    S = torch.cat(signs, 1).reshape(B, 2 * V.shape[1], -1).numpy()
+    return np.sum(np.any(S != S[:, :1], axis=1), axis=1), len(signs)
