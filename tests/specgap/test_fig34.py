@@ -71,16 +71,21 @@ def runs(tmp_path_factory):
     return base
 
 
-@pytest.fixture(scope="module")
-def fig3(runs):
+def _reproduce_json(figure, runs):
+    """``specgap reproduce FIGURE --quick --json`` into ``runs/FIGURE`` (networks in ``runs/nets``): its JSON."""
     import contextlib
     import io
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = main(["reproduce", "fig3", "--quick", "--out", str(runs / "fig3"), "--runs", str(runs / "nets"),
+        rc = main(["reproduce", figure, "--quick", "--out", str(runs / figure), "--runs", str(runs / "nets"),
                    "--json"])
     assert rc == 0
     return json.loads(buf.getvalue())
+
+
+@pytest.fixture(scope="module")
+def fig3(runs):
+    return _reproduce_json("fig3", runs)
 
 
 def test_independent_theory_reference_numbers():
@@ -158,14 +163,7 @@ def test_fig3_samples_of_the_networks(fig3):
 
 @pytest.fixture(scope="module")
 def fig4(fig3, runs):
-    import contextlib
-    import io
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(["reproduce", "fig4", "--quick", "--out", str(runs / "fig4"), "--runs", str(runs / "nets"),
-                   "--json"])
-    assert rc == 0
-    return json.loads(buf.getvalue())
+    return _reproduce_json("fig4", runs)
 
 
 def test_fig4_reuses_the_fig3_network_and_ks_matches_the_independent_theory(fig4, runs):
