@@ -10,7 +10,7 @@ from rmt import JacobianLaw, phase_transitions, LinearManifold, VarianceProfile,
 from rmt.diagram import PHASE_CODES, phase_diagram, plot_phase_diagram
 from specgap.cli import main
 
-from independent import mp_edges
+from rmt.testing.oracles import mp_edges
 
 
 def test_phase_diagram_labels_match_spectrum_readouts(tmp_path):
