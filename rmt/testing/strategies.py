@@ -58,7 +58,7 @@ def _fractions(draw, K, min_fraction):
 
 
 def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4, top=(1.0, 1.0),
-             min_ratio: float = MIN_LEVEL_RATIO, max_ratio: float = 1.0, min_fraction: float = 0.01,
+             min_ratio: float = MIN_LEVEL_RATIO, max_ratio: float = 1.0, min_separation: float = 0.0, min_fraction: float = 0.01,
              continuous_min_ratio: float = CONTINUOUS_MIN_RATIO):
     """Variance profiles the solver answers for.
 
@@ -73,6 +73,8 @@ def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4
         ratio ``s_min / s_max`` in ``[min_ratio, 1]`` occurs; ``rmt.mp.MIN_LEVEL_RATIO <= min_ratio <= 1``.
     max_ratio : the levels below the top are at most ``max_ratio`` times it (``min_ratio <= max_ratio <= 1``;
         e.g. ``1e-10`` for well separated levels).
+    min_separation : any two levels differ by at least this many decades (default 0: levels may nearly coincide,
+        which they do in the solver's weakest cases).
     min_fraction : every fraction is at least this; ``0 < min_fraction`` and ``max_levels * min_fraction < 1``.
     continuous_min_ratio : continuous profiles have density ``s**p`` (``-2 <= p <= 2``: uniform ``p = 0``,
         log-uniform ``p = -1``) on ``[high r, high]``, ``high`` in ``top``, ``r`` log-uniform in
@@ -94,6 +96,7 @@ def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4
     if min_ratio < MIN_LEVEL_RATIO:
         raise ValueError(f"min_ratio must be >= rmt.mp.MIN_LEVEL_RATIO = {MIN_LEVEL_RATIO:g}, got {min_ratio!r}")
     (_, max_ratio) = _pair("max_ratio", (min_ratio, max_ratio), hi=1.0)
+    (min_separation, _) = _pair("min_separation", (min_separation, 1.0), strict_lo=False)
     (min_fraction, _) = _pair("min_fraction", (min_fraction, 1.0))
     if not max_levels * min_fraction < 1:
         raise ValueError(f"min_fraction must be < 1 / max_levels = {1 / max_levels:g}, got {min_fraction!r}")
@@ -106,7 +109,8 @@ def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4
     def discrete(draw):
         K = draw(st.integers(min_levels, max_levels))
         s_top = draw(log_uniform(*top))
-        u = draw(st.lists(st.floats(*decades), min_size=K - 1, max_size=K - 1, unique=True))
+        u = draw(st.lists(st.floats(*decades), min_size=K - 1, max_size=K - 1, unique=True).filter(
+            lambda v: np.all(np.diff(np.sort([0.0] + v)) >= min_separation)))
         levels = np.concatenate([[s_top], s_top * 10.0 ** -np.array(u, dtype=float)])
         levels = np.clip(levels, s_top * min_ratio * (1 + 1e-12), s_top * (max_ratio if K > 1 else 1.0))
         levels[0] = s_top

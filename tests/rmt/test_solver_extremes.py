@@ -6,12 +6,11 @@ masses come from residues), exact scale covariance, and singular values of rando
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
 
 from rmt import JacobianLaw, LinearManifold, VarianceProfile
 from rmt.mp import MIN_LEVEL_RATIO
+from rmt.testing import log_uniform, manifolds, times
 
-LOG_MIN = float(np.log10(MIN_LEVEL_RATIO))
 
 
 def _quad_mass(solver, lo, hi, n=64):
@@ -28,20 +27,10 @@ def _quad_mass(solver, lo, hi, n=64):
     return total
 
 
-profiles = st.integers(1, 4).flatmap(lambda K: st.tuples(
-    st.lists(st.floats(LOG_MIN, 0.0), min_size=K, max_size=K),
-    st.lists(st.floats(0.05, 1.0), min_size=K, max_size=K),
-    st.floats(-1.5, 1.0)))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(profiles)
-def test_masses_conserved_edges_ordered_density_integrates(p):
-    logs, fr, log_alpha = p
-    levels = 10.0 ** np.array([0.0] + logs[1:])          # the largest is 1: the ratio spans down to MIN_LEVEL_RATIO
-    fr = np.array(fr) / np.sum(fr)
-    alpha = 10.0 ** log_alpha
-    M = LinearManifold(alpha, VarianceProfile(levels, fr))
+@given(manifolds(alpha=(10 ** -1.5, 10.0), max_levels=4, min_ratio=MIN_LEVEL_RATIO))   # the largest level is 1
+def test_masses_conserved_edges_ordered_density_integrates(M):
+    alpha = M.alpha
     bulks = M.support()
     edges = np.array([[b.lower, b.upper] for b in bulks])
     assert np.all(edges[:, 0] < edges[:, 1]) and np.all(edges[1:, 0] > edges[:-1, 1])
@@ -69,10 +58,9 @@ def test_decoupling_limit_in_closed_form(r, alpha, w1):
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.floats(-100, 100), st.floats(LOG_MIN, -1))
-def test_scale_covariance(log_c, log_r):
+@given(log_uniform(1e-100, 1e100), log_uniform(MIN_LEVEL_RATIO, 0.1))
+def test_scale_covariance(c, r):
     """Multiplying every level by c multiplies every edge by c and leaves the masses (1e150 : 1e130 included)."""
-    c, r = 10.0 ** log_c, 10.0 ** log_r
     a = LinearManifold(0.6, VarianceProfile([1.0, r], [0.6, 0.4])).support()
     b = LinearManifold(0.6, VarianceProfile([c, c * r], [0.6, 0.4])).support()
     np.testing.assert_allclose([c * v for x in a for v in (x.lower, x.upper)],
@@ -81,13 +69,13 @@ def test_scale_covariance(log_c, log_r):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.floats(-12, 12), st.floats(-14, -1))
-@example(-9.4765625, -8.88115582967109)      # the upper node rounded past a bulk 2e-9 wide: 63 nodes inside
-def test_density_of_eta_at_extreme_t(log_t, log_r):
+@given(times(1e-12, 1e12), log_uniform(1e-14, 0.1))
+@example(10.0 ** -9.4765625, 10.0 ** -8.88115582967109)  # the upper node rounded past a bulk 2e-9 wide: 63 nodes inside
+def test_density_of_eta_at_extreme_t(tau, r):
     """t from 1e-12 to 1e12 (VE: tau = t): the refined grid resolves every bulk; the trapezoid integral over each
     bulk matches its mass (the eta bulks come within 1e-12 of 0 or 1 here)."""
-    M = LinearManifold(0.5, VarianceProfile([1.0, 10.0 ** log_r], [0.75, 0.25]))
-    js = JacobianLaw(M, 10.0 ** log_t)
+    M = LinearManifold(0.5, VarianceProfile([1.0, r], [0.75, 0.25]))
+    js = JacobianLaw(M, tau)
     eta = js.grid(100)
     dens = js.density(eta)
     for b in js.support():

@@ -2,17 +2,17 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from rmt import JacobianLaw, LinearManifold, MPSolver, VarianceProfile, theory_spectrum
+from rmt.testing import spectra
 from simulate.agreement import (agreement, bulk_counts, empirical_edges, finite_size_study, ks_distance,
                                 ks_distances, mean_sem, theory_edges, wasserstein1)
 from simulate.spectra import simulate_spectra
 
 FIG2 = LinearManifold(0.5, VarianceProfile([1, 0.01], [0.75, 0.25]))
 
-samples_st = st.lists(st.integers(-20, 20), min_size=1, max_size=40).map(lambda v: np.array(v) / 7.0)
+samples_st = spectra(max_size=40, low=-2.9, high=2.9, grid=1 / 7)      # multiples of 1/7 in [-20/7, 20/7]: ties
 
 
 @settings(max_examples=60, deadline=None)

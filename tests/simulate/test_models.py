@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rmt import LinearManifold, VarianceProfile, get_schedule
+from rmt.testing import schedules
+from rmt.testing import times as positive_times
 from simulate.models import (EmpiricalModel, GaussianMixtureModel, LinearGaussianModel,
                              SubspaceUnionModel)
 
@@ -28,9 +30,10 @@ def make_model(kind, d, K, seed, schedule):
                                      offset_scale=0.7, seed=seed, schedule=schedule)
 
 
+VE_VP = schedules(names=("ve", "vp"))
 models = st.builds(make_model, st.sampled_from(["linear", "mixture", "empirical", "subspaces"]),
-                   st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000), st.sampled_from(["ve", "vp"]))
-times = st.floats(0.05, 2.0)
+                   st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000), VE_VP)
+times = positive_times(0.05, 2.0)
 
 
 def central_grad(f, x, h):
@@ -61,7 +64,7 @@ def test_jacobian_symmetric_and_matches_central_differences(model, t, B, seed):
 
 
 @SETTINGS
-@given(st.integers(1, 8), st.integers(1, 10), times, st.sampled_from(["ve", "vp"]), st.integers(0, 1000))
+@given(st.integers(1, 8), st.integers(1, 10), times, VE_VP, st.integers(0, 1000))
 def test_linear_jacobian_closed_form(d, m, t, schedule, seed):
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((d, m)) / np.sqrt(d)
@@ -97,7 +100,7 @@ def test_linear_from_manifold_matches_profile():
 
 
 @SETTINGS
-@given(st.integers(1, 5), st.integers(1, 6), times, st.sampled_from(["ve", "vp"]), st.integers(0, 1000))
+@given(st.integers(1, 5), st.integers(1, 6), times, VE_VP, st.integers(0, 1000))
 def test_mixture_log_density_matches_scipy(d, K, t, schedule, seed):
     model = make_model("mixture", d, K, seed, schedule)
     sch = get_schedule(schedule)
@@ -110,7 +113,7 @@ def test_mixture_log_density_matches_scipy(d, K, t, schedule, seed):
 
 
 @SETTINGS
-@given(st.integers(1, 5), st.integers(1, 4), times, st.sampled_from(["ve", "vp"]), st.integers(0, 1000))
+@given(st.integers(1, 5), st.integers(1, 4), times, VE_VP, st.integers(0, 1000))
 def test_subspace_union_log_density_matches_scipy(d, K, t, schedule, seed):
     model = make_model("subspaces", d, K, seed, schedule)
     sch = get_schedule(schedule)
@@ -123,7 +126,7 @@ def test_subspace_union_log_density_matches_scipy(d, K, t, schedule, seed):
 
 
 @SETTINGS
-@given(st.integers(1, 6), st.integers(1, 30), st.floats(0.01, 3.0), st.sampled_from(["ve", "vp"]),
+@given(st.integers(1, 6), st.integers(1, 30), positive_times(0.01, 3.0), VE_VP,
        st.integers(0, 1000))
 def test_empirical_jacobian_is_posterior_covariance_identity(d, n, t, schedule, seed):
     rng = np.random.default_rng(seed)

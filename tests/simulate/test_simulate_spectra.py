@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from rmt import JacobianLaw, LinearManifold, Spectrum, VarianceProfile, get_schedule
+from rmt.testing import schedules
 from simulate.agreement import ks_distance
 from simulate.fmatrix import BACKENDS, column_variances, sample_F
 from simulate.spectra import eta_from_eigenvalues, simulate_spectra, spectra_from_F
@@ -30,7 +31,7 @@ def naive_eta(F, t, schedule):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(4, 40), st.floats(0.2, 2.0), st.sampled_from(["ve", "vp"]), st.integers(0, 100))
+@given(st.integers(4, 40), st.floats(0.2, 2.0), schedules(names=("ve", "vp")), st.integers(0, 100))
 def test_exact_identity_against_the_naive_route(d, alpha, schedule, seed):
     M = LinearManifold(alpha, VarianceProfile([1.0, 0.05], [0.6, 0.4]))
     if M.latent_dim(d) < 1:
