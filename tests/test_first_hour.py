@@ -112,7 +112,8 @@ def test_the_extras_table_matches_pyproject():
         return req.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
     for extra, mods in EXTRAS.items():
         assert {name(r) for r in extras[extra]} == {p.lower() for p in mods.values()}, extra
-    assert set(extras) - {"all", "dev", "notebooks"} == set(EXTRAS)       # notebooks: no command needs it
+    # notebooks, docs, testing: no command needs them
+    assert set(extras) - {"all", "dev", "notebooks", "docs", "testing"} == set(EXTRAS)
 
 
 def test_a_library_error_for_a_missing_package_names_it(monkeypatch, capsys):
