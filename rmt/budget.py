@@ -33,7 +33,7 @@ def limits(max_memory=None, max_time=None):
     Inside the block :func:`memory_budget` and :func:`time_budget` return these values ahead of the
     environment variables; a budget left None keeps the value of the enclosing block (or the environment).
     Blocks nest; the previous budgets are restored on exit, also after an exception. The values live in a
-    :mod:`contextvars` variable, so threads and asyncio tasks each see their own.
+    ``contextvars`` variable, so threads and asyncio tasks each see their own.
 
     Parameters
     ----------

@@ -19,7 +19,9 @@ from .profiles import VarianceProfile
 
 __all__ = ["PhaseDiagram", "phase_diagram", "plot_phase_diagram", "cell_edges", "PARAMETERS", "PHASE_CODES", "manifold_along"]
 
+#: the profile parameters a phase diagram can sweep (``values`` of :func:`phase_diagram`)
 PARAMETERS = ("ratio", "alpha", "f", "sigma2")
+#: integer code of each phase in ``PhaseDiagram.labels``
 PHASE_CODES = {"trivial": 0, "coverage": 1, "consolidation": 2}
 
 

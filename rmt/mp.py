@@ -43,7 +43,17 @@ class MPSolver:
     manifold : LinearManifold
     n_nodes : int, optional
         Quadrature nodes for a continuous profile (default: doubled from 64 until the edges converge
-        to ``rtol=1e-7``, see :attr:`convergence`).
+        to ``rtol=1e-7``, see the attribute ``convergence``).
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> sol = LinearManifold(0.25, VarianceProfile.single(2.0)).solver    # MP, s = 2: edges 0.5, 4.5
+    >>> round(float(sol.density(2.0)), 6), round(float(np.sqrt((4.5 - 2) * (2 - 0.5)) / (2 * np.pi * 2 * 2)), 6)
+    (0.077051, 0.077051)
+    >>> g = sol.stieltjes(1 + 1j)                          # solves z = -1/g + alpha s / (1 + s g)
+    >>> complex(np.round(-1 / g + 0.25 * 2 / (1 + 2 * g), 10))
+    (1+1j)
     """
 
     def __init__(self, manifold, n_nodes: int | None = None):
@@ -470,6 +480,20 @@ class JacobianLaw:
 
     A bulk (mass ``min(alpha, 1)``) with density ``rho_C(lambda(eta)) tau / eta^2``,
     ``lambda(eta) = tau (1 - eta) / eta``, and a spike of mass ``max(0, 1 - alpha)`` at ``eta = 1``.
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> law = JacobianLaw(LinearManifold(0.25, VarianceProfile.single(2.0)), tau=0.5)   # lambda in [0.5, 4.5]
+    >>> law.spike_mass, [(round(b.lower, 6), round(b.upper, 6)) for b in law.support()]
+    (0.75, [(0.1, 0.5)])
+    >>> lam = 0.5 * (1 - 0.25) / 0.25; mp = np.sqrt((4.5 - lam) * (lam - 0.5)) / (2 * np.pi * 2 * lam)
+    >>> round(float(law.density(0.25)), 6), round(float(mp * 0.5 / 0.25 ** 2), 6)   # rho_C(lambda(eta)) tau/eta^2
+    (0.735105, 0.735105)
+    >>> law.cdf([0.5, 0.999]).round(6).tolist()           # the bulk holds alpha = 0.25, the spike the rest
+    [0.25, 0.25]
+    >>> law.quantiles(8).round(4).tolist()                 # 2 of 8 classical locations in the bulk, 6 in the spike
+    [0.1548, 0.3024, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
 
     def __init__(self, manifold, tau: float):

@@ -14,6 +14,7 @@ from .intervals import Gap
 __all__ = ["sorted_values", "spectral_gaps", "largest_gap", "largest_gap_dimension", "phase", "phases",
            "phase_rule", "effective_dimension", "codimension", "tangent_count", "PHASES"]
 
+#: the three geometric phases, from large ``tau`` to small (docs/theory.md section 5)
 PHASES = ("trivial", "coverage", "consolidation")
 
 

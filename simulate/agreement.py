@@ -152,7 +152,7 @@ def bulk_counts(manifold: LinearManifold, d: int) -> np.ndarray:
     """Number of eigenvalues in each bulk at dimension ``d``, high variance first (= ascending ``eta``).
 
     When the cumulative bulk masses equal cumulative level fractions (detached or grouped levels) the
-    exact column counts of :meth:`VarianceProfile.column_variances` are used; otherwise
+    exact column counts of :meth:`rmt.profiles.VarianceProfile.column_variances` are used; otherwise
     ``round(cumulative mass * d)``.
 
     Returns

@@ -34,6 +34,7 @@ from .jax_x64 import x64
 __all__ = ["BACKENDS", "column_variances", "draw_seeds", "chunk_size", "sample_F", "gram_eigenvalues",
            "covariance_eigenvalues", "check_backend"]
 
+#: the array backends that draw ``F`` and its Gram eigenvalues
 BACKENDS = ("numpy", "numba", "jax")
 _CHUNK_BYTES = 256 * 2 ** 20          # memory budget for a chunk of F matrices
 
@@ -64,7 +65,7 @@ def column_variances(manifold: LinearManifold, d: int) -> np.ndarray:
 
 
 def draw_seeds(seed: int, draws: int, start: int = 0) -> np.ndarray:
-    """32-bit seeds of draws ``start .. start + draws - 1``: ``SeedSequence([seed, r]).generate_state(1)``."""
+    """32-bit seeds of draws ``start`` to ``start + draws - 1``: ``SeedSequence([seed, r]).generate_state(1)``."""
     seed = positive_int("seed", seed, minimum=0)
     draws = positive_int("draws", draws)
     return np.array([np.random.SeedSequence([seed, r]).generate_state(1)[0]

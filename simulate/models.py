@@ -45,7 +45,7 @@ def _softmax(z, axis=-1):
 
 
 class ExactModel:
-    """Common interface. Subclasses implement :meth:`_eval` (log-density, score, Jacobian of a batch).
+    """Common interface. Subclasses implement ``_eval`` (log-density, score, Jacobian of a batch).
 
     Attributes
     ----------

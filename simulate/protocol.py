@@ -34,7 +34,7 @@ class DiffusionModel(Protocol):
     data_shape: tuple
 
     def score(self, x, t):
-        """Score at ``x`` (B, *data_shape) and process time ``t``: same shape as ``x``."""
+        """Score at ``x`` ``(B, *data_shape)`` and process time ``t``: same shape as ``x``."""
 
 
 def is_diffusion_model(f) -> bool:

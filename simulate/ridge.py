@@ -45,6 +45,8 @@ from .models import EmpiricalModel
 __all__ = ["RidgeFrame", "RidgeProjection", "ridge_frame", "ridge_residual", "project_to_ridge",
            "posterior_factor", "empirical_model", "METHODS"]
 
+#: the two routes to a ridge frame: ``lowrank`` (default, never forms a ``D x D`` matrix) and ``dense`` (the
+#: closed-form reference through the ``D x D`` posterior covariance)
 METHODS = ("lowrank", "dense")
 #: relative weight below which a training point leaves the posterior support (dropped mass <= n * cutoff)
 DEFAULT_CUTOFF = 1e-20
@@ -68,7 +70,9 @@ def empirical_model(X, schedule="ve") -> EmpiricalModel:
 class RidgeFrame:
     """The Hessian's top eigenpairs at query points and the ridge quantities derived from them.
 
-    Attributes (``m`` query points, dimension ``D``, ridge dimension ``k``)
+    Shapes: ``m`` query points, dimension ``D``, ridge dimension ``k``.
+
+    Attributes
     ----------
     eigenvalues : (m, k+1) ``l_1 >= ... >= l_{k+1}`` of ``H = grad^2 log p_t`` (units 1/length^2)
     tangent : (m, D, k) orthonormal ``[v_1..v_k]``

@@ -41,6 +41,7 @@ from .samplers import sample_reverse
 
 __all__ = ["PerturbedScore", "RidgeDynamics", "reach_align_slide", "fit_slope", "constant_error", "PHASES"]
 
+#: the three phases of a reverse trajectory measured against the ridge (module docstring; docs/theory.md section 8)
 PHASES = ("reach", "align", "slide")
 
 

@@ -41,6 +41,7 @@ from .protocol import denoiser
 __all__ = ["DiffusersModel", "DenoiserModel", "ScoreFunctionModel", "from_diffusers", "from_denoiser", "from_score",
            "PREDICTION_TYPES"]
 
+#: what a diffusers UNet predicts: the noise, ``v`` or the clean sample
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 _LEARNED_VARIANCE = ("learned", "learned_range")
 
@@ -56,7 +57,7 @@ def _shape(name, shape):
 
 
 class _Adapter:
-    """Shared parts: ``data_shape``, ``schedule``, ``module``; ``score`` on tensors (B, *data_shape)."""
+    """Shared parts: ``data_shape``, ``schedule``, ``module``; ``score`` on tensors ``(B, *data_shape)``."""
 
     schedule: Schedule
     data_shape: tuple
@@ -236,7 +237,7 @@ class ScoreFunctionModel(_Adapter):
         self.data_shape = _shape("data_shape", data_shape)
 
     def score(self, x, t):
-        """``fn(x, t)`` at ``x`` (B, *data_shape) and process time ``t`` (passed as a (B,) tensor or a float, per
+        """``fn(x, t)`` at ``x`` ``(B, *data_shape)`` and process time ``t`` (passed as a (B,) tensor or a float, per
         ``time``), cast to the module's dtype/device and back; same shape as ``x``.
         """
         xb, single = self._batched(x)

@@ -11,8 +11,11 @@ from typing import Mapping
 
 __all__ = ["DatasetInfo", "CATALOGUE", "ALIASES", "canonical_name", "CELEBA_CROP", "CIFAR10_CLASSES", "PHOTO_NAMES"]
 
+#: side, in pixels, of the central crop of a CelebA image before it is resized
 CELEBA_CROP = 140
+#: CIFAR-10's class names, by label
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+#: the photographs of scikit-image and scikit-learn that ``photo-patches`` cuts
 PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "china", "flower")
 _DIGITS = tuple(str(k) for k in range(10))
 

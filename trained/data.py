@@ -36,7 +36,9 @@ __all__ = ["TensorData", "LinearManifoldData", "linear_manifold_data", "register
 class LinearManifoldData(TensorData):
     """Gaussian data on a linear manifold, ``x0 = F z`` (docs/theory.md 1), with ``F`` (d, m) kept.
 
-    Attributes (besides :class:`TensorData`)
+    Besides the attributes of :class:`TensorData`:
+
+    Attributes
     ----------
     F : ndarray (d, m), float64 - the dataset's fixed ``F``
     manifold : rmt.LinearManifold

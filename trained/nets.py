@@ -301,6 +301,7 @@ class UNet(nn.Module):
         return self.out(self.act(self.norm(h)))
 
 
+#: network architectures by name (``ModelConfig.arch``)
 ARCHS = {"mlp": ResMLP, "unet": UNet}
 
 
@@ -341,8 +342,7 @@ class ScoreModel(nn.Module):
         """The network's inputs at times ``t``: ``(a, s, c_noise)`` as tensors on ``x``'s device/dtype, shapes
         (B, 1, ..), (B, 1, ..), (B,), with ``c_noise = log(tau) / 4``.
 
-        Not ``coefficients``: that name means ``(a, s^2)`` as floats for one time (:meth:`simulate.models.
-        ExactModel.coefficients`), which the samplers read where a model has it.
+        Not ``coefficients``: that name means ``(a, s^2)`` as floats for one time (:meth:`simulate.models.ExactModel.coefficients`), which the samplers read where a model has it.
         """
         B = x.shape[0]
         tt = t.detach().cpu().double().numpy() if torch.is_tensor(t) else np.asarray(t, dtype=float)

@@ -7,7 +7,7 @@
 - the readouts: the manifold dimension ``#{eta < 1 - floor}`` at the window scale (the recommended one), the
   largest gap, ``D_eff = #{eta < 1/2}``, FLIPD ``sum_i (1 - eta_i) + s^2 |score|^2``;
 - the window rule (:func:`window_grid`), the held-out empirical spectra (closed form,
-  :func:`trained._cloud.posterior_spectra`), the bootstrap interval (:func:`bootstrap_interval`);
+  ``trained._cloud.posterior_spectra``), the bootstrap interval (:func:`bootstrap_interval`);
 - :func:`estimate_dimension`, one estimator fitted by its command-line name.
 """
 from __future__ import annotations
@@ -167,7 +167,7 @@ class _ScoreEstimator:
 
     def _empirical(self, X, query_idx, n_folds, prepared):
         """Spectra (P, T, d) and ``N_eff`` (P, T) of the held-out empirical score at ``X[query_idx]``: the closed
-        form :func:`trained._cloud.posterior_spectra` in the coordinates of the data's span (``prepared``:
+        form ``trained._cloud.posterior_spectra`` in the coordinates of the data's span (``prepared``:
         :meth:`_prepare`)."""
         n, d = X.shape
         rng = np.random.default_rng(self.random_state)
@@ -495,6 +495,7 @@ class _FLIPD(_ScoreEstimator):
 #: command-line names of the estimators; ``manifold`` (the manifold dimension at the window scale) is the
 #: recommended one. ``normal-bundle`` is :class:`trained.normal_bundle.NormalBundle` (a scikit-learn estimator).
 ESTIMATOR_NAMES = ("manifold", "gap", "deff", "flipd", "normal-bundle")
+#: the estimator to use when unsure (the default of `specgap dimension --estimator`)
 RECOMMENDED = "manifold"
 _CORES = {"manifold": _ManifoldGapDimension, "gap": _GapDimension, "deff": _EffectiveDimension, "flipd": _FLIPD}
 

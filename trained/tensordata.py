@@ -10,11 +10,11 @@ __all__ = ["TensorData"]
 
 @dataclass
 class TensorData:
-    """``n`` training points ``x`` (float32, CPU, shape (n, *shape)) and how to rebuild them.
+    """``n`` training points ``x`` (float32, CPU, shape ``(n, *shape)``) and how to rebuild them.
 
     Attributes
     ----------
-    x : torch.Tensor, shape (n, *shape)
+    x : torch.Tensor, shape ``(n, *shape)``
     config : dict, ``make_dataset(**config)`` rebuilds ``x`` exactly (includes ``name``)
     sigma_data : float, standard deviation of ``x`` per coordinate
     """

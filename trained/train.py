@@ -38,6 +38,7 @@ from .nets import ScoreModel, build_model, resolve_device
 __all__ = ["TrainConfig", "TrainResult", "loss_summary", "train", "save_checkpoint", "load_checkpoint", "load_model",
            "checkpoint_dataset", "score_error", "CHECKPOINT_NAME"]
 
+#: file name of the training checkpoint inside ``out``
 CHECKPOINT_NAME = "checkpoint.pt"
 MAGIC = b"SPECGAP-CKPT-1\n"
 FORMAT_VERSION = 1
@@ -135,7 +136,7 @@ def train(model: ScoreModel, data: TensorData, config: TrainConfig, out=None, *,
     Parameters
     ----------
     model : ScoreModel (its ``data_shape`` must equal ``data.shape``)
-    data : TensorData, ``x`` of shape (n, *shape)
+    data : TensorData, ``x`` of shape ``(n, *shape)``
     config : TrainConfig
     out : directory for ``checkpoint.pt`` (None: no checkpoints)
     resume : continue from ``out/checkpoint.pt`` if it exists (its model, data and training configs must

@@ -2,7 +2,7 @@
 ``G: R^k -> R^D``: the generator the local-geometry descriptors were defined for (docs/theory.md section 7).
 
 Model: ``q(z|x) = N(mu(x), diag exp(logvar(x)))``, prior ``N(0, I)``, decoder ``p(x|z) = N(G(z), sigma_x^2 I)``
-with a fixed ``sigma_x`` (default 0.1, pixels in [0, 1]). Per point
+with a fixed ``sigma_x`` (default 0.1, pixels in [0, 1]). Per point::
 
     ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || N(0, I))
             = -|x - G(z)|^2 / (2 sigma_x^2) - (D/2) log(2 pi sigma_x^2) - (1/2) sum_j (mu_j^2 + e^{lv_j} - 1 - lv_j)

@@ -9,6 +9,6 @@
   point masses, and latent diffusion on MNIST, against the ridge of the smoothed empirical density.
 
 Each ``reproduce_<name>(out, ..., quick=...)`` returns its summary and, with ``out``, writes figures,
-arrays and ``summary.json`` through :func:`specgap.reproduce._artefacts.write_artefacts`. Modules are
+arrays and ``summary.json`` through ``specgap.reproduce._artefacts.write_artefacts``. Modules are
 imported on use (torch is needed by Figs. 3-5 only).
 """

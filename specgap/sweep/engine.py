@@ -143,10 +143,11 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
 
     Returns
     -------
-    dict: ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
-    "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
-    address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``,
-    ``estimated_seconds`` (:func:`specgap.sweep.tasks.cell_cost` of the cells computed now, one core).
+    dict
+        ``cells``, ``computed``, ``skipped`` (already done), ``failed`` (list of ``{"cell", "index",
+        "error"}``), ``complete``, ``seconds``, ``rate`` (cells/s), ``scheduler`` ('serial', 'local' or the
+        address), ``workers``, ``chunk`` (cells per block along each outer dim), ``dims``, ``shape``,
+        ``estimated_seconds`` (:func:`specgap.sweep.tasks.cell_cost` of the cells computed now, one core).
 
     Raises
     ------

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["plot_sweep", "majority_phase", "measured_boundaries", "condensation_tau", "fit_finite_size",
-           "finite_size_scaling"]
+           "finite_size_scaling", "DEFAULT_AXIS_ORDER"]
 
 
 def majority_phase(codes, axes) -> np.ndarray:

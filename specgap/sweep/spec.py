@@ -25,6 +25,7 @@ from rmt.schedules import SCHEDULES
 
 __all__ = ["TASKS", "SweepSpec", "parse_times", "load_spec", "spec_fields"]
 
+#: what a sweep cell computes: theory, simulation, finite-``n`` model, or a trained network
 TASKS = ("theory", "simulate", "finite-n", "network")
 _OUTER = {"theory": ("alpha", "ratio", "fraction"), "simulate": ("alpha", "ratio", "fraction", "d"),
           "finite-n": ("alpha", "ratio", "fraction", "d", "n"), "network": ("alpha", "ratio", "fraction", "d", "n")}

@@ -13,7 +13,8 @@ import numpy as np
 
 __all__ = ["TorchBackend", "JaxBackend", "NumpyBackend", "as_backend", "DEFAULT_CHUNK_BYTES"]
 
-DEFAULT_CHUNK_BYTES = 512 * 2 ** 20  # bytes of autodiff intermediates per chunk
+#: bytes of autodiff intermediates per chunk of Jacobian columns (``chunk_bytes`` default)
+DEFAULT_CHUNK_BYTES = 512 * 2 ** 20
 #: fewest columns per chunk for which the matrix-free products are vmapped (fewer: the batch-axis route)
 VMAP_MIN_COLUMNS = 8
 

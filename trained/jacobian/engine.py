@@ -40,7 +40,9 @@ from .krylov import krylov_svd, scipy_svds
 
 __all__ = ["jacobian_spectrum", "jacobian", "JacobianResult", "METHODS", "OPERATORS"]
 
+#: how the Jacobian is obtained: exact autodiff columns, Lanczos on products, or finite differences
 METHODS = ("exact", "lanczos", "finite-difference")
+#: which map is differentiated: ``s^2`` times the score, the denoiser ``(x + s^2 score) / a``, or a user's map
 OPERATORS = ("score", "denoiser", "map")
 
 @dataclass
