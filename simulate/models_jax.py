@@ -7,10 +7,18 @@ methods that return arrays (``score``, ``log_density``, ``denoiser``) compute in
 the pure functions ``score_fn``/``log_density_fn`` need float64 turned on by the caller
 (``with jax.enable_x64(True): ...``) and say so when it is off. ``dtype='float32'`` runs in float32.
 
+>>> import numpy as np
+>>> from rmt import LinearManifold
+>>> from simulate import LinearGaussianModel
+>>> model = LinearGaussianModel.from_manifold(20, LinearManifold(0.5), seed=0)
 >>> jm = model.to_jax()                  # or JaxModel(model)
->>> jm.score(x, t)                       # (B, d) numpy array, t is the process time
+>>> x = np.random.default_rng(0).standard_normal((3, 20))
+>>> np.allclose(jm.score(x, 0.1), model.score(x, 0.1))      # (B, d) numpy array; 0.1 is the process time t
+True
 >>> with jax.enable_x64(True):
-...     f = jm.score_fn(t)               # x -> score(x, t), jitted, for jax transformations
+...     f = jm.score_fn(0.1)             # x -> score(x, t), jitted, for jax transformations
+...     np.allclose(np.asarray(jax.jacfwd(f)(x[0])), model.jacobian(x[:1], 0.1)[0])
+True
 """
 from __future__ import annotations
 
@@ -69,7 +77,7 @@ def isotropic_logp_score(params, x, a, s2):
 
 
 class JaxModel:
-    """JAX mirror of an exact model of :mod:`simulate.models` (its :meth:`parameters` and schedule).
+    """JAX mirror of an exact model of :mod:`simulate.models` (its ``parameters()`` and schedule).
 
     Methods take ``x`` of shape (B, d) or (d,) and the process time ``t`` (a Python float; ``a(t)``
     and ``s(t)^2`` come from the numpy schedule and enter as traced scalars, so a new ``t`` does not

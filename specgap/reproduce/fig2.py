@@ -14,7 +14,9 @@ Parameters (docs/theory.md section 10): ``alpha = 0.5``, levels ``sigma_1^2 = 1`
 Agreement with the theory at the panel times: Wasserstein-1 in ``eta`` units per time; Kolmogorov-Smirnov
 once (``eta = tau/(lambda + tau)`` is monotone in ``lambda``, so KS is the same at every time).
 
->>> summary = reproduce_fig2("results/fig2")          # PNGs, summary.json, spectra.npz, curves.npz
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_fig2("results/fig2")          # PNGs, summary.json, spectra.npz, curves.npz
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from ._artefacts import stamp, use_agg, write_artefacts
 __all__ = ["FIG2_PARAMS", "fig2_manifold", "panel_times", "simulated_gap_width", "argmax_log",
            "fig2_data", "plot_density_panels", "plot_fig2", "reproduce_fig2"]
 
+#: the paper's Fig. 2 model: ``alpha``, the double-variance profile, ``d`` and the number of draws
 FIG2_PARAMS = {"alpha": 0.5, "levels": [1.0, 0.01], "fractions": [0.75, 0.25], "d": 100, "draws": 100}
 
 
@@ -96,8 +99,8 @@ def _num(x):
 def fig2_data(d: int = 100, draws: int = 100, seed: int = 0, backend: str = "numpy", n_times: int = 121,
               t_range=(1e-4, 1e2), manifold: LinearManifold | None = None, progress: bool = True,
               delta: float = 0.1) -> dict:
-    """All the numbers of Fig. 2 (no plotting): simulate, then the curves over ``t`` (:func:`_curves`), the
-    agreement at the panel times (:func:`_panel_agreement`) and the summary.
+    """All the numbers of Fig. 2 (no plotting): simulate, then the curves over ``t`` (``_curves``), the
+    agreement at the panel times (``_panel_agreement``) and the summary.
 
     Parameters
     ----------

@@ -15,8 +15,10 @@ a residual MLP trained by denoising score matching with EMA (:func:`trained.trai
   singular values against the theory density; the KS distance between the ``m`` smallest values and the
   theory's tangent law (spike excluded); codimension and largest-gap dimension, network and theory.
 
->>> summary = reproduce_fig3("results/fig3", quick=True)     # figures, summary.json, spectra_<panel>.npz
->>> summary = reproduce_fig4("results/fig4", quick=True, runs="results/fig3/runs")   # reuses network (a)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_fig3("results/fig3", quick=True)     # figures, summary.json, spectra_<panel>.npz
+    summary = reproduce_fig4("results/fig4", quick=True, runs="results/fig3/runs")   # reuses network (a)
 """
 from __future__ import annotations
 
@@ -64,6 +66,7 @@ __all__ = ["PANELS", "FIG4_TIMES", "fig34_settings", "panel_profile", "panel_dat
 PANELS = {"a": {"levels": [1.0, 0.01], "fractions": [0.75, 0.25]},
           "b": {"levels": [0.01, 1.0], "fractions": [0.75, 0.25]},
           "c": {"multi": True}}
+#: the process times of Fig. 4's three panels (VE)
 FIG4_TIMES = (0.45, 0.3, 0.11)
 
 #: full setting; ``quick`` overrides below (CPU, about a minute per network)

@@ -33,7 +33,9 @@ from a profile: ``quick`` (CPU minutes, for tests), ``cpu`` (the full run sized 
 minutes, training included) and ``gpu`` (the paper-sized networks); the default is ``gpu`` when the run goes to
 CUDA, else ``cpu``. Measurements: :mod:`specgap.reproduce.fig5_measure`; figures: :mod:`specgap.reproduce.fig5_plots`.
 
->>> summary = reproduce_fig5("results/fig5", dataset="mnist", quick=True)   # figures, summary.json, .npz
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_fig5("results/fig5", dataset="mnist", quick=True)   # figures, summary.json, .npz
 """
 from __future__ import annotations
 

@@ -14,7 +14,9 @@
 
 The summary reports the Spearman correlation of the mean ``psi`` with ``rho`` for each direction.
 
->>> s = reproduce_guidance("results/guidance", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    s = reproduce_guidance("results/guidance", quick=True)
 """
 from __future__ import annotations
 
@@ -95,8 +97,8 @@ def guidance_data(*, vae_steps: int = 3000, score_steps: int = 3000, clf_steps: 
                   n_samples: int = 128, sampler_steps: int = 200, rhos=(0.0, 0.5, 1.0, 2.0, 4.0, 8.0), latent: int = 16,
                   n_judge: int = 4000, seed: int = 0, progress: bool = False) -> dict:
     """All the numbers of the ``guidance`` study (no plotting): train the VAE, the score network and the
-    classifier on its latents (:func:`_latent_models`), sample with guidance toward each end for every ``rho``
-    (:func:`_guided_rows`) and summarise.
+    classifier on its latents (``_latent_models``), sample with guidance toward each end for every ``rho``
+    (``_guided_rows``) and summarise.
 
     Parameters
     ----------

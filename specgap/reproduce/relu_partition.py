@@ -12,7 +12,9 @@ area formula the generated density on the image surface is ``p_x(G(z)) = p_z(z) 
 4. reports the rank correlation between ``psi_R`` and that density (the paper's finding: negative, density
    is inversely related to local scaling) and the local complexity ``delta`` over the grid.
 
->>> summary = reproduce_relu_partition("results/relu-partition", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_relu_partition("results/relu-partition", quick=True)
 """
 from __future__ import annotations
 

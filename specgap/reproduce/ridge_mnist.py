@@ -9,7 +9,7 @@ centred and scaled to unit variance per coordinate by the training digits' stati
 probability-flow ODE (``trained.network_spectra.NetworkScore`` + :func:`simulate.samplers.sample_reverse`).
 
 **On-ridge criterion, calibrated.** At a recorded time ``t`` (VE, ``s = sqrt(t)``) the *normalised residual* of
-a point is the ridge residual in units of the local noise scale,
+a point is the ridge residual in units of the local noise scale::
 
     rho_k(x) = s^2 |V V^T grad log p_t(x)| / s = s |V V^T grad log p_t(x)|
 
@@ -26,7 +26,9 @@ sampler's states at ``t``) and ``training_clean`` (the training latents themselv
 where the ridge passes through them). Memorisation check: the nearest-training-latent distances of samples
 and of held-out latents against the training latents' own nearest-neighbour distances.
 
->>> summary = reproduce_ridge_mnist("results/ridge-mnist", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_ridge_mnist("results/ridge-mnist", quick=True)
 """
 from __future__ import annotations
 

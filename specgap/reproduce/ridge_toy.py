@@ -14,7 +14,9 @@ then sampled with the probability-flow ODE (:func:`simulate.samplers.sample_reve
 - the loss of the read-out against training time ``s``, split into the normal and tangent parts of the score
   error (and the architectural bias, ``s = inf``) at noised training points (:func:`error_split`).
 
->>> summary = reproduce_ridge_toy("results/ridge-toy", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_ridge_toy("results/ridge-toy", quick=True)
 """
 from __future__ import annotations
 
@@ -219,7 +221,7 @@ def ridge_toy_data(*, n_samples=400, n_features=512, fit_samples=40000, train_ti
     largest of the training-time grid (``train_points`` values in ``10^-1 .. 10^4``); the losses are averaged
     over ``eval_points`` noised training points at each of 4 times. The trajectories are recorded at
     ``align_records`` times (the align law integrates along them; ``record`` of them are drawn); the injected
-    experiment (:func:`align_injected`) runs ``align_n`` trajectories of ``align_steps`` steps per magnitude."""
+    experiment (``align_injected``) runs ``align_n`` trajectories of ``align_steps`` steps per magnitude."""
     t0 = time.perf_counter()
     grid = np.geomspace(1e-1, 1e4, positive_int("train_points", train_points))
     train_time = float(grid[-1] if train_time is None else train_time)

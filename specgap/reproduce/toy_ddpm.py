@@ -9,7 +9,9 @@ lies farther than ``3 band``. The separation of the two groups is the AUROC of e
 ``U / (n_on n_off)``, ties counted half), reported per ``t`` with the level of maximal separation
 ``max |AUROC - 1/2|``.
 
->>> summary = reproduce_toy_ddpm("results/toy-ddpm", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    summary = reproduce_toy_ddpm("results/toy-ddpm", quick=True)
 """
 from __future__ import annotations
 

@@ -16,8 +16,10 @@ positive class (below 1/2: the score is *lower* out of distribution) with a perc
 per model, and the mean over models - one training run is not a measurement: two VAEs that differ only in
 their training noise can rank the same inputs in opposite order.
 
->>> s = reproduce_vae_dynamics("results/vae-dynamics", quick=True)
->>> s = reproduce_ood("results/ood", quick=True)
+Run (minutes on a CPU; the notebook of the same name and the study's test run it in quick mode)::
+
+    s = reproduce_vae_dynamics("results/vae-dynamics", quick=True)
+    s = reproduce_ood("results/ood", quick=True)
 """
 from __future__ import annotations
 

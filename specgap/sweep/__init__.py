@@ -1,9 +1,9 @@
 """Sweeps at scale: a grid of parameters x a task (theory | simulate | finite-n | network) on Dask, one labelled
 result store (xarray / Zarr) written cell by cell, resumable.
 
->>> from specgap.sweep import SweepSpec, run_sweep, open_sweep          # doctest: +SKIP
+>>> from specgap.sweep import SweepSpec, run_sweep, open_sweep
 >>> spec = SweepSpec(task="theory", alpha=[0.5], ratio=[0.01, 0.1], t="1e-3:10:40")
->>> run_sweep(spec, "theory.zarr", workers=2)["computed"]
+>>> run_sweep(spec, "theory.zarr", workers=0, progress=False)["computed"]      # workers=0: no cluster
 2
 >>> open_sweep("theory.zarr").phase_theory.dims
 ('alpha', 'ratio', 'fraction', 't')
