@@ -93,8 +93,6 @@ def _resolve_alias(app, env, node, contnode):
             if head in _ALIASES:
                 return dom.resolve_xref(*args, ".".join([_ALIASES[head]] + parts[i:]), node, contnode)
     ends = [name for name in dom.objects if name.endswith("." + target)]
-    if os.environ.get("DOCS_DEBUG"):
-        print("RESOLVE", target, here, ends, file=sys.stderr)
     if len(ends) == 1:
         return dom.resolve_xref(*args, ends[0], node, contnode)
     return None
