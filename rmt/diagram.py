@@ -109,6 +109,19 @@ def phase_diagram(parameter: str, values, tau, *, alpha: float = 0.5, levels=(1.
     ValueError
         Naming the argument: an unknown ``parameter``, an empty, non-finite or non-positive ``values`` or
         ``tau``, ``delta`` outside (0, 0.5), or a grid past the memory or time budget (``values x tau``).
+
+    Examples
+    --------
+    Two ratios ``sigma_2^2/sigma_1^2`` at three ``tau`` (codes of :data:`PHASE_CODES`: 0 trivial, 1 coverage,
+    2 consolidation):
+
+    >>> pd = phase_diagram("ratio", [0.01, 0.1], [100.0, 0.05, 1e-5])
+    >>> pd.labels.tolist()
+    [[0, 1, 2], [0, 1, 2]]
+    >>> pd.tau_star.round(6).tolist()                 # sqrt(l u) of each model; 0.044402 for the paper's
+    [[0.044402], [0.142394]]
+    >>> round(float(pd.trivial_coverage[0]), 4)       # lambda_max (1 - Delta)/Delta = 2.601003 * 9
+    23.409
     """
     if parameter not in PARAMETERS:
         raise ValueError(f"parameter must be one of {PARAMETERS}, got {parameter!r}")

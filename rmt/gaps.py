@@ -40,6 +40,22 @@ class IntermediateGap:
     """Gap between detached bulk ``k`` (higher variance, lower edge ``l``) and bulk ``k+1`` (upper edge ``u``).
 
     ``dimension_fraction`` is the mass (fraction of ``d``) of bulks ``1..k``: the dimension the gap reveals.
+
+    Examples
+    --------
+    The paper's model (``alpha = 1/2``, levels 1 and 0.01 on 3/4 and 1/4; docs/theory.md section 4):
+
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> g, = intermediate_gaps(LinearManifold(0.5, VarianceProfile.double(1.0, 0.01, f=0.75)))
+    >>> g.k, round(g.l, 5), round(g.u, 5), g.dimension_fraction      # bulk 1 holds alpha f = 0.375 of d
+    (1, 0.15154, 0.01301, 0.375)
+    >>> round(g.tau_star, 6), round(float(np.sqrt(g.l * g.u)), 6)     # tau* = sqrt(l u)
+    (0.044402, 0.044402)
+    >>> round(g.max_width, 5), round(float(g.width(g.tau_star)), 5)   # W_k at its maximum
+    (0.54678, 0.54678)
+    >>> op, cl = g.window(0.1)                                        # W_k = Delta at both ends
+    >>> round(op, 5), round(cl, 7), round(op * cl / (g.l * g.u), 10), round(float(g.width(op)), 10)
+    (1.21911, 0.0016172, 1.0, 0.1)
     """
 
     k: int
@@ -86,7 +102,15 @@ def _bulks_by_variance(manifold) -> list[Bulk]:
 
 
 def intermediate_gaps(manifold: LinearManifold) -> list[IntermediateGap]:
-    """Every gap between consecutive detached bulks, high variance first."""
+    """Every gap between consecutive detached bulks, high variance first.
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> M = LinearManifold(0.5, VarianceProfile([1.0, 1e-2, 1e-4]))  # three levels, three detached bulks
+    >>> [(g.k, round(g.dimension_fraction, 4)) for g in intermediate_gaps(M)]   # alpha/3, 2 alpha/3 below
+    [(1, 0.1667), (2, 0.3333)]
+    """
     bulks = _bulks_by_variance(manifold)
     out, mass = [], 0.0
     for k, (b1, b2) in enumerate(zip(bulks[:-1], bulks[1:]), start=1):
@@ -96,7 +120,15 @@ def intermediate_gaps(manifold: LinearManifold) -> list[IntermediateGap]:
 
 
 def manifold_gap(manifold: LinearManifold, tau):
-    """``W_M(tau) = l_min / (l_min + tau)``: distance from the top ``eta`` edge to the spike at 1."""
+    """``W_M(tau) = l_min / (l_min + tau)``: distance from the top ``eta`` edge to the spike at 1.
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> M = LinearManifold(0.25, VarianceProfile.single(2.0))          # l_min = 2 (1 - 1/2)^2 = 0.5
+    >>> manifold_gap(M, [0.5, 4.5]).round(6).tolist()                # 0.5/(0.5 + tau)
+    [0.5, 0.1]
+    """
     tau = _taus(tau)
     lmin = min(b.lower for b in manifold.support(masses=False))
     return lmin / (lmin + tau)
@@ -104,7 +136,15 @@ def manifold_gap(manifold: LinearManifold, tau):
 
 def phase_boundaries(manifold: LinearManifold, delta: float = 0.1) -> dict:
     """``trivial_coverage = lambda_max (1-Delta)/Delta`` and ``coverage_consolidation = l_min Delta/(1-Delta)``
-    (in ``tau``; ``None`` when there is no spike, ``alpha >= 1``, so consolidation cannot occur)."""
+    (in ``tau``; ``None`` when there is no spike, ``alpha >= 1``, so consolidation cannot occur).
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> pb = phase_boundaries(LinearManifold(0.25, VarianceProfile.single(2.0)), delta=0.1)   # edges 0.5, 4.5
+    >>> round(pb["trivial_coverage"], 10), round(pb["coverage_consolidation"], 10)   # 4.5 * 9, 0.5 / 9
+    (40.5, 0.0555555556)
+    """
     delta = resolution(delta)
     bulks = manifold.support(masses=False)
     lmax = max(b.upper for b in bulks)
@@ -123,6 +163,15 @@ def phase_at(manifold: LinearManifold, tau, delta: float = 0.1):
     where the high-variance bulk has consolidated while a low-variance bulk is still inside the spike cluster.
 
     Returns an array of strings of the shape of ``tau`` (a ``str`` for scalar ``tau``).
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> M = LinearManifold(0.25, VarianceProfile.single(2.0))   # boundaries 4.5 * 9 = 40.5 and 0.5 / 9 = 0.0556
+    >>> phase_at(M, [50.0, 30.0, 0.06, 0.05]).tolist()
+    ['trivial', 'coverage', 'coverage', 'consolidation']
+    >>> phase_at(LinearManifold(1.5, VarianceProfile.single(1.0)), 1e-4)   # alpha > 1: no spike, no consolidation
+    'coverage'
     """
     tau = _taus(tau)
     lower, upper = np.stack([eta_edges(b, tau) for b in manifold.support(masses=False)], axis=-1)   # (..., B)
@@ -196,7 +245,18 @@ def spectrum_report(manifold: LinearManifold, t: float, schedule="ve", delta: fl
 
 def timescales(manifold: LinearManifold, delta: float = 0.1, schedule="ve") -> dict:
     """Per intermediate gap: ``tau_max`` (= ``tau*``), ``max_width``, ``tau_open``, ``tau_close``; phase
-    boundaries; the manifold gap's opening time. With a schedule the same times in ``t`` are added."""
+    boundaries; the manifold gap's opening time. With a schedule the same times in ``t`` are added.
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> ts = timescales(LinearManifold(0.5, VarianceProfile.double(1.0, 0.01, f=0.75)), delta=0.1, schedule="vp")
+    >>> g = ts["gaps"][0]
+    >>> round(g["tau_max"], 6), round(g["t_max"], 6), round(float(np.log1p(g["tau_max"]) / 2), 6)  # t = log(1+tau)/2
+    (0.044402, 0.021722, 0.021722)
+    >>> round(ts["manifold_gap"]["tau_open"], 6)      # l_min (1 - Delta)/Delta, l_min = 0.0018983
+    0.017085
+    """
     delta = resolution(delta)
     sch = get_schedule(schedule)
 

@@ -28,6 +28,19 @@ class LinearManifold:
     alpha : float > 0
         ``m / d``; values above 1 are allowed (full-rank ``C``).
     profile : VarianceProfile or ContinuousProfile
+
+    Examples
+    --------
+    One level ``s`` gives Marchenko-Pastur on ``[s (1 - sqrt(alpha))^2, s (1 + sqrt(alpha))^2]`` with mass
+    ``alpha``; here ``s = 2``, ``alpha = 1/4``: ``[0.5, 4.5]``.
+
+    >>> M = LinearManifold(0.25, VarianceProfile.single(2.0))
+    >>> [(round(b.lower, 10), round(b.upper, 10), round(b.mass, 10)) for b in M.support()]
+    [(0.5, 4.5, 0.25)]
+    >>> M.zero_mass, M.latent_dim(1000)                    # atom 1 - alpha at 0; m = alpha d
+    (0.75, 250)
+    >>> [(round(b.lower, 6), round(b.upper, 6)) for b in M.law(0.5).support()]   # tau/(4.5+tau), tau/(0.5+tau)
+    [(0.1, 0.5)]
     """
 
     alpha: float

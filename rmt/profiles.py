@@ -27,6 +27,16 @@ class VarianceProfile:
         Variance levels ``sigma_k^2``.
     fractions : sequence of float, shape (K,), optional
         Fraction of the ``m`` columns at each level; default equal fractions.
+
+    Examples
+    --------
+    >>> p = VarianceProfile.double(1.0, 0.01, f=0.75)     # the paper's profile: 3/4 of the columns at 1
+    >>> p.levels.tolist(), p.fractions.tolist()
+    ([1.0, 0.01], [0.75, 0.25])
+    >>> round(p.mean, 4)                                   # 0.75 * 1 + 0.25 * 0.01
+    0.7525
+    >>> VarianceProfile([0.5, 2.0, 0.5]).column_variances(6).tolist()   # equal levels merge; high first
+    [2.0, 2.0, 0.5, 0.5, 0.5, 0.5]
     """
 
     levels: np.ndarray
@@ -71,7 +81,13 @@ class VarianceProfile:
 
     @classmethod
     def double(cls, sigma1_sq: float = 1.0, sigma2_sq: float = 0.01, f: float = 0.75) -> "VarianceProfile":
-        """The paper's double-variance profile: fraction ``f`` at ``sigma1_sq``, ``1 - f`` at ``sigma2_sq``."""
+        """The paper's double-variance profile: fraction ``f`` at ``sigma1_sq``, ``1 - f`` at ``sigma2_sq``.
+
+        Examples
+        --------
+        >>> VarianceProfile.double(1.0, 1e-3, f=0.4).as_dict()
+        {'levels': [1.0, 0.001], 'fractions': [0.4, 0.6]}
+        """
         f = probability("f", f)
         s1, s2 = positive("sigma1_sq", sigma1_sq), positive("sigma2_sq", sigma2_sq)
         if s1 == s2:

@@ -52,6 +52,14 @@ def largest_gap(eta):
     -------
     (index, width, lower, upper): arrays of shape ``eta.shape[:-1]``; ``index`` is the number of values
     below the gap, i.e. the dimension the largest gap reveals.
+
+    Examples
+    --------
+    >>> index, width, lower, upper = largest_gap([0.01, 0.02, 0.6, 0.97, 1.0])
+    >>> int(index), round(float(width), 4), float(lower), float(upper)   # 0.6 - 0.02; two values below it
+    (2, 0.58, 0.02, 0.6)
+    >>> largest_gap([[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]])[0].tolist()        # leading axes kept
+    [2, 1]
     """
     v = sorted_values(eta)
     if v.shape[-1] < 2:
@@ -70,7 +78,16 @@ def largest_gap_dimension(eta) -> np.ndarray:
 
 
 def effective_dimension(eta) -> np.ndarray:
-    """``D_eff = #{eta_i < 1/2}`` (= ``#{lambda_i > tau}`` for the linear model)."""
+    """``D_eff = #{eta_i < 1/2}`` (= ``#{lambda_i > tau}`` for the linear model).
+
+    Examples
+    --------
+    For the linear model ``eta = tau / (lambda + tau) < 1/2`` iff ``lambda > tau``:
+
+    >>> lam, tau = np.array([4.0, 1.0, 0.3, 0.0]), 0.5
+    >>> int(effective_dimension(tau / (lam + tau))), int(np.sum(lam > tau))
+    (2, 2)
+    """
     return np.sum(sorted_values(eta) < 0.5, axis=-1)
 
 
@@ -104,6 +121,14 @@ def tangent_count(eta, *, threshold: float = 0.1) -> np.ndarray:
     -------
     int array of shape ``eta.shape[:-1]``. ``n - codimension(eta, delta)`` equals
     ``tangent_count(eta, threshold=delta)`` unless a value is exactly ``1 - delta``.
+
+    Examples
+    --------
+    >>> eta = [0.01, 0.3, 0.92, 0.97, 1.0, 1.0]
+    >>> int(tangent_count(eta)), int(tangent_count(eta, threshold=0.05))   # below 0.9; below 0.95
+    (2, 3)
+    >>> int(len(eta) - codimension(eta, 0.1))                               # the complement of the spike cluster
+    2
     """
     threshold = resolution(threshold, "threshold")
     return np.sum(sorted_values(eta) < 1.0 - threshold, axis=-1)
@@ -151,7 +176,13 @@ def phases(eta, delta: float = 0.1) -> np.ndarray:
 
 
 def phase(eta, delta: float = 0.1) -> str:
-    """Phase of one spectrum (1-d ``eta``)."""
+    """Phase of one spectrum (1-d ``eta``).
+
+    Examples
+    --------
+    >>> phase([0.95, 0.99, 1.0]), phase([0.01, 0.05, 0.95, 1.0]), phase([0.01, 0.5, 1.0])
+    ('trivial', 'consolidation', 'coverage')
+    """
     p = phases(eta, delta)
     if np.ndim(p) != 0:
         raise ValueError(f"phase takes one spectrum (1-d); use phases for shape {np.shape(eta)}")

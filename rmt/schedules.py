@@ -131,7 +131,14 @@ class Schedule:
 
 @dataclass(frozen=True, eq=False)
 class VE(Schedule):
-    """Variance exploding (default): ``a = 1``, ``s^2 = t``, so ``tau = t`` (``t`` is the noise variance)."""
+    """Variance exploding (default): ``a = 1``, ``s^2 = t``, so ``tau = t`` (``t`` is the noise variance).
+
+    Examples
+    --------
+    >>> ve = VE()
+    >>> float(ve.tau(0.3)), float(ve.t_of_tau(0.3)), float(ve.a(0.3)), float(ve.s2(0.3))
+    (0.3, 0.3, 1.0, 0.3)
+    """
 
     name = "ve"
 
@@ -150,7 +157,16 @@ class VE(Schedule):
 
 @dataclass(frozen=True, eq=False)
 class VP(Schedule):
-    """Variance preserving / Ornstein-Uhlenbeck: ``a = e^{-t}``, ``s^2 = 1 - e^{-2t}``, ``tau = e^{2t} - 1``."""
+    """Variance preserving / Ornstein-Uhlenbeck: ``a = e^{-t}``, ``s^2 = 1 - e^{-2t}``, ``tau = e^{2t} - 1``.
+
+    Examples
+    --------
+    >>> vp, t = VP(), 0.7
+    >>> round(float(vp.s2(t) / vp.a(t) ** 2), 12), round(float(np.expm1(2 * t)), 12)   # tau = s^2/a^2
+    (3.055199966845, 3.055199966845)
+    >>> round(float(vp.t_of_tau(vp.tau(t))), 12)                                         # and back
+    0.7
+    """
 
     name = "vp"
 
@@ -344,7 +360,18 @@ SCHEDULES = {"ve": VE, "vp": VP, "ddpm": DDPM, "edm": EDM, "geometric": Geometri
 def get_schedule(schedule) -> Schedule:
     """A name of :data:`SCHEDULES` (``'ve'``, ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'``; default
     parameters), a :class:`Schedule`, or a dict from :meth:`Schedule.to_dict` (parameters and tabulated
-    schedules included) -> schedule instance."""
+    schedules included) -> schedule instance.
+
+    Examples
+    --------
+    >>> vp = get_schedule("vp")
+    >>> float(vp.tau(0.5)), round(float(np.e - 1), 12)           # tau = e^{2t} - 1
+    (1.718281828459045, 1.718281828459)
+    >>> float(vp.t_of_tau(3.0)), round(float(np.log(4) / 2), 12)  # t = log(1 + tau)/2
+    (0.6931471805599453, 0.69314718056)
+    >>> get_schedule(vp.to_dict()) == vp, round(float(get_schedule("edm").tau(0.3)), 12)   # EDM: tau = t^2
+    (True, 0.09)
+    """
     if isinstance(schedule, Schedule):
         return schedule
     if isinstance(schedule, dict):

@@ -38,6 +38,19 @@ class Spectrum:
     source : 'theory', 'simulation' or 'network'
     kind : 'eigenvalues' or 'singular values'
     meta : dict, JSON-serialisable description of the model (profile, alpha, d, ...)
+
+    Examples
+    --------
+    The linear model with covariance eigenvalues ``lambda = 4, 1, 0, 0`` at three times (VE: ``tau = t``):
+
+    >>> lam, t = np.array([4.0, 1.0, 0.0, 0.0]), np.array([0.01, 0.5, 100.0])
+    >>> sp = Spectrum(t[:, None] / (lam + t[:, None]), t)          # eta = tau/(lambda + tau), (T, n) -> R = 1
+    >>> sp.values.shape, sp.values[0, 1].round(4).tolist()
+    ((1, 3, 4), [0.1111, 0.3333, 1.0, 1.0])
+    >>> sp.phases().tolist()                                     # all within 0.1 of 0 or 1 / not / all near 1
+    [['consolidation', 'coverage', 'trivial']]
+    >>> sp.effective_dimension().tolist()                        # #{lambda > tau}
+    [[2, 2, 0]]
     """
 
     values: np.ndarray

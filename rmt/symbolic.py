@@ -101,7 +101,16 @@ def intermediate_gap() -> Formula:
 
 @lru_cache(maxsize=None)
 def tau_star() -> Formula:
-    """The positive root of ``dW_k/dtau = 0`` (the paper's ``t_max``)."""
+    """The positive root of ``dW_k/dtau = 0`` (the paper's ``t_max``).
+
+    Examples
+    --------
+    >>> f = tau_star()
+    >>> str(f.expr), f.args                        # derived: the positive root of dW_k/dtau = 0
+    ('sqrt(l)*sqrt(u)', (l, u))
+    >>> round(float(f(0.151538, 0.0130103)), 6)     # the paper's model: l = 0.151538, u = 0.0130103
+    0.044402
+    """
     import sympy as sp
     S = symbols()
     W = intermediate_gap().expr
