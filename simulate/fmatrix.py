@@ -208,6 +208,19 @@ def sample_F(manifold: LinearManifold, d: int, draws: int = 1, seed: int = 0, ba
     Returns
     -------
     ndarray, shape (R, d, m), float64.
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> M = LinearManifold(0.25, VarianceProfile.single(2.0))
+    >>> F = sample_F(M, d=400, draws=2, seed=0)
+    >>> F.shape                                                  # m = alpha d = 100 columns
+    (2, 400, 100)
+    >>> lam = np.linalg.eigvalsh(F[0].T @ F[0])                  # nonzero eigenvalues of C = F F^T
+    >>> bool(0.45 < lam.min() and lam.max() < 4.6)               # MP edges s(1 -+ sqrt(alpha))^2 = 0.5, 4.5
+    True
+    >>> np.array_equal(F[1], sample_F(M, 400, draws=1, seed=0, start=1)[0])   # draw r depends on (seed, r) only
+    True
     """
     backend = check_backend(backend)
     sig = np.sqrt(column_variances(manifold, d))

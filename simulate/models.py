@@ -209,9 +209,7 @@ class ExactModel:
         return score_module(self, t, dtype=dtype)
 
 
-# ------------------------------------------------------------------------------------------------
-# Low-rank Gaussian components: N(mu_k, U_k diag(lam_k) U_k^T) with U_k orthonormal (d, r_k)
-# ------------------------------------------------------------------------------------------------
+# -- Low-rank Gaussian components: N(mu_k, U_k diag(lam_k) U_k^T) with U_k orthonormal (d, r_k) ------------------
 def _factor(name, B, d):
     """``B B^T = U diag(lam) U^T`` with orthonormal ``U`` (d, r) and ``lam > 0``, via a thin SVD."""
     B = finite_array(name, B)
@@ -371,6 +369,12 @@ class LinearGaussianModel(SubspaceUnionModel):
     F : array (d, m)
     schedule : ``'ve'`` (default), ``'vp'``, ``'ddpm'``, ``'edm'``, ``'geometric'`` or a
         :class:`~rmt.schedules.Schedule`
+
+    Examples
+    --------
+    >>> m = LinearGaussianModel(np.diag([2.0, 1.0, 0.0])[:, :2])   # C = diag(4, 1, 0); VE: tau = t
+    >>> m.eta(np.zeros(3), 1.0).round(4).tolist(), m.score(np.ones(3), 1.0).round(4).tolist()  # 1/(lam+1), -1/(lam+1)
+    ([0.2, 0.5, 1.0], [-0.2, -0.5, -1.0])
     """
 
     def __init__(self, F, schedule="ve"):
@@ -413,9 +417,7 @@ class LinearGaussianModel(SubspaceUnionModel):
                 "rank": int(self.lam[0].size), "schedule": self.schedule.name}
 
 
-# ------------------------------------------------------------------------------------------------
-# Isotropic mixtures and the empirical distribution
-# ------------------------------------------------------------------------------------------------
+# -- Isotropic mixtures and the empirical distribution -----------------------------------------------------------
 class GaussianMixtureModel(ExactModel):
     """Isotropic Gaussian mixture ``x0 ~ sum_k pi_k N(mu_k, v_k I)`` (``v_k >= 0``), noised exactly.
 

@@ -456,6 +456,22 @@ def ridge_frame(X, x, t, k, *, schedule="ve", method="lowrank", cutoff=DEFAULT_C
     method : 'lowrank' (SVD of the weighted posterior rows, default) or 'dense' (``D x D`` Jacobian + eigh)
     cutoff : relative posterior weight below which a training point is dropped (low-rank route)
     gap_rtol : the frame is flagged ``gap_closed`` when ``l_k - l_{k+1} <= gap_rtol (l_1 + 1/s^2)``
+
+    Examples
+    --------
+    Two training points: the ridge (``k = 1``) is the line through them, the normal eigenvalue is exactly
+    ``-1/s^2``, and the tangent one is ``sigma^2/s^4 - 1/s^2`` with ``sigma^2 = gamma (1 - gamma) |x_2 - x_1|^2``
+    the posterior variance along the line:
+
+    >>> X, x, t = np.array([[0.0, 0.0], [2.0, 1.0]]), np.array([1.0, 0.3]), 0.05     # VE: s^2 = t
+    >>> F = ridge_frame(X, x, t, k=1)
+    >>> np.abs(F.tangent[0, :, 0]).round(6).tolist(), np.round(np.array([2, 1]) / np.sqrt(5), 6).tolist()
+    ([0.894427, 0.447214], [0.894427, 0.447214])
+    >>> g = 1 / (1 + np.exp((np.sum((x - X[1]) ** 2) - np.sum(x ** 2)) / (2 * t)))   # posterior weight of x_2
+    >>> F.eigenvalues.round(6).tolist(), round(float(g * (1 - g) * 5 / t ** 2 - 1 / t), 6)
+    ([[15.325412, -20.0]], 15.325412)
+    >>> bool(F.curvature_ok[0])                                                    # l_2 < 0: x is near the ridge
+    True
     """
     model, pts, t, k = _inputs(X, x, t, k, schedule, method, cutoff, gap_rtol)
     return _frame(model, pts, t, k, method, cutoff, gap_rtol)[0]
@@ -486,6 +502,17 @@ def project_to_ridge(X, x, t, k, tol=1e-10, max_iter=1000, *, schedule="ve", met
     Returns
     -------
     RidgeProjection (points, convergence report per point, frame at the projections)
+
+    Examples
+    --------
+    Two training points: the ridge is their line, and points project orthogonally onto it (``x.u u`` with
+    ``u = (2, 1)/sqrt(5)``):
+
+    >>> p = project_to_ridge([[0.0, 0.0], [2.0, 1.0]], [[1.0, 1.0], [0.5, -0.5]], t=0.05, k=1)
+    >>> p.points.round(9).tolist()                  # (3/5)(2, 1) and (1/10)(2, 1)
+    [[1.2, 0.6], [0.2, 0.1]]
+    >>> bool(p.converged.all() and p.residual.max() < 1e-10)
+    True
     """
     model, pts, t, k = _inputs(X, x, t, k, schedule, method, cutoff, gap_rtol)
     tol = positive("tol", tol)

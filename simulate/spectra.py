@@ -155,6 +155,17 @@ def simulate_spectra(manifold: LinearManifold, d: int, t, draws: int = 1, seed: 
     Returns
     -------
     rmt.Spectrum with ``values`` (= ``eta``) of shape (R, T, d) [, eigenvalues].
+
+    Examples
+    --------
+    >>> from rmt import LinearManifold, VarianceProfile
+    >>> M = LinearManifold(0.25, VarianceProfile.single(2.0))   # lambda in [0.5, 4.5], atom 3/4 at 0
+    >>> sp = simulate_spectra(M, d=400, t=[0.5, 5.0], draws=2, seed=0)
+    >>> sp.values.shape
+    (2, 2, 400)
+    >>> v = sp.values[:, 0]                                      # tau = 0.5: bulk [tau/(4.5+tau), tau/(0.5+tau)]
+    >>> float(np.mean(v == 1.0)), bool(abs(v[:, 0].mean() - 0.1) < 0.01 and abs(v[:, 99].mean() - 0.5) < 0.02)
+    (0.75, True)
     """
     backend = check_backend(backend)
     sch = get_schedule(schedule)
