@@ -5,6 +5,7 @@ myst-nb renders the stored notebooks (not executed here) and the Markdown pages.
 generated from the code and the notebooks at each build (``_ext/apigen.py``, ``_ext/gallery.py``).
 """
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def _public_bases(app, name, obj, options, bases):
         if not cls.__name__.startswith("_"):
             return [cls]
         return [b for base in cls.__bases__ for b in public(base)]
-    bases[:] = list(dict.fromkeys(b for base in bases for b in public(base) if b is not object))
+    bases[:] = list(dict.fromkeys(b for base in bases for b in public(base)))
 
 
 def _skip_foreign(app, what, name, obj, skip, options):
@@ -133,15 +134,32 @@ def _check_pages(app, exception):
             raise RuntimeError(f"the built site lacks {missing}")
 
 
-def _generate(app):
+_THEORY_SECTION = re.compile(r"docs/theory\.md,? (?:sections? )?(\d+)[a-z]?\b")
+
+
+def _theory_labels(app, docname, source):
+    """Give each numbered section of theory.md a label ``theory-N`` at build time (the file stays plain Markdown)."""
+    if docname == "theory":
+        source[0] = re.sub(r"^## (\d+)\. ", r"(theory-\1)=\n## \1. ", source[0], flags=re.M)
+
+
+def _link_theory(app, what, name, obj, options, lines):
+    """"docs/theory.md section N" in a docstring becomes a link to that section of the theory page."""
+    for i, line in enumerate(lines):
+        lines[i] = _THEORY_SECTION.sub(lambda m: f":ref:`{m.group(0)} <theory-{m.group(1)}>`", line)
+
+
+def _generate(app, config):
     _ALIASES.clear()
     _ALIASES.update(apigen.write_pages(HERE))
     gallery.write_gallery(HERE, ROOT / "notebooks")
 
 
 def setup(app):
-    app.connect("builder-inited", _generate, priority=100)   # before autosummary writes the stubs
+    app.connect("config-inited", _generate)       # before Sphinx lists the sources and autosummary writes stubs
     app.connect("missing-reference", _resolve_alias)
     app.connect("autodoc-process-bases", _public_bases)
     app.connect("autodoc-skip-member", _skip_foreign)
     app.connect("build-finished", _check_pages)
+    app.connect("source-read", _theory_labels)
+    app.connect("autodoc-process-docstring", _link_theory)

@@ -84,7 +84,7 @@ def jacobian_singular_values(f, z, *, projection=None, seed: int = 0, method: st
     or of ``J B`` with ``B`` a ``(D, P)`` orthonormal frame (``projection=P``, random from ``seed``, or
     ``directions`` given). ``t``: the process time when ``f`` is a score model (the map is then the score
     itself; use :func:`sampler_map` for the denoising map). ``engine``: keywords of the engine
-    (``backend``, ``dtype``, ``device``, ``memory_budget``)."""
+    (``backend``, ``dtype``, ``device``, ``chunk_bytes``)."""
     Z = _points(z)
     if projection is None and directions is None:
         r = jacobian_spectrum(f, Z, method=method, t=t, operator="map" if t is None else "score", **engine)
@@ -107,7 +107,36 @@ def jacobian_singular_values(f, z, *, projection=None, seed: int = 0, method: st
 def local_geometry(f, z, *, projection=None, seed: int = 0, method: str = "exact", t=None, rtol=DEFAULT_RTOL,
                    radius=None, n_directions=None, **engine) -> dict:
     """``psi``, ``nu`` and ``rank`` (arrays of shape (B,)) of ``f`` at the points ``z``; with ``radius`` and a
-    torch module ``f`` also ``delta`` and ``delta_per_layer`` (:func:`local_complexity`)."""
+    torch module ``f`` also ``delta`` and ``delta_per_layer`` (:func:`local_complexity`).
+
+    Parameters
+    ----------
+    f : callable
+        The map ``G: R^D -> R^N`` (a torch module, a JAX or numpy function: any backend of the Jacobian engine),
+        or a score model with ``t``.
+    z : array_like, shape (B, D)
+        The points (one ``(D,)`` point is a batch of one).
+    projection : int, optional
+        ``P``: singular values of ``J B`` for a random ``(D, P)`` orthonormal ``B`` drawn from ``seed`` (``P``
+        Jacobian-vector products per point) instead of the full Jacobian.
+    method : {'exact', 'lanczos', 'finite-difference'}
+        How the engine obtains the Jacobian (``'exact'`` with a projection).
+    t : float, optional
+        Process time when ``f`` is a score model (the map is then the score; :func:`sampler_map` gives the
+        denoising step).
+    rtol : float
+        Singular values below ``rtol * sigma_max`` count as zero (default :data:`DEFAULT_RTOL`).
+    radius, n_directions : float, int, optional
+        With ``radius``: also the local complexity over ``n_directions`` directions (:func:`local_complexity`).
+    **engine
+        Keywords of the engine: ``backend``, ``dtype``, ``device``, ``chunk_bytes``.
+
+    Returns
+    -------
+    dict
+        ``psi``, ``nu``, ``rank`` (B,), ``singular_values`` (B, n) descending; ``delta``, ``delta_per_layer``
+        with ``radius``.
+    """
     S = jacobian_singular_values(f, z, projection=projection, seed=seed, method=method, t=t, **engine)
     out = descriptors_from_singular_values(S, rtol)
     out["singular_values"] = S
@@ -119,13 +148,21 @@ def local_geometry(f, z, *, projection=None, seed: int = 0, method: str = "exact
 
 def local_scaling(f, z, *, projection=None, seed: int = 0, method: str = "exact", t=None, rtol=DEFAULT_RTOL,
                   **engine) -> np.ndarray:
-    """Local scaling ``psi(z) = sum_i log sigma_i(J(z))`` over the nonzero singular values, shape (B,)."""
+    """Local scaling ``psi(z) = sum_i log sigma_i(J(z))`` over the nonzero singular values, shape (B,).
+
+    ``psi`` is the log of the volume change of ``f`` at ``z`` (docs/theory.md section 7). The parameters are those
+    of :func:`local_geometry`.
+    """
     return local_geometry(f, z, projection=projection, seed=seed, method=method, t=t, rtol=rtol, **engine)["psi"]
 
 
 def local_rank(f, z, *, projection=None, seed: int = 0, method: str = "exact", t=None, rtol=DEFAULT_RTOL,
                **engine) -> np.ndarray:
-    """Local rank ``nu(z) = exp(-sum p_i log p_i)``, ``p_i = sigma_i / sum_j sigma_j``, shape (B,)."""
+    """Local rank ``nu(z) = exp(-sum p_i log p_i)``, ``p_i = sigma_i / sum_j sigma_j``, shape (B,).
+
+    The effective number of directions ``f`` stretches at ``z`` (docs/theory.md section 7). The parameters are
+    those of :func:`local_geometry`.
+    """
     return local_geometry(f, z, projection=projection, seed=seed, method=method, t=t, rtol=rtol, **engine)["nu"]
 
 
