@@ -409,6 +409,18 @@ def from_denoiser(D, *, data_shape, sigma_data=None) -> DenoiserModel:
     Time is ``sigma`` (schedule :class:`rmt.schedules.EDM`: ``a = 1``, ``s = sigma``, ``tau = sigma^2``);
     ``score = (D(x, sigma) - x) / sigma^2``. With ``sigma_data`` given, ``D`` is the raw network ``F(x_in,
     c_noise)`` and the EDM preconditioning is applied around it (Karras et al. 2022, Table 1).
+
+    Examples
+    --------
+    The Bayes denoiser of Gaussian data with covariance ``C = diag(4, 1, 0)`` is ``D(x, sigma) = lambda x / (lambda +
+    sigma^2)``; its spectrum is ``eta = tau / (lambda + tau)`` at ``tau = sigma^2``:
+
+    >>> from trained import jacobian_spectrum
+    >>> lam = torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64)
+    >>> model = from_denoiser(lambda x, sigma: lam / (lam + sigma[:, None] ** 2) * x, data_shape=(3,))
+    >>> r = jacobian_spectrum(model, np.zeros((1, 3)), t=[1.0, 2.0])             # sigma = 1, 2: tau = 1, 4
+    >>> r.spectrum.tau.tolist(), r.spectrum.values.round(6).tolist()
+    ([1.0, 4.0], [[[0.2, 0.5, 1.0], [0.5, 0.8, 1.0]]])
     """
     return DenoiserModel(D, data_shape, sigma_data)
 
@@ -417,5 +429,17 @@ def from_score(fn, *, schedule, data_shape, time="tensor") -> ScoreFunctionModel
     """A score_sde-style score ``fn(x, t)`` with its ``schedule`` (an :mod:`rmt.schedules` schedule or name).
 
     ``t`` reaches ``fn`` as a tensor of shape (B,) (score_sde's convention; ``time='float'``: a Python float).
+
+    Examples
+    --------
+    The exact score of Gaussian data with covariance ``C = diag(4, 1, 0)`` under VE, ``-x / (lambda + t)``:
+
+    >>> from trained import jacobian_spectrum
+    >>> lam = torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64)
+    >>> model = from_score(lambda x, t: -x / (lam + t[:, None]), schedule="ve", data_shape=(3,))
+    >>> model.score(torch.ones(1, 3, dtype=torch.float64), 1.0).tolist()
+    [[-0.2, -0.5, -1.0]]
+    >>> jacobian_spectrum(model, np.zeros((1, 3)), t=[1.0, 4.0]).spectrum.values.round(6).tolist()   # t/(lambda + t)
+    [[[0.2, 0.5, 1.0], [0.5, 0.8, 1.0]]]
     """
     return ScoreFunctionModel(fn, schedule, data_shape, time)

@@ -132,6 +132,18 @@ def make_dataset(name: str, **kwargs) -> TensorData:
     ----------
     name : one of :func:`dataset_names`.
     **kwargs : the factory's arguments (unknown ones are refused, naming them).
+
+    Examples
+    --------
+    >>> data = make_dataset("linear", d=50, alpha=0.2, levels=[1.0], n=4000, seed=0)
+    >>> data.x.shape, data.F.shape                                   # m = alpha d = 10 latent directions
+    (torch.Size([4000, 50]), (50, 10))
+    >>> int(np.linalg.matrix_rank(data.x.double().numpy(), tol=1e-4))   # the points span the m-dim subspace
+    10
+    >>> bool(abs(data.sigma_data - np.sqrt(0.2 * 1.0)) < 0.02)      # per-coordinate std ~ sqrt(alpha * level)
+    True
+    >>> bool(torch.equal(make_dataset(**data.config).x, data.x))    # the config rebuilds the same data
+    True
     """
     factories = _factories()
     if name not in factories:

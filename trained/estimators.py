@@ -62,6 +62,17 @@ class ManifoldGapDimension(_ValidateData, _ManifoldGapDimension, BaseEstimator):
     ``tau_pw_``, ``tau_``, ``profile_`` (median dimension and ``N_eff`` vs ``tau``), ``plateau_``,
     ``substructure_`` (gaps wider than ``delta``: dimension below each, width), ``warnings_``,
     ``dimensions_`` (points x taus), ``spectrum_``.
+
+    Examples
+    --------
+    Points on a plane in ``R^5`` (through the exact empirical score of the cloud; no network):
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((300, 2)) @ np.linalg.qr(rng.standard_normal((5, 2)))[0].T
+    >>> est = ManifoldGapDimension(n_points=16).fit(X)
+    >>> est.dimension_, est.interval_
+    (2, (2.0, 2.0))
     """
 
 
@@ -91,7 +102,9 @@ class FLIPD(_ValidateData, _FLIPD, BaseEstimator):
 
 
 for _cls in (ManifoldGapDimension, GapDimension, EffectiveDimension, FLIPD):       # one parameter list, four classes
-    _cls.__doc__ = _cls.__doc__.rstrip() + "\n\n" + _ScoreEstimator.__doc__.split("\n\n", 1)[1]
+    _head, _sep, _examples = _cls.__doc__.partition("\n    Examples\n")        # Examples stay the last section
+    _cls.__doc__ = (_head.rstrip() + "\n\n" + _ScoreEstimator.__doc__.split("\n\n", 1)[1].rstrip()
+                    + (("\n" + _sep + _examples) if _sep else "\n"))
 
 #: command-line names (:data:`trained.score_dimension.ESTIMATOR_NAMES`); ``manifold`` (the manifold dimension at
 #: the window scale) is the recommended one

@@ -82,6 +82,17 @@ def jacobian(f, x, *, t=None, method="exact", backend=None, dtype=None, device=N
     """Full Jacobian of ``f`` at the points ``x`` (B, d): array (B, d_out, d) (``t`` fixed, raw ``J``).
 
     ``method``: 'exact' (autodiff) or 'finite-difference' (see :func:`jacobian_spectrum` for options).
+
+    Examples
+    --------
+    >>> import torch
+    >>> f = lambda z: torch.stack([z[..., 0] * z[..., 1], z[..., 0] ** 2], -1)   # (x y, x^2)
+    >>> jacobian(f, [[1.0, 2.0]], backend="torch").round(6).tolist()              # [[y, x], [2x, 0]]
+    [[[2.0, 1.0], [2.0, 0.0]]]
+    >>> from simulate import LinearGaussianModel
+    >>> model = LinearGaussianModel(np.diag([2.0, 1.0, 0.0])[:, :2])               # C = diag(4, 1, 0)
+    >>> np.diag(jacobian(model, np.zeros(3), t=1.0)[0]).round(6).tolist()          # J = -(C + t I)^{-1}
+    [-0.2, -0.5, -1.0]
     """
     X = _points(x)
     sch = _schedule_of(f, schedule)
@@ -236,6 +247,19 @@ def _check_operator(operator, timed: bool, method: str) -> str:
     return operator
 
 
+def _spectrum(S, times, tlist, sch, method, operator) -> Spectrum:
+    """The container of the singular values ``S`` (P, T, n): ``S`` itself, or ``1 - a sigma(D')`` for the denoiser."""
+    if operator == "denoiser":
+        a_t = np.array([_operator_coeffs("denoiser", tt, sch)[2] for tt in tlist])
+        vals = 1.0 - a_t[None, :, None] * S
+    else:
+        vals = S
+    return Spectrum(vals, np.zeros(1) + 1.0 if times is None else times, schedule=sch, source="network",
+                    kind="singular values",
+                    meta={"method": method, "operator": operator, "t_given": times is not None,
+                          "values": "1 - a sigma(D')" if operator == "denoiser" else "sigma"})
+
+
 def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, schedule=None,
                       return_vectors=False, backend=None, dtype=None, device=None,
                       chunk_bytes=DEFAULT_CHUNK_BYTES, mode="auto", solver="krylov", tol=1e-10, maxiter=100,
@@ -267,6 +291,16 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
     Returns
     -------
     JacobianResult
+
+    Examples
+    --------
+    >>> from simulate import LinearGaussianModel
+    >>> model = LinearGaussianModel(np.diag([2.0, 1.0, 0.0])[:, :2])      # C = diag(4, 1, 0), VE: eta = t/(lambda + t)
+    >>> jacobian_spectrum(model, np.zeros((1, 3)), t=[1.0, 4.0]).spectrum.values.round(6).tolist()  # [1/5, 1/2, 1], ...
+    [[[0.2, 0.5, 1.0], [0.5, 0.8, 1.0]]]
+    >>> r = jacobian_spectrum(model, np.zeros((1, 3)), t=[1.0], method="lanczos", k=2)   # denoiser: tangent on top
+    >>> r.operator, r.spectrum.values.round(6).tolist()
+    ('denoiser', [[[0.2, 0.5]]])
     """
     import time as _time
     if method not in METHODS:
@@ -299,15 +333,7 @@ def jacobian_spectrum(f, x, *, method="exact", t=None, operator=None, k=None, sc
             V_all.append(Vs)
         infos.append(inf)
     S = np.stack(S_all, axis=1)                                                # (P, T, n) descending
-    if operator == "denoiser":
-        a_t = np.array([_operator_coeffs("denoiser", tt, sch)[2] for tt in tlist])
-        vals = 1.0 - a_t[None, :, None] * S
-    else:
-        vals = S
-    spec = Spectrum(vals, np.zeros(1) + 1.0 if times is None else times, schedule=sch, source="network",
-                    kind="singular values",
-                    meta={"method": method, "operator": operator, "t_given": times is not None,
-                          "values": "1 - a sigma(D')" if operator == "denoiser" else "sigma"})
+    spec = _spectrum(S, times, tlist, sch, method, operator)
     out = JacobianResult(spectrum=spec, singular_values=S, method=method, operator=operator,
                          info={"per_time": infos, "seconds": _time.perf_counter() - t0})
     if return_vectors:
