@@ -153,6 +153,24 @@ def run_sweep(spec: SweepSpec, store, *, workers: int | None = None, scheduler: 
     ------
     ValueError
         Naming the parameter (``spec``, ``store``, ``workers``, ``batch``, ``resume``, ``scheduler``).
+
+    Examples
+    --------
+    A theory sweep of one cell, the paper's model (``alpha = 1/2``, levels 1 and 0.01 on 3/4 and 1/4), into a
+    store in the working directory:
+
+    >>> from specgap.sweep import SweepSpec, open_sweep
+    >>> spec = SweepSpec(task="theory", alpha=[0.5], ratio=[0.01], fraction=[0.75], t=[100.0, 0.05, 1e-5])
+    >>> res = run_sweep(spec, "sweep.zarr", workers=0, progress=False)          # workers=0: serial, no cluster
+    >>> res["computed"], res["complete"], res["shape"]
+    (1, True, [1, 1, 1])
+    >>> ds = open_sweep("sweep.zarr")
+    >>> ds.phase_theory.values.ravel().tolist()                                  # trivial, coverage, consolidation
+    [0.0, 1.0, 2.0]
+    >>> round(float(ds.tau_star.values.ravel()[0]), 6), round(float(ds.max_width.values.ravel()[0]), 5)  # sqrt(l u)
+    (0.044402, 0.54678)
+    >>> run_sweep(spec, "sweep.zarr", workers=0, resume=True, progress=False)["skipped"]   # done cells are kept
+    1
     """
     store = Path(store)
     resuming = _check_arguments(spec, store, workers, batch, resume, overwrite)

@@ -66,6 +66,14 @@ class SweepSpec:
         (finite-n, network)
     steps, width : training steps and hidden width of the network's MLP (network)
     delta : resolution of the phase readouts;  seed : root seed (>= 0)
+
+    Examples
+    --------
+    >>> spec = SweepSpec(task="simulate", alpha=[0.3, 0.5], ratio=[0.01], t="1e-2:1:3", d=[100, 200], draws=2)
+    >>> spec.t                                                  # 'low:high:count': log-spaced times
+    (0.01, 0.1, 1.0)
+    >>> spec.alpha, spec.d, spec.fraction
+    ((0.3, 0.5), (100, 200), (0.75,))
     """
 
     task: str = "theory"

@@ -130,7 +130,17 @@ def read_done(path) -> np.ndarray:
 
 
 def open_sweep(path):
-    """The store as an :class:`xarray.Dataset` (lazy, dask-backed): ``xarray.open_zarr(path)``."""
+    """The store as an :class:`xarray.Dataset` (lazy, dask-backed): ``xarray.open_zarr(path)``.
+
+    Examples
+    --------
+    >>> from specgap.sweep import SweepSpec, run_sweep
+    >>> spec = SweepSpec(task="theory", alpha=[0.5], ratio=[0.01, 0.1], t=[0.05])
+    >>> _ = run_sweep(spec, "ratios.zarr", workers=0, progress=False)
+    >>> ds = open_sweep("ratios.zarr")
+    >>> ds.tau_star.dims, ds.tau_star.values.round(6).ravel().tolist()      # tau* = sqrt(l u) per ratio
+    (('alpha', 'ratio', 'fraction'), [0.044402, 0.142394])
+    """
     import xarray as xr
     return xr.open_zarr(str(path))
 
