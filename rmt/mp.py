@@ -20,6 +20,7 @@ from numpy.polynomial import polynomial as P
 from .budget import check_time, time_budget
 from .validation import finite_array, positive, positive_int
 from .eta import eta_edges, eta_of_lambda, lambda_of_eta
+from .branch import critical_points, gap_root, increasing_pieces
 from .intervals import Bulk, Gap
 from .profiles import ContinuousProfile, VarianceProfile
 
@@ -185,7 +186,11 @@ class MPSolver:
                 g[real_axis] = gz
             g = self._polish(g, z)
             return g
-        return self._g_continuation(z)
+        g = self._g_continuation(z)
+        for i in np.nonzero(z.imag == 0)[0]:        # outside the support g is real: take it from its monotone piece
+            r = gap_root(self.zinv, self._pieces, z[i].real)     # (the continuation can run off there)
+            g[i] = g[i] if np.isnan(r) else r
+        return g
 
     def _g_continuation(self, z):
         """Newton continuation in ``Im z`` from far above the axis down to ``z`` (any number of levels).
@@ -271,60 +276,13 @@ class MPSolver:
 
     # -- support -------------------------------------------------------------------------------
     def _critical_points(self):
-        """Real critical points of ``z(g)`` (scaled units): roots of ``z'(g) = 0``."""
-        s, w, a = self.s, self.w, self.alpha
-        cands = []
-        if s.size <= 40:
-            Q = np.array([1.0])
-            for sk in s:
-                Q = P.polymul(Q, P.polypow([1.0, sk], 2))
-            acc = np.zeros(1)
-            for k, sk in enumerate(s):
-                Qk = np.array([1.0])
-                for j, sj in enumerate(s):
-                    if j != k:
-                        Qk = P.polymul(Qk, P.polypow([1.0, sj], 2))
-                acc = P.polyadd(acc, a * w[k] * sk**2 * Qk)
-            R = P.polysub(Q, P.polymul([0.0, 0.0, 1.0], acc))
-            try:                    # many levels decades apart under/overflow here: the brackets below suffice
-                with np.errstate(all="ignore"):
-                    r = P.polyroots(R)
-                r = r[np.isfinite(r) & (np.abs(r.imag) <= 1e-6 * (np.abs(r) + 1e-12))].real
-                cands.append(r)
-            except np.linalg.LinAlgError:
-                pass
-        # bracketing search between consecutive poles (robust for clustered levels / many levels)
-        poles = self.poles
-        u = 0.5 * (1 - np.cos(np.pi * np.linspace(0, 1, 402)[1:-1]))
-        # bounded intervals between poles, then the outer ones: (p_max, 0), (-inf, p_min), (0, inf)
-        grids = [lo + (hi - lo) * u for lo, hi in zip(poles[:-1], poles[1:])]
-        grids.append(poles[-1] * (1 - u))
-        off = np.geomspace(1e-12, 1e12, 800)
-        grids.append(poles[0] - abs(poles[0]) * off[::-1])
-        grids.append(off)
-        from scipy.optimize import brentq                # here, not at import: `import rmt` stays light
-        for gg in grids:
-            dz = self.dzinv(gg)
-            idx = np.nonzero(np.sign(dz[:-1]) != np.sign(dz[1:]))[0]
-            cands.append(np.array([brentq(self.dzinv, gg[i], gg[i + 1], xtol=1e-15 * abs(gg[i]) + 1e-300)
-                                   for i in idx]))
-            # a narrow positive bump of z' between samples: maximise z' to see it
-            j = int(np.argmax(dz))
-            if dz[j] < 0 and 0 < j < dz.size - 1 and gg[j - 1] < gg[j] < gg[j + 1]:
-                from scipy.optimize import minimize_scalar
-                res = minimize_scalar(lambda v: -self.dzinv(v), bracket=(gg[j - 1], gg[j], gg[j + 1]))
-                if -res.fun > 0:
-                    gm = res.x
-                    cands.append(np.array([brentq(self.dzinv, gg[j - 1], gm), brentq(self.dzinv, gm, gg[j + 1])]))
-        g = np.concatenate(cands) if cands else np.zeros(0)
-        g = g[np.isfinite(g) & (np.abs(g) > 1e-14)]
-        # Newton polish on z'(g) = 0
-        for _ in range(3):
-            d2 = self.d2zinv(g)
-            ok = np.abs(d2) > 1e-300
-            g = np.where(ok, g - self.dzinv(g) / np.where(ok, d2, 1.0), g)
-        near_pole = np.min(np.abs(1.0 + np.outer(g, self.s)), axis=1) < 1e-13 if g.size else np.zeros(0, bool)
-        return np.unique(g[~near_pole])
+        """Real critical points of ``z(g)`` (scaled units): roots of ``z'(g) = 0`` (:func:`rmt.branch.critical_points`)."""
+        return critical_points(self.s, self.w, self.alpha, self.poles, self.dzinv, self.d2zinv)
+
+    @cached_property
+    def _pieces(self):
+        """Increasing pieces of ``z(g)`` and their images, the gaps of the support (scaled units)."""
+        return increasing_pieces(self.zinv, self.dzinv, np.append(self.poles, 0.0), self._critical_points())
 
     def _critical_values(self):
         g = self._critical_points()
@@ -352,11 +310,8 @@ class MPSolver:
         keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
         cand = cand[keep]
         mids = 0.5 * (cand[:-1] + cand[1:])
-        if mids.size:
-            g = self._g_scaled(mids.astype(complex))
-            inside = g.imag > 1e-9 * (np.abs(g) + 1.0)
-        else:
-            inside = np.zeros(0, bool)
+        gaps = np.array([p[2:] for p in self._pieces]).reshape(-1, 2)
+        inside = ~np.any((mids[:, None] > gaps[:, 0]) & (mids[:, None] < gaps[:, 1]), axis=1)
         bulks = []
         i = 0
         while i < mids.size:
