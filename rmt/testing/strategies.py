@@ -17,9 +17,9 @@ from ..validation import positive
 __all__ = ["profiles", "manifolds", "times", "schedules", "spectra", "log_uniform",
            "CONTINUOUS_MIN_RATIO", "TAU_RANGE"]
 
-#: smallest ``low / high`` of a drawn continuous profile. Below about 1e-2 the solver's Gauss-Legendre
-#: discretisation can split the one bulk into hundreds of node bulks (``p = 2``, ``alpha = 0.3``, ratio 1e-2).
-CONTINUOUS_MIN_RATIO = 0.05
+#: smallest ``low / high`` of a drawn continuous profile. Below it the solver's Gauss-Legendre discretisation can
+#: split the one bulk into node bulks (density ``s**2``: 85 bulks at ratio 0.1, ``alpha = 0.05``; 583 at 1e-2, 0.3).
+CONTINUOUS_MIN_RATIO = 0.2
 #: default ``(low, high)`` of :func:`times`: the effective noise over which the package's formulas are tested.
 TAU_RANGE = (1e-12, 1e12)
 
@@ -129,10 +129,11 @@ def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4
     return continuous() if kind == "continuous" else st.one_of(d, continuous())
 
 
-def manifolds(*, alpha=(0.05, 20.0), profile=None, **profile_kwargs):
+def manifolds(*, alpha=(0.05, 20.0), avoid_one: float = 0.0, profile=None, **profile_kwargs):
     """:class:`~rmt.manifold.LinearManifold` with ``alpha`` log-uniform in ``alpha = (low, high)`` (below and
     above 1 by default: ``0.05 .. 20``) and a profile from ``profile`` (a strategy; default
-    ``profiles(**profile_kwargs)``).
+    ``profiles(**profile_kwargs)``). ``avoid_one > 0`` leaves out ``|alpha - 1| <= avoid_one``: at ``alpha = 1``
+    exactly (the hard edge at 0) the solver miscounts or refuses some profiles with levels decades apart.
 
     Examples
     --------
@@ -140,6 +141,7 @@ def manifolds(*, alpha=(0.05, 20.0), profile=None, **profile_kwargs):
     >>> s = manifolds(alpha=(0.1, 0.9), max_levels=2)             # alpha < 1: a spike at eta = 1
     """
     alpha = _pair("alpha", alpha)
+    (avoid_one, _) = _pair("avoid_one", (avoid_one, 0.5), strict_lo=False)
     if profile is None:
         profile = profiles(**profile_kwargs)
     elif profile_kwargs:
@@ -147,7 +149,8 @@ def manifolds(*, alpha=(0.05, 20.0), profile=None, **profile_kwargs):
                          f"({sorted(profile_kwargs)})")
     elif not isinstance(profile, st.SearchStrategy):
         raise ValueError(f"profile must be a hypothesis strategy of profiles, got {profile!r}")
-    return st.builds(LinearManifold, log_uniform(*alpha), profile)
+    a = log_uniform(*alpha)
+    return st.builds(LinearManifold, a.filter(lambda v: abs(v - 1.0) > avoid_one) if avoid_one > 0 else a, profile)
 
 
 def times(low: float = TAU_RANGE[0], high: float = TAU_RANGE[1]):

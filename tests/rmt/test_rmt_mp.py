@@ -55,7 +55,8 @@ def test_stieltjes_solves_the_equation_and_is_a_stieltjes_transform():
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # levels closer than 1e-3 decades are excluded: there (e.g. 1, 1 - 1.4e-7, 1 - 2.3e-5 at alpha = 0.053) the
 # solver reports a bulk with zero density inside it (rmt.testing's default strategy finds it; issue 29 note)
-@given(manifolds(alpha=(0.05, 3.0), max_levels=6, top=(1e-3, 10.0), min_ratio=1e-4, min_separation=1e-3))
+@given(manifolds(alpha=(0.05, 3.0), avoid_one=1e-9, max_levels=6, top=(1e-3, 10.0), min_ratio=1e-4,
+                 min_separation=1e-3))                   # alpha = 1 exactly: see test_solver_extremes
 def test_properties_of_random_profiles(M):
     sol = MPSolver(M)
     bulks = sol.support()
