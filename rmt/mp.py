@@ -275,9 +275,13 @@ class MPSolver:
         return out.reshape(x.shape)
 
     # -- support -------------------------------------------------------------------------------
+    @cached_property
+    def _critical(self):
+        return critical_points(self.s, self.w, self.alpha, self.poles, self.dzinv, self.d2zinv)
+
     def _critical_points(self):
         """Real critical points of ``z(g)`` (scaled units): roots of ``z'(g) = 0`` (:func:`rmt.branch.critical_points`)."""
-        return critical_points(self.s, self.w, self.alpha, self.poles, self.dzinv, self.d2zinv)
+        return self._critical
 
     @cached_property
     def _pieces(self):
@@ -326,6 +330,8 @@ class MPSolver:
         if not bulks:
             raise ValueError("levels: the solver found no support for this profile; merge or drop levels that are "
                              "many decades apart")
+        if self.continuous:             # a profile on one interval has one bulk (docs/theory.md section 3): gaps
+            bulks = [[bulks[0][0], bulks[-1][1]]]      # between the discretisation's nodes are not the law's
         out = [Bulk(float(lo), float(hi), float("nan")) for lo, hi in bulks]
         self.__dict__["_support"] = out
         if masses:

@@ -17,8 +17,8 @@ from ..validation import positive
 __all__ = ["profiles", "manifolds", "times", "schedules", "spectra", "log_uniform",
            "CONTINUOUS_MIN_RATIO", "TAU_RANGE"]
 
-#: smallest ``low / high`` of a drawn continuous profile. Below it the solver's Gauss-Legendre discretisation can
-#: split the one bulk into node bulks (density ``s**2``: 85 bulks at ratio 0.1, ``alpha = 0.05``; 583 at 1e-2, 0.3).
+#: smallest ``low / high`` of a drawn continuous profile. Below it the solver's discretisation needs thousands of
+#: nodes (ratio 0.01, density ``s**2``: 4096 nodes, about a minute per profile), too slow for a property test.
 CONTINUOUS_MIN_RATIO = 0.2
 #: default ``(low, high)`` of :func:`times`: the effective noise over which the package's formulas are tested.
 TAU_RANGE = (1e-12, 1e12)
@@ -135,7 +135,7 @@ def profiles(*, kind: str = "discrete", min_levels: int = 1, max_levels: int = 4
 
 def manifolds(*, alpha=(0.05, 20.0), avoid_one: float = 0.0, profile=None, **profile_kwargs):
     """:class:`~rmt.manifold.LinearManifold` with ``alpha`` log-uniform in ``alpha = (low, high)`` (below and
-    above 1 by default: ``0.05 .. 20``) and a profile from ``profile`` (a strategy; default
+    above 1 by default: ``0.05`` to ``20``) and a profile from ``profile`` (a strategy; default
     ``profiles(**profile_kwargs)``). ``avoid_one > 0`` leaves out ``|alpha - 1| <= avoid_one``: at ``alpha = 1``
     exactly (the hard edge at 0) the solver miscounts or refuses some profiles with levels decades apart.
 

@@ -57,3 +57,15 @@ def test_gaps_are_outside_and_bulks_inside():
     for b in bulks:
         assert M.density(np.array([0.5 * (b.lower + b.upper)]))[0] > 0
     assert sum(b.mass for b in bulks) == pytest.approx(0.8, abs=1e-6)
+
+
+@pytest.mark.parametrize("alpha,ratio", [(0.05, 0.1), (0.3, 0.05)])
+def test_a_continuous_profile_has_one_bulk(alpha, ratio):
+    """A profile on one interval of levels gives one bulk (the increasing pieces of z lie outside [-1/a, -1/b]):
+    the discretised solver found 85 bulks for density s^2 on [0.1, 1] at alpha = 0.05, gaps of its nodes'."""
+    M = LinearManifold(alpha, ContinuousProfile(lambda s: s ** 2, ratio, 1.0))
+    (b,) = M.support()
+    assert [b.lower, b.upper] == pytest.approx(oracles.edges(M)[0], rel=1e-5)
+    assert b.mass == pytest.approx(alpha, abs=1e-9)
+    x = b.lower + (b.upper - b.lower) * 0.5 * (1 - np.cos(np.linspace(0, np.pi, 301)[1:-1]))
+    assert np.trapezoid(M.density(x), x) == pytest.approx(alpha, rel=2e-3)
