@@ -314,8 +314,14 @@ class MPSolver:
         keep = np.concatenate([[True], np.diff(cand) > 1e-12 * cand[1:]])
         cand = cand[keep]
         mids = 0.5 * (cand[:-1] + cand[1:])
-        gaps = np.array([p[2:] for p in self._pieces]).reshape(-1, 2)
-        inside = ~np.any((mids[:, None] > gaps[:, 0]) & (mids[:, None] < gaps[:, 1]), axis=1)
+        if not mids.size:
+            inside = np.zeros(0, bool)
+        elif self.s.size <= _POLY_MAX_K:    # polynomial route: Im g of the physical root (exact to the hard edge)
+            g = self._g_scaled(mids.astype(complex))
+            inside = g.imag > 1e-9 * (np.abs(g) + 1.0)
+        else:                               # continuation: it can run off in a gap; the increasing pieces cannot
+            gaps = np.array([p[2:] for p in self._pieces]).reshape(-1, 2)
+            inside = ~np.any((mids[:, None] > gaps[:, 0]) & (mids[:, None] < gaps[:, 1]), axis=1)
         bulks = []
         i = 0
         while i < mids.size:
